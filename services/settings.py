@@ -1,0 +1,64 @@
+"""Process settings, read from the environment (prefix `PIPELINES_`)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.topics import Topics
+
+
+class Settings(BaseSettings):
+    """Everything a role needs; nothing is read from the environment anywhere else."""
+
+    model_config = SettingsConfigDict(env_prefix="PIPELINES_", extra="forbid")
+
+    # Kafka. No bootstrap servers means: start the embedded broker (dev only).
+    kafka_bootstrap_servers: str | None = None
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
+    topic_prefix: str = "pipelines"
+    partitions: int = Field(default=12, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    consumer_group: str = "pipelines-command-handler"
+
+    # Event store: sqlite:///path or postgresql://user@host:port/db
+    event_store_url: str = "sqlite:///.data/pipelines.db"
+
+    # Batching and limits.
+    command_batch_max: int = Field(default=500, ge=1)
+    command_batch_wait_ms: int = Field(default=20, ge=0)
+    relay_batch_max: int = Field(default=1000, ge=1)
+    relay_poll_interval_ms: int = Field(default=50, ge=1)
+    max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(prefix=self.topic_prefix)
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Options passed through to every aiokafka client (security included)."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.kafka_bootstrap_servers,
+            "security_protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            options["sasl_mechanism"] = self.kafka_sasl_mechanism
+            options["sasl_plain_username"] = self.kafka_sasl_username
+            options["sasl_plain_password"] = self.kafka_sasl_password
+        if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            options["ssl_context"] = create_ssl_context(
+                cafile=self.kafka_ssl_cafile,
+                certfile=self.kafka_ssl_certfile,
+                keyfile=self.kafka_ssl_keyfile,
+            )
+        return options
