@@ -21,6 +21,7 @@ from contracts.statuses import (
     RuntimeStatus,
     StorageStatus,
 )
+from domain.base import Aggregate
 from domain.errors import DomainError
 from domain.pipeline import Pipeline
 from domain.pipeline_errors import RetryableError
@@ -51,11 +52,11 @@ SEED_HINT = (
 )
 
 
-def state_of(p: Pipeline) -> dict[str, Any]:
+def state_of(p: Aggregate) -> dict[str, Any]:
     return copy.deepcopy({k: v for k, v in vars(p).items() if k != "_pending_events"})
 
 
-def refused(p: Pipeline, call: Callable[[], object]) -> DomainError:
+def refused(p: Aggregate, call: Callable[[], object]) -> DomainError:
     """Run a call that must be refused; a refusal leaves no event and no state change."""
     p.collect_events()
     before = state_of(p)
