@@ -1,0 +1,261 @@
+"""The event store: the eventsourcing library's Application wired to SQLite or PostgreSQL by URL.
+
+Events are pydantic models (domain.base), so they are mapped with pydantic and orjson rather
+than the library's `__dict__` copying. The library is synchronous: async callers go through
+`asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, cast
+from urllib.parse import parse_qs, unquote, urlsplit
+from uuid import UUID
+
+import orjson
+import psycopg
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.domain import DomainEventProtocol, MutableOrImmutableAggregate
+from eventsourcing.persistence import (
+    IntegrityError,
+    Mapper,
+    MapperDeserialisationError,
+    Recording,
+    StoredEvent,
+    Transcoder,
+)
+from eventsourcing.utils import Environment, EnvType, get_topic, resolve_topic
+from psycopg import sql
+from pydantic import BaseModel
+
+DEFAULT_LOCK_TIMEOUT_S = 5
+DEFAULT_CONNECT_TIMEOUT_S = 10
+
+SnapshottingIntervals = Mapping[type[MutableOrImmutableAggregate[UUID]], int]
+
+
+class ConcurrencyConflict(Exception):
+    """Another writer stored one of these aggregates first: reload and decide again.
+
+    `conflicts` holds (aggregate id, first version this save tried to write) for each
+    aggregate whose stored history already reached that version.
+    """
+
+    def __init__(self, conflicts: Sequence[tuple[UUID, int]]) -> None:
+        self.conflicts = tuple(conflicts)
+        listed = ", ".join(f"aggregate {aid} at version {version}" for aid, version in conflicts)
+        super().__init__(f"Concurrency conflict: another writer already stored {listed}")
+
+
+class OrjsonTranscoder(Transcoder):
+    """JSON bytes via orjson; values are already JSON-ready (the mapper dumps in json mode)."""
+
+    def encode(self, obj: Any) -> bytes:
+        return orjson.dumps(obj)
+
+    def decode(self, data: bytes) -> Any:
+        return orjson.loads(data)
+
+
+class PydanticMapper(Mapper[UUID]):
+    """Maps pydantic events to stored events and back, validating on the way in.
+
+    Upcasting follows the library's convention, which works with pydantic events: an event
+    class declares `class_version: ClassVar[int] = N` and static methods
+    `upcast_v1_v2(state: dict) -> None`, ...; stored state carries `class_version` when > 1.
+    """
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        if not isinstance(domain_event, BaseModel):
+            raise TypeError(f"{type(domain_event).__qualname__} is not a pydantic event")
+        state = domain_event.model_dump(
+            mode="json", exclude={"originator_id", "originator_version"}
+        )
+        class_version = getattr(type(domain_event), "class_version", 1)
+        if class_version > 1:
+            state["class_version"] = class_version
+        data = self.transcoder.encode(state)
+        if self.compressor:
+            data = self.compressor.compress(data)
+        if self.cipher:
+            data = self.cipher.encrypt(data)
+        return StoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=get_topic(type(domain_event)),
+            state=data,
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        cls = resolve_topic(stored_event.topic)
+        data = stored_event.state
+        try:
+            if self.cipher:
+                data = self.cipher.decrypt(data)
+            if self.compressor:
+                data = self.compressor.decompress(data)
+            state: dict[str, Any] = self.transcoder.decode(data)
+        except Exception as e:
+            raise MapperDeserialisationError(
+                f"Cannot decode stored event {stored_event.topic!r} of aggregate "
+                f"{stored_event.originator_id} version {stored_event.originator_version}: {e}"
+            ) from e
+        from_version = state.pop("class_version", 1)
+        class_version = getattr(cls, "class_version", 1)
+        while from_version < class_version:
+            getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
+            from_version += 1
+        state["originator_id"] = stored_event.originator_id
+        state["originator_version"] = stored_event.originator_version
+        return cast(DomainEventProtocol[UUID], cls.model_validate(state))
+
+
+class EventStore(Application[UUID]):
+    """The application object that holds the event store, snapshots and notification log.
+
+    Snapshot intervals come from the caller (keyed by aggregate class) so this module does
+    not import domain aggregates. Subclasses may extend `_record`/recorders (e.g. to write
+    processed-command records in the event transaction via `save(..., **kwargs)`).
+    """
+
+    name = "EventStore"
+    env: ClassVar[dict[str, str]] = {
+        "MAPPER_TOPIC": get_topic(PydanticMapper),
+        "TRANSCODER_TOPIC": get_topic(OrjsonTranscoder),
+        # A snapshot table always exists, so adding an interval later needs no migration.
+        "IS_SNAPSHOTTING_ENABLED": "y",
+    }
+
+    def __init__(
+        self,
+        env: EnvType | None = None,
+        *,
+        snapshotting_intervals: SnapshottingIntervals | None = None,
+    ) -> None:
+        # The library reads intervals from the instance; keeping them per store lets the
+        # caller choose them without a subclass per set of aggregates.
+        self.__dict__["snapshotting_intervals"] = dict(snapshotting_intervals or {})
+        super().__init__(env)
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        # Persistence is chosen by the URL (services.settings reads the environment), never
+        # by whatever PERSISTENCE_MODULE etc. happen to be set in this process.
+        return Environment(name, {**type(self).env, **(env or {})})
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        try:
+            return super()._record(processing_event)
+        except IntegrityError as e:
+            conflicts = self._find_conflicts(processing_event.events)
+            if not conflicts:
+                raise
+            raise ConcurrencyConflict(conflicts) from e
+
+    def _find_conflicts(
+        self, events: Sequence[DomainEventProtocol[UUID]]
+    ) -> list[tuple[UUID, int]]:
+        first_new: dict[UUID, int] = {}
+        for event in events:
+            version = first_new.get(event.originator_id)
+            if version is None or event.originator_version < version:
+                first_new[event.originator_id] = event.originator_version
+        conflicts = []
+        for aggregate_id, version in first_new.items():
+            latest = self.recorder.select_events(aggregate_id, desc=True, limit=1)
+            if latest and latest[0].originator_version >= version:
+                conflicts.append((aggregate_id, version))
+        return conflicts
+
+
+def open_event_store(
+    url: str,
+    *,
+    snapshotting_intervals: SnapshottingIntervals | None = None,
+    lock_timeout_s: int = DEFAULT_LOCK_TIMEOUT_S,
+    schema: str | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    store_class: type[EventStore] = EventStore,
+) -> EventStore:
+    """Open the event store at `url`: `sqlite:///relative.db`, `sqlite:////abs.db`,
+    `sqlite:///:memory:` or `postgresql://user[:password]@host[:port]/db`.
+
+    `lock_timeout_s` bounds each wait for the PostgreSQL events-table lock (the SQLite busy
+    timeout on SQLite); the library retries a PostgreSQL OperationalError 10 times, 0.2 s
+    apart, so a blocked writer gives up after about 10 x (lock_timeout_s + 0.2) s.
+
+    A PostgreSQL schema may be given as `schema` or in the URL the libpq way
+    (`?options=-csearch_path%3Dname`); it is created if missing. `extra_env` passes further
+    library settings (e.g. AGGREGATE_CACHE_MAXSIZE, APPLICATION_RECORDER_TOPIC).
+    """
+    env = event_store_env(url, lock_timeout_s=lock_timeout_s, schema=schema)
+    env.update(extra_env or {})
+    if env.get("POSTGRES_SCHEMA"):
+        _create_schema(env)
+    return store_class(env, snapshotting_intervals=snapshotting_intervals)
+
+
+def event_store_env(
+    url: str, *, lock_timeout_s: int = DEFAULT_LOCK_TIMEOUT_S, schema: str | None = None
+) -> dict[str, str]:
+    """The library's environment for `url` (see `open_event_store`)."""
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        if not path:
+            raise ValueError(f"No SQLite path in event store URL {url!r}")
+        if ":memory:" not in path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": path,
+            "SQLITE_LOCK_TIMEOUT": str(lock_timeout_s),
+        }
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
+        raise ValueError(f"Unsupported event store URL {url!r}: use sqlite:/// or postgresql://")
+    dbname = unquote(parts.path.lstrip("/"))
+    if not dbname or not parts.hostname or not parts.username:
+        raise ValueError(f"PostgreSQL URL {url!r} needs a user, a host and a database name")
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": dbname,
+        "POSTGRES_HOST": parts.hostname,
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_CONNECT_TIMEOUT": str(DEFAULT_CONNECT_TIMEOUT_S),
+        # A writer blocked on the events table lock fails instead of waiting forever.
+        "POSTGRES_LOCK_TIMEOUT": str(lock_timeout_s),
+        # DB functions bypass the recorder hook that writes command records atomically.
+        "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+    }
+    schema = schema or _search_path_schema(parts.query)
+    if schema:
+        env["POSTGRES_SCHEMA"] = schema
+    return env
+
+
+def _search_path_schema(query: str) -> str | None:
+    """The first schema of a libpq `options=-c search_path=...` parameter, if any."""
+    for options in parse_qs(query).get("options", []):
+        for option in options.split():
+            setting = option.removeprefix("-c")
+            if setting.startswith("search_path="):
+                first = setting.removeprefix("search_path=").split(",")[0].strip()
+                return first.strip('"') or None
+    return None
+
+
+def _create_schema(env: Mapping[str, str]) -> None:
+    with psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=env["POSTGRES_PORT"],
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"],
+        connect_timeout=DEFAULT_CONNECT_TIMEOUT_S,
+        autocommit=True,
+    ) as conn:
+        conn.execute(
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(env["POSTGRES_SCHEMA"]))
+        )
