@@ -163,7 +163,7 @@ class EmbeddedBroker:
                 )
             # A plain TCP probe first: aiokafka logs an error for every refused bootstrap.
             if await _port_open(HOST, self.port):
-                reached = await _cluster_id(self.bootstrap_servers)
+                reached = await reached_cluster_id(self.bootstrap_servers)
                 if reached is not None:
                     if reached != self.cluster_id:
                         raise BrokerStartError(
@@ -231,7 +231,7 @@ async def _port_open(host: str, port: int) -> bool:
     return True
 
 
-async def _cluster_id(bootstrap: str) -> str | None:
+async def reached_cluster_id(bootstrap: str) -> str | None:
     """The cluster id a metadata request returns, or None if it did not answer yet."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
     try:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
-from collections.abc import Iterator
-from typing import Literal
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from services.embedded_broker import EmbeddedBroker
 
@@ -39,3 +42,34 @@ def kafka_for_tests() -> Iterator[tuple[str, BrokerKind]]:
     else:
         with EmbeddedBroker() as broker:
             yield broker.bootstrap_servers, "embedded"
+
+
+async def read_partitions(
+    bootstrap: str,
+    topic: str,
+    partitions: Iterable[int] = (0,),
+    *,
+    expected: int,
+    timeout_s: float = 15.0,
+    **consumer_options: Any,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Read `expected` records from the start of the partitions, without a consumer group
+    (no group join, so no ~5 s wait on the embedded broker)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, auto_offset_reset="earliest", **consumer_options
+    )
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in partitions])
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while len(records) < expected:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError(f"read {len(records)} of {expected} records from {topic}")
+            batches = await consumer.getmany(timeout_ms=int(min(remaining, 1.0) * 1000))
+            for batch in batches.values():
+                records.extend(batch)
+        return records
+    finally:
+        await consumer.stop()
