@@ -1,0 +1,298 @@
+"""The run status machine: one canonical vocabulary (`RunStatus`, seed 003 plus
+`interrupted`), its transition table, and the views seeds 002 and 004 answer with.
+
+The table (`TRANSITIONS`) is the single source of truth: `Execution` reads it, and the
+tests walk every (from, to) pair against it. Its shape follows Esper's documented
+lifecycle, pending -> queued -> processing -> running (<-> waiting) -> complete ->
+success | failure, with these decisions:
+
+- Moving forward may skip steps (Marquez's NEW -> RUNNING is pending -> running);
+  nothing moves backward except waiting -> running (a waiting run resumes).
+- success and failure are reachable from every non-terminal status: Marquez's own tests
+  go NEW -> COMPLETED and NEW -> FAILED, and a RUNNING run may complete without passing
+  through `complete`.
+- `complete` is not terminal, but it is past the point of no return: all stage runs are
+  processed, so it moves only to success or failure, or to interrupted when the
+  orchestrator finds it unfinished after a crash (seed 004 shows it as `running`).
+- cancelled and timeout are reachable from every status before `complete`.
+- invalid ("no stageruns") is decided before running: from pending, queued, processing.
+- interrupted is reachable from every non-terminal status and is TERMINAL. Resuming an
+  interrupted run is a new execution (a replay with `parent_execution_id`), never an edge
+  out of interrupted, so an interrupted run's history stays closed.
+- Terminal statuses (success, failure, cancelled, timeout, invalid, interrupted) have no
+  way out. Asking for the status a run already has is an idempotent no-op, terminal or not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from enum import Enum, StrEnum
+from typing import Final
+from uuid import UUID
+
+from contracts.statuses import ExecutionStatus, MarquezRunState, RunStatus
+from domain.errors import DomainError
+
+S = RunStatus
+
+TERMINAL: Final[frozenset[RunStatus]] = frozenset(
+    {S.SUCCESS, S.FAILURE, S.CANCELLED, S.TIMEOUT, S.INVALID, S.INTERRUPTED}
+)
+
+# from-status -> the statuses it may move to (same -> same is a no-op, not listed).
+TRANSITIONS: Final[Mapping[RunStatus, frozenset[RunStatus]]] = {
+    S.PENDING: frozenset(
+        {
+            S.QUEUED, S.PROCESSING, S.RUNNING, S.WAITING, S.COMPLETE,
+            S.SUCCESS, S.FAILURE, S.CANCELLED, S.TIMEOUT, S.INVALID, S.INTERRUPTED,
+        }
+    ),
+    S.QUEUED: frozenset(
+        {
+            S.PROCESSING, S.RUNNING, S.WAITING, S.COMPLETE,
+            S.SUCCESS, S.FAILURE, S.CANCELLED, S.TIMEOUT, S.INVALID, S.INTERRUPTED,
+        }
+    ),
+    S.PROCESSING: frozenset(
+        {
+            S.RUNNING, S.WAITING, S.COMPLETE,
+            S.SUCCESS, S.FAILURE, S.CANCELLED, S.TIMEOUT, S.INVALID, S.INTERRUPTED,
+        }
+    ),
+    S.RUNNING: frozenset(
+        {S.WAITING, S.COMPLETE, S.SUCCESS, S.FAILURE, S.CANCELLED, S.TIMEOUT, S.INTERRUPTED}
+    ),
+    S.WAITING: frozenset(
+        {S.RUNNING, S.COMPLETE, S.SUCCESS, S.FAILURE, S.CANCELLED, S.TIMEOUT, S.INTERRUPTED}
+    ),
+    S.COMPLETE: frozenset({S.SUCCESS, S.FAILURE, S.INTERRUPTED}),
+    S.SUCCESS: frozenset(),
+    S.FAILURE: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.TIMEOUT: frozenset(),
+    S.INVALID: frozenset(),
+    S.INTERRUPTED: frozenset(),
+}  # fmt: skip
+
+# Entering one of these (the first time) is when a run "started" (seed 002's startedAt):
+# running itself, or a later non-terminal status if running was skipped.
+STARTED: Final[frozenset[RunStatus]] = frozenset({S.RUNNING, S.WAITING, S.COMPLETE})
+
+# A stage run (one route of an execution): Esper's stage-run statuses without the
+# in-between ones our orchestrator never reports.
+STAGE_TRANSITIONS: Final[Mapping[RunStatus, frozenset[RunStatus]]] = {
+    S.PENDING: frozenset({S.RUNNING}) | TERMINAL,
+    S.RUNNING: TERMINAL,
+    **{status: frozenset() for status in TERMINAL},
+}
+
+# The DESIGN.md mapping table, one column per seed.
+TO_MARQUEZ: Final[Mapping[RunStatus, MarquezRunState]] = {
+    S.PENDING: MarquezRunState.NEW,
+    S.QUEUED: MarquezRunState.NEW,
+    S.PROCESSING: MarquezRunState.RUNNING,
+    S.RUNNING: MarquezRunState.RUNNING,
+    S.WAITING: MarquezRunState.RUNNING,
+    S.COMPLETE: MarquezRunState.RUNNING,
+    S.SUCCESS: MarquezRunState.COMPLETED,
+    S.FAILURE: MarquezRunState.FAILED,
+    S.TIMEOUT: MarquezRunState.FAILED,
+    S.INVALID: MarquezRunState.FAILED,
+    S.CANCELLED: MarquezRunState.ABORTED,
+    S.INTERRUPTED: MarquezRunState.ABORTED,
+}
+
+TO_EXECUTION_STATUS: Final[Mapping[RunStatus, ExecutionStatus]] = {
+    S.PENDING: ExecutionStatus.RUNNING,
+    S.QUEUED: ExecutionStatus.RUNNING,
+    S.PROCESSING: ExecutionStatus.RUNNING,
+    S.RUNNING: ExecutionStatus.RUNNING,
+    S.WAITING: ExecutionStatus.RUNNING,
+    S.COMPLETE: ExecutionStatus.RUNNING,
+    S.SUCCESS: ExecutionStatus.COMPLETED,
+    S.FAILURE: ExecutionStatus.FAILED,
+    S.TIMEOUT: ExecutionStatus.FAILED,
+    S.INVALID: ExecutionStatus.FAILED,
+    S.CANCELLED: ExecutionStatus.CANCELLED,
+    S.INTERRUPTED: ExecutionStatus.INTERRUPTED,
+}
+
+
+class MarquezAction(StrEnum):
+    """Seed 002's `POST /jobs/runs/{id}/<action>` verbs."""
+
+    START = "start"
+    COMPLETE = "complete"
+    FAIL = "fail"
+    ABORT = "abort"
+
+
+FROM_MARQUEZ_ACTION: Final[Mapping[MarquezAction, RunStatus]] = {
+    MarquezAction.START: S.RUNNING,
+    MarquezAction.COMPLETE: S.SUCCESS,
+    MarquezAction.FAIL: S.FAILURE,
+    MarquezAction.ABORT: S.CANCELLED,
+}
+
+
+def to_marquez(status: RunStatus) -> MarquezRunState:
+    return TO_MARQUEZ[status]
+
+
+def to_execution_status(status: RunStatus) -> ExecutionStatus:
+    return TO_EXECUTION_STATUS[status]
+
+
+def from_marquez_action(action: MarquezAction | str) -> RunStatus:
+    """The canonical status a seed 002 action moves a run to."""
+    try:
+        return FROM_MARQUEZ_ACTION[MarquezAction(action)]
+    except ValueError:
+        raise DomainError(
+            "UnknownRunAction",
+            f"Unknown run action '{action}'; expected one of "
+            f"{', '.join(a.value for a in MarquezAction)}",
+            {"action": str(action), "allowed": [a.value for a in MarquezAction]},
+            400,
+        ) from None
+
+
+def is_terminal(status: RunStatus) -> bool:
+    return status in TERMINAL
+
+
+class Verdict(Enum):
+    """What asking a run in one status to move to another amounts to."""
+
+    MOVE = "move"
+    NO_OP = "no_op"
+    ILLEGAL = "illegal"
+    TERMINAL = "terminal"
+
+
+def verdict(current: RunStatus, target: RunStatus) -> Verdict:
+    if current == target:
+        return Verdict.NO_OP
+    if current in TERMINAL:
+        return Verdict.TERMINAL
+    return Verdict.MOVE if target in TRANSITIONS[current] else Verdict.ILLEGAL
+
+
+def stage_verdict(current: RunStatus, target: RunStatus) -> Verdict:
+    if current == target:
+        return Verdict.NO_OP
+    if current in TERMINAL:
+        return Verdict.TERMINAL
+    return Verdict.MOVE if target in STAGE_TRANSITIONS.get(current, ()) else Verdict.ILLEGAL
+
+
+# --- errors a run command can be refused with ---------------------------------------------
+
+
+def _transition_details(run_id: UUID, current: RunStatus, target: RunStatus) -> dict[str, str]:
+    return {"run_id": str(run_id), "from": current.value, "to": target.value}
+
+
+def illegal_run_transition(run_id: UUID, current: RunStatus, target: RunStatus) -> DomainError:
+    return DomainError(
+        "IllegalRunTransition",
+        f"Run '{run_id}' cannot move from '{current}' to '{target}'",
+        _transition_details(run_id, current, target),
+        409,
+    )
+
+
+def run_already_terminal(run_id: UUID, current: RunStatus, target: RunStatus) -> DomainError:
+    return DomainError(
+        "RunAlreadyTerminal",
+        f"Run '{run_id}' is already '{current}', a final status, and cannot move to '{target}'",
+        _transition_details(run_id, current, target),
+        409,
+    )
+
+
+def run_already_finished(run_id: UUID, current: RunStatus, action: str) -> DomainError:
+    """A terminal run refuses every change, not only status moves (stage reports too)."""
+    return DomainError(
+        "RunAlreadyTerminal",
+        f"Run '{run_id}' is already '{current}', a final status, and accepts no '{action}'",
+        {"run_id": str(run_id), "from": current.value, "action": action},
+        409,
+    )
+
+
+def stale_run_transition(
+    run_id: UUID, current: RunStatus, target: RunStatus, at: str, last_at: str
+) -> DomainError:
+    return DomainError(
+        "StaleRunTransition",
+        f"Run '{run_id}' cannot move from '{current}' to '{target}' at {at}: "
+        f"it last changed at {last_at}",
+        {**_transition_details(run_id, current, target), "at": at, "last_transition_at": last_at},
+        409,
+    )
+
+
+def unknown_run(run_id: UUID) -> DomainError:
+    # Marquez's RunNotFoundException wording, seed 002.
+    return DomainError("UnknownRun", f"Run '{run_id}' not found.", {"run_id": str(run_id)}, 404)
+
+
+# --- errors of stage reports and other run commands ----------------------------------------
+
+
+def unknown_route(run_id: UUID, route: str) -> DomainError:
+    return DomainError(
+        "UnknownRoute",
+        f"Route '{route}' is not part of run '{run_id}'",
+        {"run_id": str(run_id), "route": route},
+        404,
+    )
+
+
+def stage_already_finished(run_id: UUID, route: str, current: RunStatus) -> DomainError:
+    return DomainError(
+        "StageAlreadyFinished",
+        f"Route '{route}' of run '{run_id}' already finished as '{current}'",
+        {"run_id": str(run_id), "route": route, "status": current.value},
+        409,
+    )
+
+
+def illegal_stage_transition(
+    run_id: UUID, route: str, current: RunStatus, target: RunStatus
+) -> DomainError:
+    return DomainError(
+        "IllegalStageTransition",
+        f"Route '{route}' of run '{run_id}' cannot move from '{current}' to '{target}'",
+        {"run_id": str(run_id), "route": route, "from": current.value, "to": target.value},
+        409,
+    )
+
+
+def invalid_stage_report(run_id: UUID, route: str, reason: str) -> DomainError:
+    return DomainError(
+        "InvalidStageReport",
+        f"Route '{route}' of run '{run_id}': {reason}",
+        {"run_id": str(run_id), "route": route, "reason": reason},
+        400,
+    )
+
+
+def run_has_routes(run_id: UUID, routes: list[str]) -> DomainError:
+    return DomainError(
+        "RunHasRoutes",
+        f"Run '{run_id}' has {len(routes)} route(s); only a run with no stages is invalid",
+        {"run_id": str(run_id), "routes": routes},
+        409,
+    )
+
+
+def run_deadline_not_reached(run_id: UUID, deadline: datetime, now: datetime) -> DomainError:
+    return DomainError(
+        "RunDeadlineNotReached",
+        f"Run '{run_id}' cannot time out before its deadline {deadline.isoformat()}",
+        {"run_id": str(run_id), "deadline": deadline.isoformat(), "now": now.isoformat()},
+        409,
+    )
