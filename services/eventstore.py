@@ -115,7 +115,8 @@ class EventStore(Application[UUID]):
     """The application object that holds the event store, snapshots and notification log.
 
     Snapshot intervals come from the caller (keyed by aggregate class) so this module does
-    not import domain aggregates. Subclasses may extend `_record`/recorders (e.g. to write
+    not import domain aggregates. Subclasses keep the tables (and `env`, when they extend
+    `{**EventStore.env, ...}`) and may extend `_record`/recorders (e.g. to write
     processed-command records in the event transaction via `save(..., **kwargs)`).
     """
 
@@ -126,6 +127,13 @@ class EventStore(Application[UUID]):
         # A snapshot table always exists, so adding an interval later needs no migration.
         "IS_SNAPSHOTTING_ENABLED": "y",
     }
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        named = "name" in cls.__dict__
+        super().__init_subclass__(**kwargs)
+        if not named:
+            # PostgreSQL table names derive from the name: subclasses share the same tables.
+            cls.name = EventStore.name
 
     def __init__(
         self,

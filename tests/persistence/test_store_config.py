@@ -11,7 +11,7 @@ from eventsourcing.persistence import OperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from services.eventstore import event_store_env, open_event_store
+from services.eventstore import EventStore, event_store_env, open_event_store
 from tests.persistence.aggregates import Counter
 
 
@@ -77,3 +77,18 @@ def test_blocked_postgres_writer_fails_after_lock_timeout(postgres_url: str) -> 
             # The library retries an OperationalError 10 times, 0.2 s apart.
             assert 1 <= time.monotonic() - started < 10 * (1 + 0.3) + 3
         store.save(Counter("unblocked"))  # the lock is gone with the blocker's transaction
+
+
+class ExtendedStore(EventStore):
+    """What a later role (e.g. the command handler) does to add behaviour."""
+
+
+def test_a_subclass_reads_and_writes_the_same_tables(store_url: str) -> None:
+    with open_event_store(store_url) as base:
+        counter = Counter("shared")
+        base.save(counter)
+        with open_event_store(store_url, store_class=ExtendedStore) as extended:
+            loaded: Counter = extended.repository.get(counter.id)
+            assert isinstance(extended, ExtendedStore)
+            assert extended.name == base.name
+            assert loaded.name == "shared"
