@@ -1,0 +1,96 @@
+"""Every command and the registry that maps a wire name (`ce_type`) to its model.
+
+The base class lives in `contracts.command_base` and the families in
+`pipeline_commands`, `config_commands` and `run_commands`; this module is the one
+place that lists them all.
+"""
+
+from __future__ import annotations
+
+from contracts.command_base import Command, PipelineCommand, new_id
+from contracts.config_commands import CreateConfig, RunConfig, UpdateConfig, ValidateConfig
+from contracts.pipeline_commands import (
+    ApprovePipeline,
+    CheckpointPipeline,
+    ClearPipelineStorage,
+    CreatePipeline,
+    DeletePipeline,
+    DismissPipelineError,
+    PausePipeline,
+    ResumePipeline,
+    StartPipeline,
+    StopPipeline,
+    UpdatePipeline,
+)
+from contracts.run_commands import (
+    AbortRun,
+    CancelExecution,
+    CompleteRun,
+    CreateRun,
+    DeleteRun,
+    FailRun,
+    StartRun,
+    UpdateRunStatus,
+)
+
+_ALL: tuple[type[Command], ...] = (
+    # pipelines
+    CreatePipeline,
+    UpdatePipeline,
+    DeletePipeline,
+    StartPipeline,
+    StopPipeline,
+    PausePipeline,
+    ResumePipeline,
+    CheckpointPipeline,
+    ApprovePipeline,
+    DismissPipelineError,
+    ClearPipelineStorage,
+    # configs
+    CreateConfig,
+    UpdateConfig,
+    ValidateConfig,
+    RunConfig,
+    # runs and executions
+    CreateRun,
+    StartRun,
+    CompleteRun,
+    FailRun,
+    AbortRun,
+    UpdateRunStatus,
+    CancelExecution,
+    DeleteRun,
+)
+
+COMMANDS: dict[str, type[Command]] = {cls.command_type(): cls for cls in _ALL}
+"""Wire name -> model: the only way a message's `ce_type` becomes a command."""
+
+__all__ = [
+    "COMMANDS",
+    "AbortRun",
+    "ApprovePipeline",
+    "CancelExecution",
+    "CheckpointPipeline",
+    "ClearPipelineStorage",
+    "Command",
+    "CompleteRun",
+    "CreateConfig",
+    "CreatePipeline",
+    "CreateRun",
+    "DeletePipeline",
+    "DeleteRun",
+    "DismissPipelineError",
+    "FailRun",
+    "PausePipeline",
+    "PipelineCommand",
+    "ResumePipeline",
+    "RunConfig",
+    "StartPipeline",
+    "StartRun",
+    "StopPipeline",
+    "UpdateConfig",
+    "UpdatePipeline",
+    "UpdateRunStatus",
+    "ValidateConfig",
+    "new_id",
+]
