@@ -13,78 +13,71 @@ Headers, in this order: `ce_specversion` ("1.0"), `ce_id`, `ce_source`, `ce_type
   key = command id, causation = command id.
 - event: ce_type = event type, ce_id = `<aggregate id>:<version>`, key = aggregate id.
 
+The envelope itself (header names, KafkaRecord, attributes) is `contracts.envelope`.
 Everything here is pure: encode and decode functions only (the caller may pass `time`
 to make an encoding byte-for-byte repeatable).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from contracts.commands import COMMANDS, Command, new_id
+from contracts.envelope import (
+    CE_CAUSATIONID,
+    CE_CORRELATIONID,
+    CE_ID,
+    CE_SEQUENCE,
+    CE_SOURCE,
+    CE_SPECVERSION,
+    CE_SUBJECT,
+    CE_TIME,
+    CE_TYPE,
+    COMMAND_SOURCE,
+    CONTENT_TYPE,
+    DEFAULT_MAX_BYTES,
+    EVENT_SOURCE,
+    JSON_CONTENT_TYPE,
+    RESULT_SOURCE,
+    SPEC_VERSION,
+    CloudEventAttributes,
+    HeaderMap,
+    Headers,
+    KafkaRecord,
+    check_envelope,
+    json_object,
+    malformed,
+    read_attributes,
+    rfc3339,
+    schema_errors,
+)
 from contracts.errors import WireError, WireErrorCode
 from contracts.events import LifecycleEvent
 from contracts.results import RESULTS, CommandAccepted, CommandRejected
 
-SPEC_VERSION = "1.0"
-JSON_CONTENT_TYPE = "application/json"
-DEFAULT_MAX_BYTES = 1024 * 1024  # Apache Kafka's default message.max.bytes, about 1 MiB
-
-CE_SPECVERSION = "ce_specversion"
-CE_ID = "ce_id"
-CE_SOURCE = "ce_source"
-CE_TYPE = "ce_type"
-CE_TIME = "ce_time"
-CE_SUBJECT = "ce_subject"
-CE_SEQUENCE = "ce_sequence"
-CE_CORRELATIONID = "ce_correlationid"
-CE_CAUSATIONID = "ce_causationid"
-CONTENT_TYPE = "content-type"
-
-COMMAND_SOURCE = "/pipelines/clients"
-RESULT_SOURCE = "/pipelines/command-handler"
-EVENT_SOURCE = "/pipelines/event-store"
-
-Headers = Iterable[tuple[str, bytes | None]]
-_datetime = TypeAdapter(datetime)
-
-
-@dataclass(frozen=True)
-class KafkaRecord:
-    """What to hand a producer: `send(topic, value=r.value, key=r.key, headers=r.headers)`."""
-
-    key: bytes
-    value: bytes
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
-
-    def header(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key == name:
-                return value.decode()
-        return None
-
-
-class CloudEventAttributes(BaseModel):
-    """The `ce_*` headers of one message, read back."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    source: str | None = None
-    type: str
-    specversion: str = SPEC_VERSION
-    time: datetime | None = None
-    datacontenttype: str | None = None
-    subject: str | None = None
-    sequence: str | None = None
-    correlationid: str | None = None
-    causationid: str | None = None
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "CloudEventAttributes",
+    "DecodedCommand",
+    "DecodedEvent",
+    "DecodedResult",
+    "Headers",
+    "KafkaRecord",
+    "decode_command",
+    "decode_event",
+    "decode_result",
+    "encode_command",
+    "encode_dead_letter",
+    "encode_event",
+    "encode_result",
+    "result_id",
+    "rfc3339",
+]
 
 
 @dataclass(frozen=True)
@@ -117,13 +110,7 @@ class DecodedEvent:
     attributes: CloudEventAttributes
 
 
-# --- encoding --------------------------------------------------------------------------
-
-
-def rfc3339(moment: datetime) -> str:
-    """UTC with a `Z`; a naive datetime is taken as UTC."""
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+# --- encoding ---------------------------------------------------------------------------
 
 
 def _json(model: BaseModel) -> bytes:
@@ -268,134 +255,7 @@ def encode_dead_letter(
     )
 
 
-# --- decoding --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _HeaderMap:
-    """Header name (lower case) -> text; for a repeated header the last one wins."""
-
-    text: dict[str, str]
-    not_utf8: list[str]
-
-    @classmethod
-    def of(cls, headers: Headers) -> _HeaderMap:
-        text: dict[str, str] = {}
-        not_utf8: list[str] = []
-        for name, raw in headers:
-            if raw is None:
-                continue
-            try:
-                text[name.lower()] = raw.decode()
-            except UnicodeDecodeError:
-                not_utf8.append(name)
-        return cls(text, not_utf8)
-
-    def get(self, name: str) -> str | None:
-        return self.text.get(name)
-
-
-def _malformed(message: str, command_id: str | None, **details: Any) -> WireError:
-    return WireError(WireErrorCode.MALFORMED_MESSAGE, message, details, command_id=command_id)
-
-
-def _check_envelope(found: _HeaderMap, message_id: str | None) -> None:
-    if found.not_utf8:
-        raise _malformed(
-            f"Header(s) {', '.join(found.not_utf8)} are not UTF-8 text",
-            message_id,
-            headers=found.not_utf8,
-        )
-    spec = found.get(CE_SPECVERSION)
-    if spec is not None and spec != SPEC_VERSION:
-        raise _malformed(
-            f"Unsupported CloudEvents specversion '{spec}' (expected '{SPEC_VERSION}')",
-            message_id,
-            specversion=spec,
-        )
-    content_type = found.get(CONTENT_TYPE)
-    if content_type is not None and content_type.split(";")[0].strip() != JSON_CONTENT_TYPE:
-        raise _malformed(
-            f"Unsupported content-type '{content_type}' (expected '{JSON_CONTENT_TYPE}')",
-            message_id,
-            content_type=content_type,
-        )
-
-
-def _time(found: _HeaderMap, message_id: str | None) -> datetime | None:
-    text = found.get(CE_TIME)
-    if text is None:
-        return None
-    try:
-        return _datetime.validate_python(text)
-    except ValidationError:
-        raise _malformed(f"ce_time '{text}' is not an RFC 3339 time", message_id) from None
-
-
-def _attributes(found: _HeaderMap, id: str, type: str) -> CloudEventAttributes:
-    return CloudEventAttributes(
-        id=id,
-        source=found.get(CE_SOURCE),
-        type=type,
-        specversion=found.get(CE_SPECVERSION) or SPEC_VERSION,
-        time=_time(found, id),
-        datacontenttype=found.get(CONTENT_TYPE),
-        subject=found.get(CE_SUBJECT),
-        sequence=found.get(CE_SEQUENCE),
-        correlationid=found.get(CE_CORRELATIONID),
-        causationid=found.get(CE_CAUSATIONID),
-    )
-
-
-def _json_object(value: bytes | None, message_id: str | None, type: str | None) -> dict[str, Any]:
-    if value is None:
-        raise WireError(
-            WireErrorCode.MALFORMED_MESSAGE,
-            "Message has no value",
-            {"reason": "empty"},
-            command_id=message_id,
-            command_type=type,
-        )
-    try:
-        parsed = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise WireError(
-            WireErrorCode.MALFORMED_MESSAGE,
-            f"Message value is not JSON: {exc}",
-            {"reason": "not_json"},
-            command_id=message_id,
-            command_type=type,
-        ) from None
-    if not isinstance(parsed, dict):
-        raise WireError(
-            WireErrorCode.MALFORMED_MESSAGE,
-            f"Message value must be a JSON object, not {_json_kind(parsed)}",
-            {"reason": "not_object", "json_type": _json_kind(parsed)},
-            command_id=message_id,
-            command_type=type,
-        )
-    return parsed
-
-
-def _json_kind(value: object) -> str:
-    kinds: tuple[tuple[type, str], ...] = (
-        (bool, "boolean"),
-        (int, "number"),
-        (float, "number"),
-        (str, "string"),
-        (list, "array"),
-    )
-    for kind, name in kinds:
-        if isinstance(value, kind):
-            return name
-    return "null"
-
-
-def schema_errors(exc: ValidationError) -> list[dict[str, Any]]:
-    """Pydantic's errors as plain JSON: loc, msg, type and ctx, without the input
-    (an input can be the whole message) or documentation links."""
-    errors: list[dict[str, Any]] = orjson.loads(exc.json(include_url=False, include_input=False))
-    return errors
+# --- decoding ---------------------------------------------------------------------------
 
 
 def decode_command(
@@ -413,7 +273,7 @@ def decode_command(
     message's position (topic, partition, offset) so a redelivery gets the same id.
     """
     headers = list(headers)
-    found = _HeaderMap.of(headers)
+    found = HeaderMap.of(headers)
     command_id = found.get(CE_ID) or default_command_id
     size = len(value or b"") + sum(len(k) + len(v or b"") for k, v in headers)
     if size > max_bytes:
@@ -424,9 +284,9 @@ def decode_command(
             command_id=command_id,
             command_type=found.get(CE_TYPE),
         )
-    _check_envelope(found, command_id)
+    check_envelope(found, command_id)
     if command_id is None:
-        raise _malformed("Message has no ce_id header (the command id)", None, header=CE_ID)
+        raise malformed("Message has no ce_id header (the command id)", None, header=CE_ID)
     command_type = found.get(CE_TYPE)
     if not command_type:
         raise WireError(
@@ -444,8 +304,8 @@ def decode_command(
             command_id=command_id,
             command_type=command_type,
         )
-    attributes = _attributes(found, command_id, command_type)
-    body = _json_object(value, command_id, command_type)
+    attributes = read_attributes(found, command_id, command_type)
+    body = json_object(value, command_id, command_type)
     try:
         command = model.model_validate(body)
     except ValidationError as exc:
@@ -461,13 +321,13 @@ def decode_command(
 
 def _decode_own(
     value: bytes | None, headers: Headers, kind: str
-) -> tuple[dict[str, Any], _HeaderMap, str, str]:
-    found = _HeaderMap.of(headers)
-    _check_envelope(found, None)
+) -> tuple[dict[str, Any], HeaderMap, str, str]:
+    found = HeaderMap.of(headers)
+    check_envelope(found, None)
     message_id, message_type = found.get(CE_ID), found.get(CE_TYPE)
     if not message_id or not message_type:
-        raise _malformed(f"A {kind} needs ce_id and ce_type headers", None)
-    return _json_object(value, None, message_type), found, message_id, message_type
+        raise malformed(f"A {kind} needs ce_id and ce_type headers", None)
+    return json_object(value, None, message_type), found, message_id, message_type
 
 
 def decode_result(value: bytes | None, headers: Headers) -> DecodedResult:
@@ -475,14 +335,14 @@ def decode_result(value: bytes | None, headers: Headers) -> DecodedResult:
     body, found, message_id, message_type = _decode_own(value, headers, "result")
     model = RESULTS.get(message_type)
     if model is None:
-        raise _malformed(f"Unknown result type '{message_type}'", None, type=message_type)
+        raise malformed(f"Unknown result type '{message_type}'", None, type=message_type)
     try:
         result = model.model_validate(body)
     except ValidationError as exc:
-        raise _malformed(
+        raise malformed(
             f"Message is not a valid {message_type}", None, errors=schema_errors(exc)
         ) from None
-    return DecodedResult(result=result, attributes=_attributes(found, message_id, message_type))
+    return DecodedResult(result=result, attributes=read_attributes(found, message_id, message_type))
 
 
 def decode_event(value: bytes | None, headers: Headers) -> DecodedEvent:
@@ -491,7 +351,7 @@ def decode_event(value: bytes | None, headers: Headers) -> DecodedEvent:
     try:
         event = LifecycleEvent.model_validate(body)
     except ValidationError as exc:
-        raise _malformed(
+        raise malformed(
             "Message is not a valid LifecycleEvent", None, errors=schema_errors(exc)
         ) from None
-    return DecodedEvent(event=event, attributes=_attributes(found, message_id, message_type))
+    return DecodedEvent(event=event, attributes=read_attributes(found, message_id, message_type))

@@ -1,0 +1,203 @@
+"""The CloudEvents envelope in Kafka binary content mode: header names, the record a
+producer sends, the attributes a consumer reads back, and the checks every decoder
+shares. `contracts.cloudevents` builds the encoders and decoders on these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+
+from contracts.errors import WireError, WireErrorCode
+
+SPEC_VERSION = "1.0"
+JSON_CONTENT_TYPE = "application/json"
+DEFAULT_MAX_BYTES = 1024 * 1024  # Apache Kafka's default message.max.bytes, about 1 MiB
+
+CE_SPECVERSION = "ce_specversion"
+CE_ID = "ce_id"
+CE_SOURCE = "ce_source"
+CE_TYPE = "ce_type"
+CE_TIME = "ce_time"
+CE_SUBJECT = "ce_subject"
+CE_SEQUENCE = "ce_sequence"
+CE_CORRELATIONID = "ce_correlationid"
+CE_CAUSATIONID = "ce_causationid"
+CONTENT_TYPE = "content-type"
+
+COMMAND_SOURCE = "/pipelines/clients"
+RESULT_SOURCE = "/pipelines/command-handler"
+EVENT_SOURCE = "/pipelines/event-store"
+
+Headers = Iterable[tuple[str, bytes | None]]
+_datetime = TypeAdapter(datetime)
+
+
+@dataclass(frozen=True)
+class KafkaRecord:
+    """What to hand a producer: `send(topic, value=r.value, key=r.key, headers=r.headers)`."""
+
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value.decode()
+        return None
+
+
+class CloudEventAttributes(BaseModel):
+    """The `ce_*` headers of one message, read back."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    source: str | None = None
+    type: str
+    specversion: str = SPEC_VERSION
+    time: datetime | None = None
+    datacontenttype: str | None = None
+    subject: str | None = None
+    sequence: str | None = None
+    correlationid: str | None = None
+    causationid: str | None = None
+
+
+def rfc3339(moment: datetime) -> str:
+    """UTC with a `Z`; a naive datetime is taken as UTC."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class HeaderMap:
+    """Header name (lower case) -> text; for a repeated header the last one wins."""
+
+    text: dict[str, str]
+    not_utf8: list[str]
+
+    @classmethod
+    def of(cls, headers: Headers) -> HeaderMap:
+        text: dict[str, str] = {}
+        not_utf8: list[str] = []
+        for name, raw in headers:
+            if raw is None:
+                continue
+            try:
+                text[name.lower()] = raw.decode()
+            except UnicodeDecodeError:
+                not_utf8.append(name)
+        return cls(text, not_utf8)
+
+    def get(self, name: str) -> str | None:
+        return self.text.get(name)
+
+
+def malformed(message: str, command_id: str | None, **details: Any) -> WireError:
+    return WireError(WireErrorCode.MALFORMED_MESSAGE, message, details, command_id=command_id)
+
+
+def check_envelope(found: HeaderMap, message_id: str | None) -> None:
+    if found.not_utf8:
+        raise malformed(
+            f"Header(s) {', '.join(found.not_utf8)} are not UTF-8 text",
+            message_id,
+            headers=found.not_utf8,
+        )
+    spec = found.get(CE_SPECVERSION)
+    if spec is not None and spec != SPEC_VERSION:
+        raise malformed(
+            f"Unsupported CloudEvents specversion '{spec}' (expected '{SPEC_VERSION}')",
+            message_id,
+            specversion=spec,
+        )
+    content_type = found.get(CONTENT_TYPE)
+    if content_type is not None and content_type.split(";")[0].strip() != JSON_CONTENT_TYPE:
+        raise malformed(
+            f"Unsupported content-type '{content_type}' (expected '{JSON_CONTENT_TYPE}')",
+            message_id,
+            content_type=content_type,
+        )
+
+
+def _time(found: HeaderMap, message_id: str | None) -> datetime | None:
+    text = found.get(CE_TIME)
+    if text is None:
+        return None
+    try:
+        return _datetime.validate_python(text)
+    except ValidationError:
+        raise malformed(f"ce_time '{text}' is not an RFC 3339 time", message_id) from None
+
+
+def read_attributes(found: HeaderMap, id: str, type: str) -> CloudEventAttributes:
+    return CloudEventAttributes(
+        id=id,
+        source=found.get(CE_SOURCE),
+        type=type,
+        specversion=found.get(CE_SPECVERSION) or SPEC_VERSION,
+        time=_time(found, id),
+        datacontenttype=found.get(CONTENT_TYPE),
+        subject=found.get(CE_SUBJECT),
+        sequence=found.get(CE_SEQUENCE),
+        correlationid=found.get(CE_CORRELATIONID),
+        causationid=found.get(CE_CAUSATIONID),
+    )
+
+
+def json_object(value: bytes | None, message_id: str | None, type: str | None) -> dict[str, Any]:
+    if value is None:
+        raise WireError(
+            WireErrorCode.MALFORMED_MESSAGE,
+            "Message has no value",
+            {"reason": "empty"},
+            command_id=message_id,
+            command_type=type,
+        )
+    try:
+        parsed = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise WireError(
+            WireErrorCode.MALFORMED_MESSAGE,
+            f"Message value is not JSON: {exc}",
+            {"reason": "not_json"},
+            command_id=message_id,
+            command_type=type,
+        ) from None
+    if not isinstance(parsed, dict):
+        raise WireError(
+            WireErrorCode.MALFORMED_MESSAGE,
+            f"Message value must be a JSON object, not {_json_kind(parsed)}",
+            {"reason": "not_object", "json_type": _json_kind(parsed)},
+            command_id=message_id,
+            command_type=type,
+        )
+    return parsed
+
+
+def _json_kind(value: object) -> str:
+    kinds: tuple[tuple[type, str], ...] = (
+        (bool, "boolean"),
+        (int, "number"),
+        (float, "number"),
+        (str, "string"),
+        (list, "array"),
+    )
+    for kind, name in kinds:
+        if isinstance(value, kind):
+            return name
+    return "null"
+
+
+def schema_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic's errors as plain JSON: loc, msg, type and ctx, without the input
+    (an input can be the whole message) or documentation links."""
+    errors: list[dict[str, Any]] = orjson.loads(exc.json(include_url=False, include_input=False))
+    return errors
