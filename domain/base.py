@@ -42,7 +42,7 @@ class SnapshotState(Immutable):
         super().__init__(**kwargs)
 
 
-class AggregateSnapshot(DomainEvent, CanSnapshotAggregate):
+class AggregateSnapshot(DomainEvent, CanSnapshotAggregate[UUID]):
     topic: str
     state: Any
 
@@ -53,13 +53,13 @@ class AggregateSnapshot(DomainEvent, CanSnapshotAggregate):
             raise TypeError(f"{cls.__qualname__}.state must be annotated with a SnapshotState")
 
 
-class Aggregate(BaseAggregate):
+class Aggregate(BaseAggregate[UUID]):
     @staticmethod
     def create_id(*_: Any, **__: Any) -> UUID:
         return uuid7()
 
-    class Event(DomainEvent, CanMutateAggregate):
+    class Event(DomainEvent, CanMutateAggregate[UUID]):
         pass
 
-    class Created(Event, CanInitAggregate):
+    class Created(Event, CanInitAggregate[UUID]):
         originator_topic: str
