@@ -13,8 +13,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from eventsourcing.utils import get_topic
 from psycopg import Cursor, sql
 from psycopg.rows import DictRow
 
@@ -147,9 +148,9 @@ class PostgresCommandRecorder(PostgresApplicationRecorder):
             )
 
 
-class SQLiteCommandFactory(SQLiteFactory):
-    application_recorder_class = SQLiteCommandRecorder
-
-
-class PostgresCommandFactory(PostgresFactory):
-    application_recorder_class = PostgresCommandRecorder
+def recorder_env(event_store_url: str) -> dict[str, str]:
+    """Library settings that make the event store use the command recorder for `url`."""
+    recorder = (
+        SQLiteCommandRecorder if event_store_url.startswith("sqlite") else PostgresCommandRecorder
+    )
+    return {"APPLICATION_RECORDER_TOPIC": get_topic(recorder)}

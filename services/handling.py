@@ -1,0 +1,42 @@
+"""What a command handler is: a small function from a command and a context to a decision.
+
+Handlers load aggregates through the unit of work, call one domain verb (sometimes two,
+e.g. a pipeline and its name index) and say which aggregate the command was about and
+what the client is answered. Rejections are raised as DomainError. Batching, dedupe,
+acks, retries and result publishing live around all handlers (services.decider and
+services.command_consumer), never inside one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from domain.adapters import BUILTIN_ADAPTERS, AdapterRegistry
+from services.unit_of_work import UnitOfWork
+
+DEFAULT_RUN_TIMEOUT = timedelta(days=21)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The accepted command's aggregate, the reply body and the HTTP status to answer with."""
+
+    aggregate_id: UUID | None
+    reply: Any = None
+    http_status: int = 202
+
+
+@dataclass(frozen=True)
+class Context:
+    uow: UnitOfWork
+    now: datetime
+    command_id: str
+    adapters: AdapterRegistry = BUILTIN_ADAPTERS
+    run_timeout: timedelta = DEFAULT_RUN_TIMEOUT
+
+
+Handler = Callable[[Any, Context], Decision]
