@@ -10,7 +10,7 @@ services.command_consumer), never inside one.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -35,7 +35,8 @@ class Context:
     uow: UnitOfWork
     now: datetime
     command_id: str
-    adapters: AdapterRegistry = BUILTIN_ADAPTERS
+    # A factory because the registry is unhashable, which dataclasses take for mutable.
+    adapters: AdapterRegistry = field(default_factory=lambda: BUILTIN_ADAPTERS)
     run_timeout: timedelta = DEFAULT_RUN_TIMEOUT
 
 
