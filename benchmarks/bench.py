@@ -183,7 +183,7 @@ async def handler_end_to_end(
     await _await_results(results, sent_at, done, expected=len(cmds))
     await publisher
     elapsed = time.perf_counter() - start
-    consumer.stop()
+    consumer.request_stop()
     await runner
     await producer.stop()
     await results.stop()

@@ -122,6 +122,14 @@ class Decider:
         raise AssertionError("unreachable")
 
     def _decide_and_save(self, items: Sequence[Item]) -> list[Outcome]:
+        try:
+            return self._decide_and_save_once(items)
+        except BaseException:
+            # The batch mutated cached aggregates in place and was not saved.
+            self.drop_cache()
+            raise
+
+    def _decide_and_save_once(self, items: Sequence[Item]) -> list[Outcome]:
         known = self.recorder.select_processed(i.command_id for i in items if i.rejected is None)
         uow = UnitOfWork(self.store)
         outcomes: list[Outcome] = []
@@ -197,7 +205,7 @@ class Decider:
         raised = uow.new_events_since(mark)
         version = None
         if decision.aggregate_id is not None:
-            aggregate = next((a for a in uow.aggregates() if a.id == decision.aggregate_id), None)
+            aggregate = uow.peek(decision.aggregate_id)
             version = aggregate.version if aggregate is not None else None
         return CommandAccepted(
             command_id=item.command_id,

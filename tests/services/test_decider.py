@@ -10,10 +10,12 @@ from uuid import UUID
 
 import pytest
 from eventsourcing.application import LRUCache
+from eventsourcing.persistence import OperationalError
 
 from contracts import (
     Command,
     CreatePipeline,
+    DeletePipeline,
     DismissPipelineError,
     StartPipeline,
     StopPipeline,
@@ -235,3 +237,47 @@ def test_the_command_store_caches_without_fast_forward_and_snapshots_pipelines(
     pipeline_id = UUID(str(results[0].aggregate_id))
     snapshots = list(decider.store.snapshots.get(pipeline_id))
     assert [s.originator_version for s in snapshots] == [SNAPSHOT_INTERVAL]
+
+
+def test_a_cached_aggregate_a_failed_command_mutated_is_rebuilt_not_reused(
+    decider: Decider, store_url: str
+) -> None:
+    # Batch 1 leaves the pipeline in the cache (the batch mutates cached instances in place).
+    accepted(decide_one(decider, CreatePipeline(name="p1")))
+
+    def exploding(command: StopPipeline, ctx: Context) -> Decision:
+        pipeline_named(ctx, command.pipeline_name).stop(force=True, at=ctx.now)
+        raise RuntimeError("bug after the event")
+
+    d = with_handler(decider, StopPipeline, exploding)
+    # Batch 2: the failed stop touched the cached instance; only the start may survive.
+    results = decide(d, StartPipeline(pipeline_name="p1"), StopPipeline(pipeline_name="p1"))
+    accepted(results[0])
+    rejected(results[1])
+    # Batch 3 reads through the cache: it must see the start and not the failed stop.
+    third = accepted(decide_one(decider, DismissPipelineError(pipeline_name="p1")))
+    cached = stored_pipeline(decider.store, "p1")
+    assert cached.resources_desired_status == "Provisioned"
+    assert third.aggregate_version == 2
+    with open_command_store(store_url) as fresh:
+        assert stored_pipeline(fresh, "p1").resources_desired_status == "Provisioned"
+        assert stored_pipeline(fresh, "p1").version == cached.version == 2
+
+
+def test_a_batch_that_fails_to_save_leaves_no_trace_in_the_cache(
+    decider: Decider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    accepted(decide_one(decider, CreatePipeline(name="p1")))
+    store = decider.store
+
+    def down(*_: Any, **__: Any) -> Any:
+        raise OperationalError("database briefly unavailable")
+
+    monkeypatch.setattr(store, "save", down)
+    with pytest.raises(OperationalError):
+        decide(decider, StartPipeline(pipeline_name="p1"))
+    monkeypatch.undo()
+    # The unsaved start must not be visible to the next batch through the cache: a
+    # pipeline that never started may be deleted.
+    result = accepted(decide_one(decider, DeletePipeline(pipeline_name="p1")))
+    assert result.aggregate_version == 2
