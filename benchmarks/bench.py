@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import signal
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -33,6 +36,7 @@ from domain.name_index import name_index_id
 from domain.pipeline import Pipeline
 from services.decider import Decider, Item
 from services.embedded_broker import EmbeddedBroker, create_topics
+from services.settings import Settings
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -145,49 +149,53 @@ async def handler_end_to_end(
     cmds: Sequence[Command],
     rate: float | None,
 ) -> tuple[float, list[float]]:
-    """Publish `cmds` (all at once, or at `rate` per second) and wait for every result.
+    """Publish `cmds` (all at once, or at `rate` per second) to a handler running in its own
+    process (`pipelines serve --role handler`, as in production, so this client does not
+    share its GIL) and wait for every result.
 
     Returns (commands per second, publish-to-result latencies in seconds)."""
-    from services.command_consumer import CommandConsumer
-
-    from services.settings import Settings
-
     prefix = f"bench{uuid.uuid4().hex[:8]}"
-    settings = Settings(
-        kafka_bootstrap_servers=bootstrap,
-        topic_prefix=prefix,
-        event_store_url=url,
-        consumer_group=f"{prefix}-handler",
-    )
+    env = {
+        **os.environ,
+        "PIPELINES_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "PIPELINES_TOPIC_PREFIX": prefix,
+        "PIPELINES_EVENT_STORE_URL": url,
+        "PIPELINES_CONSUMER_GROUP": f"{prefix}-handler",
+    }
+    settings = Settings(kafka_bootstrap_servers=bootstrap, topic_prefix=prefix)
     topics = settings.topics
     await create_topics(bootstrap, topics.all(), partitions=settings.partitions)
-    store = open_store(url)
-    consumer = CommandConsumer(settings, decider_for(store))
-    runner = asyncio.create_task(consumer.run())
+    handler = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "services.cli", "serve", "--role", "handler"),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     results = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     await results.start()
     results.assign([TopicPartition(topics.command_results, p) for p in range(settings.partitions)])
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks="all")
     await producer.start()
+    try:
+        # Warm-up: the config first (other keys may overtake it), so neither the group
+        # join nor the config is measured.
+        sent_at: dict[str, float] = {}
+        await _publish(producer, topics.commands, setup, sent_at)
+        await _await_results(results, sent_at, {})
 
-    # Warm-up: the config first (other keys may overtake it), so the group join and the
-    # config are not measured.
-    sent_at: dict[str, float] = {}
-    await _publish(producer, topics.commands, setup, sent_at)
-    await _await_results(results, sent_at, {})
-
-    done: dict[str, float] = {}
-    sent_at.clear()
-    start = time.perf_counter()
-    publisher = asyncio.create_task(_publish(producer, topics.commands, cmds, sent_at, rate))
-    await _await_results(results, sent_at, done, expected=len(cmds))
-    await publisher
-    elapsed = time.perf_counter() - start
-    consumer.request_stop()
-    await runner
-    await producer.stop()
-    await results.stop()
-    store.close()
+        done: dict[str, float] = {}
+        sent_at.clear()
+        start = time.perf_counter()
+        publisher = asyncio.create_task(_publish(producer, topics.commands, cmds, sent_at, rate))
+        await _await_results(results, sent_at, done, expected=len(cmds))
+        await publisher
+        elapsed = time.perf_counter() - start
+    finally:
+        handler.send_signal(signal.SIGINT)
+        await asyncio.wait_for(handler.wait(), timeout=30)
+        await producer.stop()
+        await results.stop()
     latencies = [done[i] - sent_at[i] for i in done if i in sent_at]
     return len(cmds) / elapsed, latencies
 
