@@ -56,7 +56,7 @@ _INITIAL_VALUES = frozenset(s.value for s in InitialStatus)
 class PipelineState(SnapshotState):
     name: str
     description: str
-    config_id: UUID
+    config_id: UUID | None
     program_status: ProgramStatus
     program_status_since: datetime
     pipeline_version: int
@@ -89,7 +89,9 @@ class Pipeline(Aggregate):
         state: PipelineState
 
     @event("Created")
-    def __init__(self, name: str, config_id: UUID, at: datetime, description: str = "") -> None:
+    def __init__(
+        self, name: str, config_id: UUID | None, at: datetime, description: str = ""
+    ) -> None:
         self.name = name
         self.description = description
         self.config_id = config_id
@@ -425,7 +427,7 @@ class Pipeline(Aggregate):
     # --- events: state changes only -----------------------------------------------------
 
     @event("Updated")
-    def _updated(self, name: str, description: str, config_id: UUID, at: datetime) -> None:
+    def _updated(self, name: str, description: str, config_id: UUID | None, at: datetime) -> None:
         if config_id != self.config_id:
             self._set_program_status(ProgramStatus.PENDING, at)
         self.name, self.description, self.config_id = name, description, config_id

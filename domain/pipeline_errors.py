@@ -373,11 +373,11 @@ def step_not_applicable(
     )
 
 
-def stale_program(given: UUID, current: UUID) -> DomainError:
+def stale_program(given: UUID, current: UUID | None) -> DomainError:
     return DomainError(
         "StaleProgram",
         f"Validation result is for config '{given}', but the pipeline's program is '{current}'",
-        {"config_id": str(given), "current_config_id": str(current)},
+        {"config_id": str(given), "current_config_id": None if current is None else str(current)},
         409,
     )
 

@@ -31,7 +31,6 @@ from services.replies import pipeline_reply
 
 # A pipeline created without a config has no program yet: it keeps program_status
 # Pending (so it cannot be provisioned) until an update names a real config.
-NO_CONFIG = UUID(int=0)
 
 
 def unknown_config(config_id: UUID) -> DomainError:
@@ -83,7 +82,7 @@ def create_pipeline(cmd: CreatePipeline, ctx: Context) -> Decision:
     if find_pipeline(ctx, cmd.name) is not None:
         raise err.duplicate_name()
     pipeline = Pipeline(
-        name=cmd.name, config_id=cmd.config_id or NO_CONFIG, at=ctx.now, description=cmd.description
+        name=cmd.name, config_id=cmd.config_id, at=ctx.now, description=cmd.description
     )
     ctx.uow.add(pipeline)
     claim_name(ctx, cmd.name, pipeline.id)

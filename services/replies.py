@@ -35,7 +35,7 @@ def pipeline_reply(pipeline: Pipeline) -> JsonObject:
         "id": str(pipeline.id),
         "name": pipeline.name,
         "description": pipeline.description,
-        "config_id": str(pipeline.config_id),
+        "config_id": _str(pipeline.config_id),
         "version": pipeline.pipeline_version,
         "created_at": iso(pipeline.created_at),
         "program_status": str(pipeline.program_status),

@@ -76,7 +76,7 @@ def create_run(cmd: CreateRun, ctx: Context) -> Decision:
         raise err.unknown_pipeline(cmd.pipeline_id)
     if ctx.uow.get(Aggregate, cmd.run_id) is not None:
         raise aggregate_exists(cmd.run_id, "Run")
-    config = ctx.uow.get(Config, pipeline.config_id)
+    config = None if pipeline.config_id is None else ctx.uow.get(Config, pipeline.config_id)
     run = Execution.for_pipeline(
         execution_id=cmd.run_id,
         pipeline_id=pipeline.id,

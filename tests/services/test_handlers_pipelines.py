@@ -241,3 +241,12 @@ def test_an_update_to_a_new_config_validates_the_program(decider: Decider) -> No
     )
     reply = accepted(results[1]).reply
     assert (reply["config_id"], reply["program_status"]) == (str(config.config_id), "Success")
+
+
+def test_a_pipeline_created_without_a_config_has_no_program_yet(decider: Decider) -> None:
+    created = accepted(decide_one(decider, CreatePipeline(name="bare")))
+    assert created.reply["config_id"] is None
+    assert created.reply["program_status"] == ProgramStatus.PENDING
+    # Feldera's early start: accepted while the program is not compiled yet.
+    started = accepted(decide_one(decider, StartPipeline(pipeline_name="bare")))
+    assert started.reply == "Pipeline is starting"
