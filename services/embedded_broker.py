@@ -148,6 +148,9 @@ class EmbeddedBroker:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            # Its own session: a terminal's Ctrl-C must reach us, not the broker, so the
+            # roles finish their batch against a live broker before we stop it.
+            start_new_session=True,
         )
 
     async def _wait_until_ready(self) -> None:
