@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from services.api.server import run_api
 from services.command_consumer import CommandConsumer
 from services.command_handlers import HANDLERS
 from services.command_records import recorder_env
@@ -80,6 +81,7 @@ async def run_relay(settings: Settings, stop: asyncio.Event, heartbeat: Callable
 ROLES: dict[str, Role] = {
     "handler": run_handler,
     "relay": run_relay,
+    "api": run_api,
 }
 
 

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     relay_poll_interval_ms: int = Field(default=50, ge=1)
     max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
 
+    # HTTP API (the `api` role). Port 0 binds a free port.
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=0, le=65535)
+    api_result_timeout_s: float = Field(default=10.0, gt=0)
+
     @property
     def topics(self) -> Topics:
         return Topics(prefix=self.topic_prefix)

@@ -1,0 +1,42 @@
+"""The FastAPI application: routers of the seed families, error shapes, and the command
+gateway started and stopped with the app (its lifespan)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.api import pipelines
+from services.api.errors import install_error_handling
+from services.api.gateway import CommandGateway
+from services.settings import Settings
+
+
+def create_app(settings: Settings, gateway: CommandGateway | None = None) -> FastAPI:
+    """The API app; `gateway` defaults to one built from `settings`. The gateway runs
+    while the app does (FastAPI lifespan), so serve the app with lifespan on."""
+    the_gateway = gateway if gateway is not None else CommandGateway(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await the_gateway.start()
+        try:
+            yield
+        finally:
+            await the_gateway.stop()
+
+    app = FastAPI(
+        title="pipeline-service",
+        description="Seed-compatible HTTP API of the pipeline control plane.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.gateway = the_gateway
+    install_error_handling(app)
+    app.include_router(pipelines.router)
+    return app
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,186 @@
+"""Error responses in each API family's own shape, and the rules every family shares.
+
+Each seed family answers errors in its own JSON shape (Feldera `{message, error_code,
+details}` for `/v0/pipelines`; the other families register theirs here as they come).
+FastAPI's own errors (a request that fails validation, an unknown route) are rendered in
+the shape of the family whose path they hit; paths no family claims keep FastAPI's
+defaults (seed 004's 422 HTTPValidationError is exactly that default).
+
+Every 503 carries `Retry-After: 5`, whoever produced it (a middleware makes sure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from contracts.errors import ErrorBody
+from domain.errors import DomainError
+from domain.pipeline_errors import RETRY_AFTER_SECONDS
+from services.api.gateway import GatewayTimeout, GatewayUnavailable
+
+RETRY_AFTER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+# (status, error_code, message, details) -> the family's response.
+Renderer = Callable[[int, str, str, Any], Response]
+
+
+def retry_headers(status: int) -> dict[str, str]:
+    return dict(RETRY_AFTER) if status == 503 else {}
+
+
+# --- the Feldera family (/v0/pipelines) -------------------------------------------------
+
+
+def feldera_response(
+    status: int, body: ErrorBody, headers: dict[str, str] | None = None
+) -> Response:
+    return JSONResponse(
+        body.model_dump(mode="json"),
+        status_code=status,
+        headers={**retry_headers(status), **(headers or {})},
+    )
+
+
+def render_feldera(status: int, error_code: str, message: str, details: Any) -> Response:
+    return feldera_response(
+        status, ErrorBody(message=message, error_code=error_code, details=details)
+    )
+
+
+def domain_error_response(error: DomainError) -> Response:
+    return feldera_response(error.http_status, error.body())
+
+
+def invalid_query_parameter(name: str, value: str, expected: str) -> DomainError:
+    """A query parameter that does not parse (FastAPI would answer 422; Feldera's family
+    answers 400 in its own shape)."""
+    return DomainError(
+        "InvalidQueryParameter",
+        f"Invalid value '{value}' for query parameter '{name}': expected {expected}",
+        {"parameter": name, "value": value, "expected": expected},
+        400,
+    )
+
+
+def result_timeout(error: GatewayTimeout) -> DomainError:
+    return DomainError(
+        "CommandResultTimeout",
+        f"No result for command '{error.command_id}' ({error.command_type}) within "
+        f"{error.timeout_s:g} s; it may still be applied. Retry with the header "
+        f"'Idempotency-Key: {error.command_id}' to get its result without applying it twice.",
+        {
+            "command_id": error.command_id,
+            "command_type": error.command_type,
+            "timeout_s": error.timeout_s,
+        },
+        503,
+    )
+
+
+def not_published(error: GatewayUnavailable) -> DomainError:
+    return DomainError(
+        "CommandNotPublished",
+        f"Command '{error.command_id}' ({error.command_type}) could not be published: "
+        f"{error.reason}",
+        {"command_id": error.command_id, "command_type": error.command_type},
+        503,
+    )
+
+
+# --- dispatch by family ------------------------------------------------------------------
+
+FAMILIES: dict[str, Renderer] = {
+    "/v0/pipelines": render_feldera,
+}
+
+
+def family_of(path: str) -> Renderer | None:
+    """The renderer of the longest registered prefix that `path` starts with."""
+    matches = [
+        prefix for prefix in FAMILIES if path == prefix or path.startswith(prefix.rstrip("/") + "/")
+    ]
+    return FAMILIES[max(matches, key=len)] if matches else None
+
+
+def _validation_summary(error: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+    # Only the JSON-safe parts: `input` and `ctx` may hold arbitrary objects.
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type"))}
+        for e in error.errors()
+    ]
+    summary = "; ".join(f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in errors)
+    return summary, errors
+
+
+async def _on_validation_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    render = family_of(request.url.path)
+    if render is None:
+        return await request_validation_exception_handler(request, error)
+    summary, errors = _validation_summary(error)
+    return render(400, "InvalidRequest", f"Invalid request: {summary}", {"errors": errors})
+
+
+async def _on_http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    render = family_of(request.url.path)
+    if render is None:
+        return await http_exception_handler(request, error)
+    code = "".join(word.capitalize() for word in str(error.detail).split()) or "HttpError"
+    response = render(error.status_code, code, str(error.detail), None)
+    if error.headers:
+        response.headers.update(error.headers)
+    return response
+
+
+class RetryAfterOn503:
+    """ASGI middleware: a 503 without `Retry-After` gets `Retry-After: 5`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_retry_after(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 503:
+                headers = MutableHeaders(scope=message)
+                if "retry-after" not in headers:
+                    headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            await send(message)
+
+        await self.app(scope, receive, send_with_retry_after)
+
+
+def install_error_handling(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_middleware(RetryAfterOn503)
+
+
+__all__ = [
+    "FAMILIES",
+    "RETRY_AFTER",
+    "domain_error_response",
+    "family_of",
+    "feldera_response",
+    "install_error_handling",
+    "invalid_query_parameter",
+    "not_published",
+    "render_feldera",
+    "result_timeout",
+]

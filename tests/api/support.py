@@ -1,0 +1,130 @@
+"""The API under test as it runs in production: the `api` role (uvicorn on a free port,
+the app's lifespan starting the command gateway) in front of the real broker, with an
+in-process command handler (CommandConsumer + Decider on SQLite) whose store the tests
+can reach to drive reconciler steps no command covers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from services.api.server import run_api
+from services.command_consumer import CommandConsumer
+from services.command_handlers import HANDLERS
+from services.decider import Decider
+from services.eventstore import EventStore
+from services.kafka_clients import ensure_topics
+from services.settings import Settings
+from services.stores import open_command_store
+from tests.services.consumer_support import running
+
+READY_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def api_settings(bootstrap: str, store_url: str, **overrides: Any) -> Settings:
+    tag = uuid.uuid4().hex[:10]
+    values: dict[str, Any] = {
+        "kafka_bootstrap_servers": bootstrap,
+        "topic_prefix": f"test.api.{tag}",
+        "consumer_group": f"test-api-{tag}",
+        "partitions": 2,
+        "event_store_url": store_url,
+        "api_host": "127.0.0.1",
+        "api_port": free_port(),
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@dataclass
+class Handler:
+    consumer: CommandConsumer
+    decider: Decider
+
+    @property
+    def store(self) -> EventStore:
+        return self.decider.store
+
+    @contextlib.asynccontextmanager
+    async def paused(self) -> AsyncIterator[EventStore]:
+        """The store, between batches: what the reconciler would write, written here,
+        and the handler's cache dropped so it reads it back."""
+        async with self.consumer.batch_lock:
+            yield self.store
+            self.decider.drop_cache()
+
+
+@contextlib.asynccontextmanager
+async def command_handler(settings: Settings) -> AsyncIterator[Handler]:
+    store = await asyncio.to_thread(open_command_store, settings.event_store_url)
+    try:
+        decider = Decider(store, HANDLERS)
+        consumer = CommandConsumer(settings, decider)
+        async with running(consumer):
+            yield Handler(consumer, decider)
+    finally:
+        await asyncio.to_thread(store.close)
+
+
+@contextlib.asynccontextmanager
+async def api_server(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The `api` role serving until the block ends; a client for its base URL."""
+    stop = asyncio.Event()
+    beats: list[float] = []
+    role = asyncio.create_task(
+        run_api(settings, stop, lambda: beats.append(asyncio.get_running_loop().time()))
+    )
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+            await _until_ready(client, role)
+            assert beats, "the api role never beat its heartbeat"
+            yield client
+    finally:
+        stop.set()
+        await asyncio.wait_for(role, 30)
+
+
+async def _until_ready(client: httpx.AsyncClient, role: asyncio.Task[None]) -> None:
+    deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_S
+    while True:
+        if role.done():
+            role.result()  # raises why it stopped
+            raise AssertionError("the api role stopped before serving")
+        try:
+            if (await client.get("/openapi.json")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("the api never answered")
+        await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def api_stack(
+    bootstrap: str, tmp: Path, *, handler: bool = True, **overrides: Any
+) -> AsyncIterator[tuple[Settings, httpx.AsyncClient, Handler | None]]:
+    settings = api_settings(bootstrap, f"sqlite:///{tmp / 'events.db'}", **overrides)
+    await ensure_topics(settings)
+    async with contextlib.AsyncExitStack() as stack:
+        running_handler = (
+            await stack.enter_async_context(command_handler(settings)) if handler else None
+        )
+        client = await stack.enter_async_context(api_server(settings))
+        yield settings, client, running_handler
