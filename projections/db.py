@@ -1,0 +1,148 @@
+"""One connection to the read-model database, SQLite (sqlite3) or PostgreSQL (psycopg),
+chosen by URL, with the few differences between them kept here.
+
+SQL is written once with `?` placeholders (PostgreSQL gets `%s`). A write transaction
+takes the database's write lock first (SQLite `BEGIN IMMEDIATE`; PostgreSQL a lock on
+the versions table that conflicts with the rebuild's swap), so nothing read inside it
+can be replaced underneath.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+Params = Sequence[Any]
+
+_POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+CONNECT_TIMEOUT_S = 10
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+
+class Database:
+    """Thread-safe by a lock: one statement or transaction at a time per instance."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("sqlite:///"):
+            self.dialect = "sqlite"
+            self._path = url.removeprefix("sqlite:///")
+            if not self._path:
+                raise ValueError(f"No SQLite path in read store URL {url!r}")
+        elif urlsplit(url).scheme in _POSTGRES_SCHEMES:
+            self.dialect = "postgresql"
+            self._path = urlunsplit(urlsplit(url)._replace(scheme="postgresql"))
+        else:
+            raise ValueError(f"Unsupported read store URL {url!r}: use sqlite:/// or postgresql://")
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | psycopg.Connection[Any] | None = None
+
+    # --- connection --------------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection | psycopg.Connection[Any]:
+        if self._conn is None:
+            self._conn = self._connect()
+        return self._conn
+
+    def _connect(self) -> sqlite3.Connection | psycopg.Connection[Any]:
+        if self.dialect == "sqlite":
+            if ":memory:" not in self._path:
+                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self._path,
+                isolation_level=None,  # we BEGIN and COMMIT ourselves
+                check_same_thread=False,  # the lock serialises use across threads
+                timeout=SQLITE_BUSY_TIMEOUT_S,
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            return conn
+        # No server-side prepared statements: a rebuild swaps tables under the same names.
+        return psycopg.connect(
+            self._path, autocommit=True, prepare_threshold=None, connect_timeout=CONNECT_TIMEOUT_S
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _drop_broken(self) -> None:
+        # A failed PostgreSQL connection is not reused; the next call reconnects.
+        if isinstance(self._conn, psycopg.Connection) and self._conn.broken:
+            self.close()
+
+    # --- statements --------------------------------------------------------------------------
+
+    def _sql(self, statement: str) -> str:
+        return statement if self.dialect == "sqlite" else statement.replace("?", "%s")
+
+    def query(self, statement: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        """A read outside any transaction (autocommit)."""
+        with self._lock:
+            try:
+                return _fetch(self._connection().execute(self._sql(statement), params))
+            except Exception:
+                self._drop_broken()
+                raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        with self._lock:
+            conn = self._connection()
+            try:
+                if isinstance(conn, sqlite3.Connection):
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield Cursor(self, conn)
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
+                    conn.execute("COMMIT")
+                else:
+                    with conn.transaction():
+                        yield Cursor(self, conn)
+            except Exception:
+                self._drop_broken()
+                raise
+
+    def table_exists(self, table: str) -> bool:
+        if self.dialect == "sqlite":
+            rows = self.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,))
+            return bool(rows)
+        rows = self.query("SELECT to_regclass(?) IS NOT NULL", (table,))
+        return bool(rows[0][0])
+
+
+class Cursor:
+    """Statements inside one transaction."""
+
+    def __init__(self, db: Database, conn: sqlite3.Connection | psycopg.Connection[Any]) -> None:
+        self.db = db
+        self.dialect = db.dialect
+        self._conn = conn
+
+    def execute(self, statement: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        return _fetch(self._conn.execute(self.db._sql(statement), params))
+
+    def executemany(self, statement: str, rows: Sequence[Params]) -> None:
+        if not rows:
+            return
+        if isinstance(self._conn, sqlite3.Connection):
+            self._conn.executemany(statement, rows)
+        else:
+            with self._conn.cursor() as cursor:
+                cursor.executemany(self.db._sql(statement), rows)
+
+
+def _fetch(cursor: sqlite3.Cursor | psycopg.Cursor[Any]) -> list[tuple[Any, ...]]:
+    if cursor.description is None:
+        return []
+    return [tuple(row) for row in cursor.fetchall()]

@@ -1,0 +1,58 @@
+"""What every read model module shares: the row type and the apply contract.
+
+A row is a JSON-ready dict (timestamps as ISO text). Each read model module exposes
+`apply(event, row) -> row`, pure: the current row (None before the aggregate's first
+event) and one event give the next row. The projector and the rebuild call it; neither
+knows any event's fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from contracts.events import LifecycleEvent
+
+Row = dict[str, Any]
+Data = Mapping[str, Any]
+# (current row, event data) -> next row; the table of one aggregate type's events.
+Step = Callable[[Row, Data], Row]
+
+
+class UnknownEvent(ValueError):
+    """An event type the read model has no step for (a newer writer, or drift)."""
+
+    def __init__(self, event: LifecycleEvent) -> None:
+        self.event = event
+        super().__init__(
+            f"No read-model step for {event.aggregate_type}.{event.event_type} "
+            f"({event.aggregate_id} v{event.version})"
+        )
+
+
+class MissingRow(ValueError):
+    """A non-creation event for an aggregate the read model has no row for."""
+
+    def __init__(self, event: LifecycleEvent) -> None:
+        self.event = event
+        super().__init__(
+            f"{event.aggregate_type}.{event.event_type} v{event.version} for "
+            f"{event.aggregate_id}, which has no row (its creation was not applied)"
+        )
+
+
+def apply_with(
+    create: Callable[[LifecycleEvent], Row],
+    steps: Mapping[str, Step],
+    event: LifecycleEvent,
+    row: Row | None,
+) -> Row:
+    """The shared shape of `apply`: `Created` makes the row, every other event steps it."""
+    if event.event_type == "Created":
+        return create(event)
+    step = steps.get(event.event_type)
+    if step is None:
+        raise UnknownEvent(event)
+    if row is None:
+        raise MissingRow(event)
+    return step(dict(row), event.data)

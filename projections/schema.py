@@ -1,0 +1,90 @@
+"""The read-model tables: their columns, indexes and physical names.
+
+Each table keeps its row as JSON in `doc` plus the columns SQL filters and sorts on.
+Physical names are `read_<table><suffix>`: the live tables have no suffix, a rebuild
+writes into suffixed ones and renames them at the swap. Index names carry the physical
+table name they were created with, so a swapped-in table keeps unique index names and
+the next rebuild's names never collide with them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    primary_key: tuple[str, ...]
+    indexes: tuple[tuple[str, ...], ...] = ()
+
+    def physical(self, suffix: str = "") -> str:
+        return f"read_{self.name}{suffix}"
+
+    def create_statements(self, suffix: str = "") -> list[str]:
+        table = self.physical(suffix)
+        columns = ", ".join(f"{name} {kind}" for name, kind in self.columns)
+        statements = [
+            f"CREATE TABLE IF NOT EXISTS {table} ({columns}, "
+            f"PRIMARY KEY ({', '.join(self.primary_key)}))"
+        ]
+        for index in self.indexes:
+            statements.append(
+                f"CREATE INDEX IF NOT EXISTS ix_{table}_{'_'.join(index)} "
+                f"ON {table} ({', '.join(index)})"
+            )
+        return statements
+
+
+PIPELINES: Final = Table(
+    "pipelines",
+    (("id", "TEXT NOT NULL"), ("name", "TEXT NOT NULL"), ("deleted", "INTEGER NOT NULL"),
+     ("doc", "TEXT NOT NULL")),
+    ("id",),
+    (("name",),),
+)  # fmt: skip
+CONFIGS: Final = Table("configs", (("id", "TEXT NOT NULL"), ("doc", "TEXT NOT NULL")), ("id",))
+EXECUTIONS: Final = Table(
+    "executions",
+    (
+        ("id", "TEXT NOT NULL"),
+        ("owner_kind", "TEXT NOT NULL"),
+        ("pipeline_id", "TEXT"),
+        ("config_id", "TEXT"),
+        ("tag", "TEXT"),
+        ("status", "TEXT NOT NULL"),
+        ("execution_status", "TEXT NOT NULL"),
+        ("run_number", "BIGINT"),
+        # fixed-width UTC text (projections.times.sort_key): text order is time order
+        ("created_key", "TEXT NOT NULL"),
+        ("started_key", "TEXT"),
+        ("ended_key", "TEXT"),
+        ("deleted", "INTEGER NOT NULL"),
+        ("doc", "TEXT NOT NULL"),
+    ),
+    ("id",),
+    (("pipeline_id",), ("config_id",), ("tag",), ("status",)),
+)
+STAGE_RUNS: Final = Table(
+    "stage_runs",
+    (("execution_id", "TEXT NOT NULL"), ("route", "TEXT NOT NULL"),
+     ("position", "INTEGER NOT NULL"), ("doc", "TEXT NOT NULL")),
+    ("execution_id", "route"),
+)  # fmt: skip
+VERSIONS: Final = Table(
+    "versions",
+    (("aggregate_id", "TEXT NOT NULL"), ("aggregate_type", "TEXT NOT NULL"),
+     ("version", "BIGINT NOT NULL")),
+    ("aggregate_id",),
+)  # fmt: skip
+
+TABLES: Final[tuple[Table, ...]] = (PIPELINES, CONFIGS, EXECUTIONS, STAGE_RUNS, VERSIONS)
+
+# aggregate type -> the table its rows live in
+ROW_TABLES: Final[dict[str, Table]] = {
+    "Pipeline": PIPELINES,
+    "Config": CONFIGS,
+    "Execution": EXECUTIONS,
+}
