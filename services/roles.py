@@ -22,6 +22,7 @@ from services.decider import Decider
 from services.eventstore import open_event_store
 from services.health import Heartbeat
 from services.kafka_clients import make_producer
+from services.projector_role import run_projector
 from services.relay import Relay
 from services.settings import Settings
 from services.stores import open_command_store
@@ -82,6 +83,7 @@ ROLES: dict[str, Role] = {
     "handler": run_handler,
     "relay": run_relay,
     "api": run_api,
+    "projector": run_projector,
 }
 
 

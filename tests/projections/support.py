@@ -32,6 +32,7 @@ from contracts.statuses import RuntimeStatus
 from domain.config import Config
 from domain.execution import Execution
 from domain.pipeline import Pipeline
+from projections.store import ReadStore
 from projections.times import iso
 from services.decider import Decider
 from services.eventstore import EventStore
@@ -227,3 +228,29 @@ def expected_execution(e: Execution, pipeline_name: str | None) -> dict[str, Any
             for s in e.routes.values()
         ],
     }
+
+
+def assert_matches_aggregates(read: ReadStore, decider: Decider, story: Story) -> None:
+    repository = decider.store.repository
+    names: dict[str, str] = {}
+    for pipeline_id in story.pipelines:
+        pipeline: Pipeline = repository.get(pipeline_id)
+        names[str(pipeline_id)] = pipeline.name
+        if pipeline.deleted:
+            assert read.get_pipeline_by_id(str(pipeline_id)) is None
+            continue
+        assert read.get_pipeline(pipeline.name) == expected_pipeline(pipeline)
+        assert read.get_pipeline_by_id(str(pipeline_id)) == expected_pipeline(pipeline)
+        assert read.applied_version(str(pipeline_id)) == pipeline.version
+    for config_id in story.configs:
+        config: Config = repository.get(config_id)
+        assert read.get_config(str(config_id)) == expected_config(config)
+    for execution_id in story.executions:
+        execution: Execution = repository.get(execution_id)
+        row = read.get_execution(str(execution_id))
+        if execution.deleted:
+            assert row is None
+            continue
+        name = names.get(str(execution.pipeline_id)) if execution.pipeline_id else None
+        assert row == expected_execution(execution, name)
+        assert read.get_stage_runs(str(execution_id)) == row["stages"]

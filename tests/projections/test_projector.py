@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -20,12 +19,9 @@ from projections.projector import GapNotHealed, Projector
 from projections.store import ReadStore
 from services.projector_role import fetch_events_from
 from tests.projections.support import (
-    Story,
+    assert_matches_aggregates,
     driven,
     events_of,
-    expected_config,
-    expected_execution,
-    expected_pipeline,
 )
 
 
@@ -33,32 +29,6 @@ from tests.projections.support import (
 def read_store(store_url: str) -> Iterator[ReadStore]:
     with ReadStore(store_url) as store:
         yield store
-
-
-def assert_matches_aggregates(read: ReadStore, decider: Any, story: Story) -> None:
-    repository = decider.store.repository
-    names: dict[str, str] = {}
-    for pipeline_id in story.pipelines:
-        pipeline: Pipeline = repository.get(pipeline_id)
-        names[str(pipeline_id)] = pipeline.name
-        if pipeline.deleted:
-            assert read.get_pipeline_by_id(str(pipeline_id)) is None
-            continue
-        assert read.get_pipeline(pipeline.name) == expected_pipeline(pipeline)
-        assert read.get_pipeline_by_id(str(pipeline_id)) == expected_pipeline(pipeline)
-        assert read.applied_version(str(pipeline_id)) == pipeline.version
-    for config_id in story.configs:
-        config: Config = repository.get(config_id)
-        assert read.get_config(str(config_id)) == expected_config(config)
-    for execution_id in story.executions:
-        execution: Execution = repository.get(execution_id)
-        row = read.get_execution(str(execution_id))
-        if execution.deleted:
-            assert row is None
-            continue
-        name = names.get(str(execution.pipeline_id)) if execution.pipeline_id else None
-        assert row == expected_execution(execution, name)
-        assert read.get_stage_runs(str(execution_id)) == row["stages"]
 
 
 def test_a_driven_history_projects_to_the_aggregates(store_url: str, read_store: ReadStore) -> None:
@@ -170,3 +140,28 @@ def test_every_domain_event_has_a_step() -> None:
         }
         assert events - {"Created"} == set(module.STEPS), aggregate.__name__
         assert "Created" in events
+
+
+def test_an_unknown_event_type_is_recorded_and_left_out(sqlite_url: str) -> None:
+    with driven(sqlite_url) as (decider, story), ReadStore(sqlite_url) as read:
+        events = events_of(decider.store)
+        config = str(story.configs[1])
+        last = max(e.version for e in events if e.aggregate_id == config)
+        newer = LifecycleEvent(
+            event_type="Archived", aggregate_id=config, aggregate_type="Config",
+            version=last + 1, time=events[0].time, data={},
+        )  # fmt: skip
+        following = newer.model_copy(
+            update={
+                "event_type": "Updated", "version": last + 2,
+                "data": {
+                    "name": "renamed", "document": {}, "config_version": 9,
+                    "report": {}, "at": "2026-05-01T00:00:00Z",
+                },
+            }
+        )  # fmt: skip
+        stats = Projector(read).apply_batch([*events, newer, following])
+        assert stats.unknown == 1
+        assert read.applied_version(config) == last + 2
+        row = read.get_config(config)
+        assert row is not None and row["name"] == "renamed" and row["version"] == 9
