@@ -236,10 +236,16 @@ class ReadStore:
         missing = [t for t in TABLES if not self.db.table_exists(t.physical(suffix))]
         if not missing:
             return
-        with self.db.transaction() as cursor:
-            for table in missing:
-                for statement in table.create_statements(suffix):
-                    cursor.execute(statement)
+        try:
+            with self.db.transaction() as cursor:
+                for table in missing:
+                    for statement in table.create_statements(suffix):
+                        cursor.execute(statement)
+        except Exception:
+            # Two processes starting at once (api and projector) race on PostgreSQL's
+            # catalog even with IF NOT EXISTS; the loser finds the winner's tables.
+            if any(not self.db.table_exists(t.physical(suffix)) for t in missing):
+                raise
 
     def drop_tables(self, suffix: str, cursor: Cursor | None = None) -> None:
         statements = [f"DROP TABLE IF EXISTS {t.physical(suffix)}" for t in TABLES]

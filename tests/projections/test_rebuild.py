@@ -17,7 +17,8 @@ from projections.projector import Projector
 from projections.rebuild import rebuild
 from projections.schema import TABLES
 from projections.store import ReadStore
-from services.projector_role import fetch_events_from
+from services.projector_role import fetch_events_from, rebuild_read_models, total_events
+from services.settings import Settings
 from tests.projections.support import assert_matches_aggregates, driven, events_of
 from tests.services.decider_support import accepted, config_document, decide_one
 
@@ -125,3 +126,15 @@ def test_a_failed_rebuild_leaves_the_live_tables(store_url: str, read_store: Rea
             rebuild(read_store, broken(), fetch, batch_size=5)
         assert dump(read_store) == before
         assert leftover_tables(read_store) == []
+
+
+def test_rebuild_read_models_from_the_settings_event_store(store_url: str) -> None:
+    """What `pipelines projections rebuild` calls: the event store named by the settings."""
+    with driven(store_url) as (decider, story), ReadStore(store_url) as read:
+        settings = Settings(event_store_url=store_url)
+        total = total_events(settings)
+        seen: list[int] = []
+        stats = rebuild_read_models(settings, seen.append, batch_size=10)
+        assert stats.events == len(events_of(decider.store)) and seen[-1] == stats.events
+        assert total >= stats.events  # notifications also count snapshots, if any
+        assert_matches_aggregates(read, decider, story)
