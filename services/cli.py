@@ -46,6 +46,8 @@ EXIT_TIMEOUT = 3
 app = typer.Typer(no_args_is_help=True, help="Event-sourced control plane for data pipelines.")
 events_app = typer.Typer(no_args_is_help=True, help="Lifecycle events on the events topic.")
 app.add_typer(events_app, name="events")
+projections_app = typer.Typer(no_args_is_help=True, help="The read models.")
+app.add_typer(projections_app, name="projections")
 
 HeartbeatDir = Annotated[
     Path | None,
@@ -109,6 +111,8 @@ async def _dev(settings: Settings, heartbeat_dir: Path | None) -> None:
         typer.echo(f"event store: {settings.event_store_url}")
         typer.echo(f"topics: {', '.join(settings.topics.all())}")
         typer.echo(f"roles: {', '.join(ROLES)}")
+        if settings.api_port:
+            typer.echo(f"http api: http://{settings.api_host}:{settings.api_port}")
         typer.echo("ready; Ctrl-C stops")
         sys.stdout.flush()
         await run_roles(settings, list(ROLES), stop, heartbeat_dir=heartbeat_dir)
@@ -349,3 +353,23 @@ async def _tail(settings: Settings, from_beginning: bool, limit: int | None) -> 
 
 if __name__ == "__main__":
     app()
+
+
+@projections_app.command("rebuild")
+def projections_rebuild() -> None:
+    """Rebuild every read model from the event store into fresh tables, catch up with what
+    the live projector applied meanwhile, then swap them in."""
+    from rich.progress import Progress
+
+    from services.projector_role import rebuild_read_models, total_events
+
+    _logging()
+    settings = _settings()
+    total = total_events(settings)
+    with Progress() as bar:
+        task = bar.add_task("rebuilding read models", total=total or None)
+        stats = rebuild_read_models(settings, lambda done: bar.update(task, completed=done))
+        bar.update(task, completed=total)
+    typer.echo(
+        f"rebuilt from {stats.events} events; {stats.caught_up} aggregates caught up; swapped in"
+    )

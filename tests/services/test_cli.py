@@ -125,7 +125,7 @@ def port_open(address: str) -> bool:
 
 
 async def test_dev_starts_serves_a_second_terminal_and_stops_on_sigint(tmp_path: Path) -> None:
-    env = cli_env()
+    env = cli_env(PIPELINES_API_PORT="0")  # dev serves the API; never clash on 8080
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
