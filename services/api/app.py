@@ -1,14 +1,17 @@
-"""The FastAPI application: routers of the seed families, error shapes, and the command
-gateway started and stopped with the app (its lifespan)."""
+"""The FastAPI application: routers of the seed families, error shapes, and what runs
+with the app (its lifespan): the command gateway and the read store (the read models in
+the event store's database, kept on `app.state.read_store`)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.api import pipelines
+from projections.store import ReadStore
+from services.api import pipeline_reads, pipelines
 from services.api.errors import install_error_handling
 from services.api.gateway import CommandGateway
 from services.settings import Settings
@@ -21,11 +24,15 @@ def create_app(settings: Settings, gateway: CommandGateway | None = None) -> Fas
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await the_gateway.start()
+        app.state.read_store = await asyncio.to_thread(ReadStore, settings.event_store_url)
         try:
-            yield
+            await the_gateway.start()
+            try:
+                yield
+            finally:
+                await the_gateway.stop()
         finally:
-            await the_gateway.stop()
+            await asyncio.to_thread(app.state.read_store.close)
 
     app = FastAPI(
         title="pipeline-service",
@@ -36,6 +43,7 @@ def create_app(settings: Settings, gateway: CommandGateway | None = None) -> Fas
     app.state.gateway = the_gateway
     install_error_handling(app)
     app.include_router(pipelines.router)
+    app.include_router(pipeline_reads.router)
     return app
 
 
