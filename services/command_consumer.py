@@ -23,7 +23,6 @@ domain. Bad input never stops the loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from contracts import rejection
 from contracts.cloudevents import decode_command, encode_dead_letter
 from contracts.envelope import CE_CORRELATIONID, HeaderMap, KafkaRecord
 from contracts.errors import WireError
+from services.batch_retry import Retry, rewind
 from services.decider import Decider, Item, Outcome
 from services.kafka_clients import make_consumer, make_producer
 from services.settings import Settings
@@ -174,14 +174,12 @@ class CommandConsumer:
         self.settings = settings
         self.decider = decider
         self.topics = settings.topics
-        self.initial_backoff_s = initial_backoff_s
-        self.max_backoff_s = max_backoff_s
         self.consumer_options = dict(consumer_options or {})
         self.stats = ConsumerStats()
         self.batch_lock = asyncio.Lock()
         self.assigned = asyncio.Event()  # set once partitions were assigned
         self._stopping = asyncio.Event()
-        self._backoff_s = initial_backoff_s
+        self._retry = Retry(initial_backoff_s, max_backoff_s)
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
 
@@ -213,7 +211,7 @@ class CommandConsumer:
             )
         except Exception as error:
             self._note_failure("Fetching commands failed", error)
-            await self._sleep_backoff()
+            await self._retry.wait(self._stopping)
             return
         if not records:
             return
@@ -223,14 +221,14 @@ class CommandConsumer:
                 outcomes = await self._process(batch, consumer, producer)
             except Exception as error:
                 self._note_failure("Batch failed; it will be processed again", error)
-                self._rewind(consumer, batch)
+                rewind(consumer, batch.first_offsets)
                 failed = True
             else:
                 self._count(batch, outcomes)
-                self._backoff_s = self.initial_backoff_s
+                self._retry.succeeded()
                 failed = False
         if failed:
-            await self._sleep_backoff()
+            await self._retry.wait(self._stopping)
 
     async def _process(
         self, batch: Batch, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer
@@ -287,14 +285,6 @@ class CommandConsumer:
             )
             await sent
 
-    def _rewind(self, consumer: AIOKafkaConsumer, batch: Batch) -> None:
-        owned = consumer.assignment()
-        for tp, offset in batch.first_offsets.items():
-            # A partition revoked meanwhile is re-read from its committed offset by its
-            # new owner; seeking it here would raise.
-            if tp in owned:
-                consumer.seek(tp, offset)
-
     def _count(self, batch: Batch, outcomes: Sequence[Outcome]) -> None:
         stats = self.stats
         stats.batches += 1
@@ -305,12 +295,6 @@ class CommandConsumer:
         stats.dead_lettered += len(batch.dead_letters)
 
     def _note_failure(self, what: str, error: Exception) -> None:
-        self.stats.retries += 1
-        self.stats.last_error = f"{type(error).__name__}: {error}"
-        log.warning("%s (retry in %.1f s): %r", what, self._backoff_s, error, exc_info=error)
-
-    async def _sleep_backoff(self) -> None:
-        delay = self._backoff_s
-        self._backoff_s = min(self._backoff_s * 2, self.max_backoff_s)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+        self._retry.failed(what, error)
+        self.stats.retries = self._retry.failures
+        self.stats.last_error = self._retry.last_error

@@ -19,7 +19,6 @@ in the event store's database (`Settings.event_store_url`), in their own `read_*
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from contracts.events import LifecycleEvent
 from projections.projector import BatchStats, FetchEvents, Projector
 from projections.rebuild import Progress, RebuildStats, rebuild
 from projections.store import ReadStore
+from services.batch_retry import Retry, rewind
 from services.command_consumer import Record
 from services.eventstore import EventStore, open_event_store
 from services.kafka_clients import make_consumer
@@ -181,12 +181,11 @@ class ProjectorConsumer:
         self.group_id = group_id or projector_group(settings)
         self.batch_max = batch_max
         self.batch_wait_ms = batch_wait_ms
-        self.initial_backoff_s = initial_backoff_s
         self.consumer_options = dict(consumer_options or {})
         self.stats = ProjectorStats()
         self.batch_lock = asyncio.Lock()
         self.assigned = asyncio.Event()
-        self._backoff_s = initial_backoff_s
+        self._retry = Retry(initial_backoff_s, MAX_BACKOFF_S)
 
     async def run(self, stop: asyncio.Event, heartbeat: Callable[[], None] | None = None) -> None:
         consumer = make_consumer(self.settings, group_id=self.group_id, **self.consumer_options)
@@ -197,7 +196,7 @@ class ProjectorConsumer:
                 if heartbeat is not None:
                     heartbeat()
                 if not await self.step(consumer):
-                    await self._sleep_backoff(stop)
+                    await self._retry.wait(stop)
         finally:
             await consumer.stop()
 
@@ -217,12 +216,9 @@ class ProjectorConsumer:
                 await self._apply(consumer, records)
             except Exception as error:
                 self._note_failure("Applying a batch failed; it will be applied again", error)
-                owned = consumer.assignment()
-                for tp, batch in records.items():
-                    if batch and tp in owned:
-                        consumer.seek(tp, batch[0].offset)
+                rewind(consumer, {tp: b[0].offset for tp, b in records.items() if b})
                 return False
-        self._backoff_s = self.initial_backoff_s
+        self._retry.succeeded()
         return True
 
     async def _apply(
@@ -241,15 +237,9 @@ class ProjectorConsumer:
         self.stats.undecodable += bad
 
     def _note_failure(self, what: str, error: Exception) -> None:
-        self.stats.retries += 1
-        self.stats.last_error = f"{type(error).__name__}: {error}"
-        log.warning("%s (retry in %.1f s): %r", what, self._backoff_s, error, exc_info=error)
-
-    async def _sleep_backoff(self, stop: asyncio.Event) -> None:
-        delay = self._backoff_s
-        self._backoff_s = min(self._backoff_s * 2, MAX_BACKOFF_S)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=delay)
+        self._retry.failed(what, error)
+        self.stats.retries = self._retry.failures
+        self.stats.last_error = self._retry.last_error
 
 
 async def run_projector(
