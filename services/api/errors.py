@@ -99,10 +99,22 @@ def not_published(error: GatewayUnavailable) -> DomainError:
     )
 
 
+# --- the Marquez family (/api/v1/jobs, seed 002) ------------------------------------------
+
+
+def render_marquez(status: int, error_code: str, message: str, details: Any) -> Response:
+    """Marquez's ErrorMessage `{code, message}`: the error code and details have no place
+    in it (Dropwizard's shape)."""
+    return JSONResponse(
+        {"code": status, "message": message}, status_code=status, headers=retry_headers(status)
+    )
+
+
 # --- dispatch by family ------------------------------------------------------------------
 
 FAMILIES: dict[str, Renderer] = {
     "/v0/pipelines": render_feldera,
+    "/api/v1/jobs": render_marquez,
 }
 
 
@@ -182,5 +194,6 @@ __all__ = [
     "invalid_query_parameter",
     "not_published",
     "render_feldera",
+    "render_marquez",
     "result_timeout",
 ]
