@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from projections.store import ReadStore
-from services.api import pipeline_reads, pipelines, runs_marquez
+from services.api import pipeline_reads, pipelines, runs_esper, runs_marquez
 from services.api.errors import install_error_handling
 from services.api.gateway import CommandGateway
 from services.settings import Settings
@@ -45,6 +45,7 @@ def create_app(settings: Settings, gateway: CommandGateway | None = None) -> Fas
     app.include_router(pipelines.router)
     app.include_router(pipeline_reads.router)
     app.include_router(runs_marquez.router)
+    app.include_router(runs_esper.router)
     return app
 
 

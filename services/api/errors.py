@@ -110,11 +110,30 @@ def render_marquez(status: int, error_code: str, message: str, details: Any) -> 
     )
 
 
+# --- the Esper family (/pipelines/v0 and /v0/runs, seed 003) -------------------------------
+
+
+def render_esper(status: int, error_code: str, message: str, details: Any) -> Response:
+    """Esper's envelope `{code, message, content}` (its Error_400_Bad_Data has `code`
+    and `message`); `content` carries our error code and details."""
+    return JSONResponse(
+        {
+            "code": status,
+            "message": message,
+            "content": {"error_code": error_code, "details": details},
+        },
+        status_code=status,
+        headers=retry_headers(status),
+    )
+
+
 # --- dispatch by family ------------------------------------------------------------------
 
 FAMILIES: dict[str, Renderer] = {
     "/v0/pipelines": render_feldera,
     "/api/v1/jobs": render_marquez,
+    "/pipelines/v0": render_esper,
+    "/v0/runs": render_esper,
 }
 
 
@@ -193,6 +212,7 @@ __all__ = [
     "install_error_handling",
     "invalid_query_parameter",
     "not_published",
+    "render_esper",
     "render_feldera",
     "render_marquez",
     "result_timeout",
