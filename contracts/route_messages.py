@@ -1,0 +1,146 @@
+"""Messages that flow between the routes of an execution (docs/orchestrator.md).
+
+They use the same CloudEvents binary mode as every other message of ours: `ce_id` is the
+message id, `ce_type` is `RouteMessage`, the value is the payload (a JSON object), the key
+is the execution id. Three extensions scope a message to its execution: `ce_executionid`,
+`ce_route` (the route that produced it, or `init` for an execution's init message) and
+`ce_stage` (the adapter step count it left the producing route at; 0 for init).
+
+Ids are derived, never random: the init message's id from its execution, an output's id
+from its input, the producing route, the topic and its index. A message produced again
+after a crash is therefore the same message, and the ledger counts it once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+import orjson
+
+from contracts.envelope import (
+    CE_CORRELATIONID,
+    CE_ID,
+    CE_SOURCE,
+    CE_SPECVERSION,
+    CE_TIME,
+    CE_TYPE,
+    CONTENT_TYPE,
+    JSON_CONTENT_TYPE,
+    SPEC_VERSION,
+    HeaderMap,
+    Headers,
+    KafkaRecord,
+    check_envelope,
+    json_object,
+    malformed,
+    rfc3339,
+)
+from contracts.errors import WireError
+
+ROUTE_MESSAGE_TYPE: Final = "RouteMessage"
+CE_EXECUTIONID: Final = "ce_executionid"
+CE_ROUTE: Final = "ce_route"
+CE_STAGE: Final = "ce_stage"
+INIT_ROUTE: Final = "init"
+_NAMESPACE: Final = uuid5(NAMESPACE_URL, "urn:pipeline-service:route-message")
+
+
+def init_message_id(execution_id: UUID) -> UUID:
+    return uuid5(_NAMESPACE, f"{execution_id}/init")
+
+
+def output_message_id(input_id: UUID, route: str, topic: str, index: int) -> UUID:
+    return uuid5(_NAMESPACE, f"{input_id}/{route}/{topic}/{index}")
+
+
+@dataclass(frozen=True)
+class RouteMessage:
+    id: UUID
+    execution_id: UUID
+    route: str
+    payload: dict[str, Any]
+    stage: int = 0
+    correlation_id: str | None = None
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def is_init(self) -> bool:
+        return self.route == INIT_ROUTE
+
+
+def encode_route_message(message: RouteMessage) -> KafkaRecord:
+    headers = [
+        (CE_SPECVERSION, SPEC_VERSION),
+        (CE_ID, str(message.id)),
+        (CE_SOURCE, f"/pipelines/routes/{message.route}"),
+        (CE_TYPE, ROUTE_MESSAGE_TYPE),
+        (CE_TIME, rfc3339(message.time)),
+        (CONTENT_TYPE, JSON_CONTENT_TYPE),
+        (CE_EXECUTIONID, str(message.execution_id)),
+        (CE_ROUTE, message.route),
+        (CE_STAGE, str(message.stage)),
+    ]
+    if message.correlation_id is not None:
+        headers.append((CE_CORRELATIONID, message.correlation_id))
+    return KafkaRecord(
+        key=str(message.execution_id).encode(),
+        value=orjson.dumps(message.payload),
+        headers=[(name, value.encode()) for name, value in headers],
+    )
+
+
+def decode_route_message(value: bytes | None, headers: Headers) -> RouteMessage:
+    """The message, or a WireError (MalformedMessage) saying what is wrong with it."""
+    found = HeaderMap.of(headers)
+    message_id = found.get(CE_ID)
+    check_envelope(found, message_id)
+    kind = found.get(CE_TYPE)
+    if kind is not None and kind != ROUTE_MESSAGE_TYPE:
+        raise malformed(f"Not a route message: ce_type '{kind}'", message_id, ce_type=kind)
+    ids = {name: _uuid(found, name, message_id) for name in (CE_ID, CE_EXECUTIONID)}
+    stage_text = found.get(CE_STAGE) or "0"
+    if not stage_text.isdigit():
+        raise malformed(f"{CE_STAGE} '{stage_text}' is not a step count", message_id)
+    payload = json_object(value, message_id, ROUTE_MESSAGE_TYPE)
+    time_text = found.get(CE_TIME)
+    try:
+        time = datetime.fromisoformat(time_text) if time_text else datetime.now(UTC)
+    except ValueError:
+        raise malformed(f"ce_time '{time_text}' is not an RFC 3339 time", message_id) from None
+    return RouteMessage(
+        id=ids[CE_ID],
+        execution_id=ids[CE_EXECUTIONID],
+        route=found.get(CE_ROUTE) or INIT_ROUTE,
+        payload=payload,
+        stage=int(stage_text),
+        correlation_id=found.get(CE_CORRELATIONID),
+        time=time,
+    )
+
+
+def _uuid(found: HeaderMap, name: str, message_id: str | None) -> UUID:
+    text = found.get(name)
+    if text is None:
+        raise malformed(f"Route message has no {name} header", message_id, header=name)
+    try:
+        return UUID(text)
+    except ValueError:
+        raise malformed(f"{name} '{text}' is not a UUID", message_id, header=name) from None
+
+
+__all__ = [
+    "CE_EXECUTIONID",
+    "CE_ROUTE",
+    "CE_STAGE",
+    "INIT_ROUTE",
+    "ROUTE_MESSAGE_TYPE",
+    "RouteMessage",
+    "WireError",
+    "decode_route_message",
+    "encode_route_message",
+    "init_message_id",
+    "output_message_id",
+]
