@@ -128,6 +128,9 @@ def _unpair(tree: Any, loc: Loc, duplicates: list[Loc]) -> Any:
     return tree
 
 
+MAX_YAML_NODES = 100_000
+
+
 def _parse_yaml(text: str) -> tuple[object, list[Loc]]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -140,8 +143,31 @@ def _parse_yaml(text: str) -> tuple[object, list[Loc]]:
         raise _ParseError(f"Invalid YAML: {exc}") from exc
     duplicates: list[Loc] = []
     if node is not None:
+        size = _expanded_size(node, {})
+        if size > MAX_YAML_NODES:
+            # Aliases of aliases ("billion laughs") expand exponentially: a few hundred
+            # bytes would otherwise cost minutes of every reader's CPU.
+            raise _ParseError(
+                f"Invalid YAML: aliases expand the document to {size} nodes "
+                f"(at most {MAX_YAML_NODES})"
+            )
         _yaml_duplicates(node, (), duplicates)
     return data, duplicates
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Nodes in the document once every alias is expanded; linear in the composed graph
+    (an alias is the same node object, counted once and reused)."""
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(item, memo) for item in node.value)
+    memo[id(node)] = size
+    return size
 
 
 def _yaml_duplicates(node: yaml.Node, loc: Loc, duplicates: list[Loc]) -> None:

@@ -198,9 +198,20 @@ def open_event_store(
     """
     env = event_store_env(url, lock_timeout_s=lock_timeout_s, schema=schema)
     env.update(extra_env or {})
-    if env.get("POSTGRES_SCHEMA"):
-        _create_schema(env)
-    return store_class(env, snapshotting_intervals=snapshotting_intervals)
+    if "POSTGRES_DBNAME" not in env:
+        return store_class(env, snapshotting_intervals=snapshotting_intervals)
+    # The library creates its tables and functions on every open (CREATE OR REPLACE
+    # FUNCTION included), and two processes doing that at once fail with "tuple
+    # concurrently updated": roles opening one database together take turns.
+    with _connect(env) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK_KEY,))
+        if env.get("POSTGRES_SCHEMA"):
+            conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                    sql.Identifier(env["POSTGRES_SCHEMA"])
+                )
+            )
+        return store_class(env, snapshotting_intervals=snapshotting_intervals)
 
 
 def event_store_env(
@@ -254,8 +265,13 @@ def _search_path_schema(query: str) -> str | None:
     return None
 
 
-def _create_schema(env: Mapping[str, str]) -> None:
-    with psycopg.connect(
+# Any fixed number: the session-level advisory lock that serializes table creation.
+_SCHEMA_LOCK_KEY = 0x706970656C696E65  # "pipeline"
+
+
+def _connect(env: Mapping[str, str]) -> psycopg.Connection[Any]:
+    """A connection of its own; closing it releases its session's advisory locks."""
+    return psycopg.connect(
         dbname=env["POSTGRES_DBNAME"],
         host=env["POSTGRES_HOST"],
         port=env["POSTGRES_PORT"],
@@ -263,7 +279,4 @@ def _create_schema(env: Mapping[str, str]) -> None:
         password=env["POSTGRES_PASSWORD"],
         connect_timeout=DEFAULT_CONNECT_TIMEOUT_S,
         autocommit=True,
-    ) as conn:
-        conn.execute(
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(env["POSTGRES_SCHEMA"]))
-        )
+    )

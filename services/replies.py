@@ -50,6 +50,7 @@ def config_reply(config: Config) -> JsonObject:
         "id": str(config.id),
         "name": config.name,
         "version": config.config_version,
+        "document": config.document,
         "created_at": iso(config.created_at),
         "updated_at": iso(config.updated_at),
         "validation_report": config.report.model_dump(mode="json"),

@@ -110,3 +110,38 @@ def test_a_yaml_config_names_no_python_object() -> None:
     # safe_load refuses python tags: a config can never make us import code.
     report, _ = validate_config("!!python/object/apply:os.system ['true']", BUILTIN_ADAPTERS)
     assert [i.code for i in report.issues] == ["E001"]
+
+
+def _alias_bomb(levels: int) -> str:
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for level in range(1, levels + 1):
+        refs = ", ".join([f"*a{level - 1}"] * 10)
+        lines.append(f"a{level}: &a{level} [{refs}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_aliases_that_expand_past_the_limit_are_refused_at_once() -> None:
+    # 10^9 nodes once expanded from about 600 bytes: refused from the composed graph,
+    # never expanded (this would take hours otherwise).
+    report, parsed = validate_config(_alias_bomb(9), BUILTIN_ADAPTERS)
+    assert parsed is None
+    (found,) = report.issues
+    assert found.code == "E001"
+    assert "aliases expand the document" in found.message
+
+
+def test_ordinary_aliases_are_still_accepted() -> None:
+    document = """
+version: "1"
+routes:
+  a:
+    name: A
+    inbound: {topic: in}
+    error_handling: &errors {max_retries: 1, dead_letter_topic: dlq}
+    outbound: [mid]
+  b: {name: B, inbound: {topic: mid}, error_handling: *errors, outbound: [out]}
+init_message: {route: a}
+"""
+    report, parsed = validate_config(document, BUILTIN_ADAPTERS)
+    assert report.is_valid, report.issues
+    assert parsed is not None

@@ -92,3 +92,27 @@ def test_a_subclass_reads_and_writes_the_same_tables(store_url: str) -> None:
             assert isinstance(extended, ExtendedStore)
             assert extended.name == base.name
             assert loaded.name == "shared"
+
+
+@pytest.mark.postgres
+def test_processes_opening_a_fresh_postgres_schema_together_all_succeed(
+    postgres_url: str,
+) -> None:
+    # Each open creates the library's tables and functions; unserialized, concurrent opens
+    # on a fresh schema failed with "tuple concurrently updated".
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    barrier = Barrier(6)
+
+    def open_and_close(_: int) -> str:
+        barrier.wait()
+        store = open_event_store(postgres_url)
+        try:
+            return type(store.recorder).__name__
+        finally:
+            store.close()
+
+    with ThreadPoolExecutor(6) as pool:
+        names = list(pool.map(open_and_close, range(6)))
+    assert names == ["PostgresApplicationRecorder"] * 6
