@@ -1,14 +1,20 @@
 """Every command and the registry that maps a wire name (`ce_type`) to its model.
 
 The base class lives in `contracts.command_base` and the families in
-`pipeline_commands`, `config_commands` and `run_commands`; this module is the one
-place that lists them all.
+`pipeline_commands`, `config_commands`, `run_commands` and `orchestrator_commands`; this
+module is the one place that lists them all.
 """
 
 from __future__ import annotations
 
 from contracts.command_base import Command, PipelineCommand, new_id
 from contracts.config_commands import CreateConfig, RunConfig, UpdateConfig, ValidateConfig
+from contracts.orchestrator_commands import (
+    DecideExecution,
+    ExecutionDecision,
+    ReportStageProgress,
+    decision_command_id,
+)
 from contracts.pipeline_commands import (
     ApprovePipeline,
     CheckpointPipeline,
@@ -60,6 +66,9 @@ _ALL: tuple[type[Command], ...] = (
     UpdateRunStatus,
     CancelExecution,
     DeleteRun,
+    # the orchestrator's decisions and reports
+    DecideExecution,
+    ReportStageProgress,
 )
 
 COMMANDS: dict[str, type[Command]] = {cls.command_type(): cls for cls in _ALL}
@@ -77,12 +86,15 @@ __all__ = [
     "CreateConfig",
     "CreatePipeline",
     "CreateRun",
+    "DecideExecution",
     "DeletePipeline",
     "DeleteRun",
     "DismissPipelineError",
+    "ExecutionDecision",
     "FailRun",
     "PausePipeline",
     "PipelineCommand",
+    "ReportStageProgress",
     "ResumePipeline",
     "RunConfig",
     "StartPipeline",
@@ -92,5 +104,6 @@ __all__ = [
     "UpdatePipeline",
     "UpdateRunStatus",
     "ValidateConfig",
+    "decision_command_id",
     "new_id",
 ]

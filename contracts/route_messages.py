@@ -13,8 +13,10 @@ after a crash is therefore the same message, and the ledger counts it once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Final
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -121,6 +123,50 @@ def decode_route_message(value: bytes | None, headers: Headers) -> RouteMessage:
     )
 
 
+class RouteDeadLetterCode(StrEnum):
+    """Why a route dead-lettered a message (`dlq_error_code`). Stable: match on these."""
+
+    MALFORMED_MESSAGE = "MalformedMessage"  # not a route message (contracts.errors)
+    ADAPTER_FAILED = "AdapterFailed"  # an adapter step failed on every attempt
+    UNKNOWN_EXECUTION = "UnknownExecution"  # its execution never became known
+
+
+CE_DLQ_ROUTE: Final = "dlq_route"
+
+
+def encode_route_dead_letter(
+    value: bytes | None,
+    key: bytes | None,
+    headers: Iterable[tuple[str, bytes | None]],
+    *,
+    error_code: RouteDeadLetterCode,
+    message: str,
+    details: Mapping[str, Any],
+    route: str,
+    topic: str,
+    partition: int,
+    offset: int,
+) -> KafkaRecord:
+    """A message a route gave up on, for its dead-letter topic: key, value and headers as
+    they arrived, plus the same `dlq_*` reason headers as the commands DLQ
+    (contracts.cloudevents.encode_dead_letter) and `dlq_route`, the route that gave up."""
+    reason = [
+        ("dlq_error_code", error_code.value),
+        ("dlq_error_message", message),
+        ("dlq_error_details", orjson.dumps(dict(details)).decode()),
+        ("dlq_original_topic", topic),
+        ("dlq_original_partition", str(partition)),
+        ("dlq_original_offset", str(offset)),
+        (CE_DLQ_ROUTE, route),
+    ]
+    kept = [(name, raw if raw is not None else b"") for name, raw in headers]
+    return KafkaRecord(
+        key=key or b"",
+        value=value or b"",
+        headers=kept + [(name, text.encode()) for name, text in reason],
+    )
+
+
 def _uuid(found: HeaderMap, name: str, message_id: str | None) -> UUID:
     text = found.get(name)
     if text is None:
@@ -132,14 +178,17 @@ def _uuid(found: HeaderMap, name: str, message_id: str | None) -> UUID:
 
 
 __all__ = [
+    "CE_DLQ_ROUTE",
     "CE_EXECUTIONID",
     "CE_ROUTE",
     "CE_STAGE",
     "INIT_ROUTE",
     "ROUTE_MESSAGE_TYPE",
+    "RouteDeadLetterCode",
     "RouteMessage",
     "WireError",
     "decode_route_message",
+    "encode_route_dead_letter",
     "encode_route_message",
     "init_message_id",
     "output_message_id",

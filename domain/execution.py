@@ -24,7 +24,14 @@ before the deadline, so a sweep cannot time out a run early.
 Stage runs (one per route) count messages in/out/failed as cumulative totals: a report
 only raises a counter, never lowers it, so a redelivered or reordered report is harmless.
 Seed 004's effective init payload is the config's init payload deep-merged with the
-overrides (`domain.payload_merge`).
+overrides (`domain.payload_merge`); the creation event also records the init route's
+inbound topic (`init_topic`), which the outbox relay publishes the init message to.
+
+The orchestrator's decisions (`decide`) are a table, `DECISIONS`, from decision to the
+status it moves the execution to. A decision made on a version the execution has since
+left is refused (`StaleDecision`, 409) while the execution is still going; once it has
+finished, every decision gets the answer any transition gets (a no-op for the status it
+already has, `RunAlreadyTerminal` otherwise), whatever version it was made on.
 """
 
 from __future__ import annotations
@@ -32,20 +39,31 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar, Final
 from uuid import UUID
 
 from eventsourcing.domain import event
 
+from contracts.orchestrator_commands import ExecutionDecision
 from contracts.statuses import ExecutionStatus, MarquezRunState, ReplaySource, RunStatus
 from domain import run_status as rs
 from domain.base import Aggregate, AggregateSnapshot, Immutable, SnapshotState
+from domain.errors import DomainError
 from domain.payload_merge import deep_merge
 from domain.run_status import TERMINAL, MarquezAction, Verdict
 
 DEFAULT_RUN_TIMEOUT = timedelta(days=21)
 
 JsonObject = dict[str, Any]
+
+# An orchestrator decision -> the status it moves the execution to.
+DECISIONS: Final[Mapping[ExecutionDecision, RunStatus]] = {
+    ExecutionDecision.START: RunStatus.RUNNING,
+    ExecutionDecision.COMPLETE: RunStatus.SUCCESS,
+    ExecutionDecision.FAIL: RunStatus.FAILURE,
+    ExecutionDecision.TIME_OUT: RunStatus.TIMEOUT,
+    ExecutionDecision.INTERRUPT: RunStatus.INTERRUPTED,
+}
 
 
 class RunOwnerKind(StrEnum):
@@ -80,6 +98,8 @@ class ExecutionState(SnapshotState):
     replay_source: ReplaySource | None
     skip_init_message: bool
     init_route: str | None
+    # Snapshots taken before init_topic existed lack it.
+    init_topic: str | None = None
     init_payload: JsonObject | None
     init_payload_overrides: JsonObject | None
     args: JsonObject
@@ -97,7 +117,19 @@ class ExecutionState(SnapshotState):
     deleted: bool
 
 
-class Execution(Aggregate):
+class _CreatedUpcasts(Aggregate):
+    """The upcasters of Execution's creation event, on a base class so the library still
+    derives that event's fields from `Execution.__init__` (and only adds them here)."""
+
+    class Created(Aggregate.Created):
+        class_version: ClassVar[int] = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["init_topic"] = None  # v1 had no init topic: no init message to publish
+
+
+class Execution(_CreatedUpcasts):
     """One run's history; its id (a UUIDv7) comes with the command that creates it."""
 
     class Snapshot(AggregateSnapshot):
@@ -130,6 +162,8 @@ class Execution(Aggregate):
         nominal_start_time: datetime | None = None,
         nominal_end_time: datetime | None = None,
         timeout: timedelta = DEFAULT_RUN_TIMEOUT,
+        # Last, with a default: creation events stored before it existed lack it.
+        init_topic: str | None = None,
     ) -> None:
         self.owner_kind = owner_kind
         self.pipeline_id = pipeline_id
@@ -141,6 +175,7 @@ class Execution(Aggregate):
         self.replay_source = replay_source
         self.skip_init_message = skip_init_message
         self.init_route = init_route
+        self.init_topic = init_topic
         self.init_payload = init_payload
         self.init_payload_overrides = init_payload_overrides
         self.args: JsonObject = dict(args or {})
@@ -207,6 +242,7 @@ class Execution(Aggregate):
         config_init_payload: Mapping[str, Any],
         init_payload_overrides: Mapping[str, Any] | None = None,
         init_route: str | None = None,
+        init_topic: str | None = None,
         run_number: int | None = None,
         tag: str | None = None,
         parent_execution_id: UUID | None = None,
@@ -231,6 +267,7 @@ class Execution(Aggregate):
             replay_source=replay_source,
             skip_init_message=skip_init_message,
             init_route=init_route,
+            init_topic=init_topic,
             init_payload=deep_merge(config_init_payload, overrides or {}),
             init_payload_overrides=overrides,
             args=dict(args or {}),
@@ -274,8 +311,17 @@ class Execution(Aggregate):
 
     # --- status verbs ---------------------------------------------------------------------
 
-    def transition(self, to: RunStatus | str, *, at: datetime | None = None, now: datetime) -> bool:
-        """Move to `to` (see the module docstring for time). False when already there."""
+    def transition(
+        self,
+        to: RunStatus | str,
+        *,
+        at: datetime | None = None,
+        now: datetime,
+        reason: str | None = None,
+    ) -> bool:
+        """Move to `to` (see the module docstring for time). False when already there.
+
+        `reason` (why, e.g. the orchestrator's word on a failure) is kept on the event."""
         self._check_live()
         target = RunStatus(to)
         match rs.verdict(self.status, target):
@@ -296,7 +342,7 @@ class Execution(Aggregate):
                     self.id, self.status, target, when.isoformat(), last.isoformat()
                 )
             when = last
-        self._status_changed(status=target, at=when, reported_at=reported)
+        self._status_changed(status=target, at=when, reported_at=reported, reason=reason)
         return True
 
     def apply_marquez_action(
@@ -329,7 +375,7 @@ class Execution(Aggregate):
         """Esper's INVALID: the run has no stage runs (zero routes)."""
         return self.transition(RunStatus.INVALID, at=at, now=now)
 
-    def time_out(self, *, now: datetime) -> bool:
+    def time_out(self, *, now: datetime, reason: str | None = None) -> bool:
         """The deadline sweep: only a run past its deadline times out."""
         self._check_live()
         if self.status is RunStatus.TIMEOUT:
@@ -338,7 +384,28 @@ class Execution(Aggregate):
             raise rs.run_already_terminal(self.id, self.status, RunStatus.TIMEOUT)
         if _aware(now) < self.deadline:
             raise rs.run_deadline_not_reached(self.id, self.deadline, _aware(now))
-        return self.transition(RunStatus.TIMEOUT, now=now)
+        return self.transition(RunStatus.TIMEOUT, now=now, reason=reason)
+
+    def decide(
+        self,
+        decision: ExecutionDecision | str,
+        *,
+        expected_version: int | None = None,
+        reason: str | None = None,
+        at: datetime | None = None,
+        now: datetime,
+    ) -> bool:
+        """An orchestrator decision (`DECISIONS`). False when it changes nothing.
+
+        A timeout is checked against, and recorded at, `now` (the handler's clock), never
+        a reported `at`: the deadline is ours to judge."""
+        self._check_live()
+        chosen = ExecutionDecision(decision)
+        if not self.is_terminal and expected_version not in (None, self.version):
+            raise stale_decision(self.id, chosen, expected_version, self.version)
+        if chosen is ExecutionDecision.TIME_OUT:
+            return self.time_out(now=now, reason=reason)
+        return self.transition(DECISIONS[chosen], at=at, now=now, reason=reason)
 
     def delete(self, *, at: datetime) -> None:
         """Seed 003's DELETE: the run is gone for every later command (UnknownRun)."""
@@ -411,6 +478,40 @@ class Execution(Aggregate):
         )
         return True
 
+    def report_stage(
+        self,
+        route: str,
+        messages_in: int,
+        messages_out: int,
+        messages_failed: int,
+        *,
+        finished: RunStatus | str | None = None,
+        at: datetime,
+    ) -> bool:
+        """The orchestrator's ReportStageProgress: a pending stage starts with its first
+        report, the counters only grow, and `finished` (a final status) ends the stage.
+        Everything is checked before the first event, so a refused report changes nothing."""
+        stage = self._stage_for(route, "report_stage")
+        outcome = None if finished is None else RunStatus(finished)
+        if outcome is not None and outcome not in TERMINAL:
+            raise rs.invalid_stage_report(self.id, route, f"'{outcome}' is not a final status")
+        self._checked_counts(route, messages_in, messages_out, messages_failed)
+        if outcome is None and stage.status in TERMINAL:
+            raise rs.stage_already_finished(self.id, route, stage.status)
+        started = stage.status == RunStatus.PENDING and self.stage_started(route, at=at)
+        if outcome is None:
+            counted = self.stage_progress(route, messages_in, messages_out, messages_failed, at=at)
+        else:
+            counted = self.stage_finished(
+                route,
+                outcome,
+                at=at,
+                messages_in=messages_in,
+                messages_out=messages_out,
+                messages_failed=messages_failed,
+            )
+        return started or counted
+
     # --- guards ---------------------------------------------------------------------------
 
     def _check_live(self) -> None:
@@ -444,7 +545,11 @@ class Execution(Aggregate):
 
     @event("StatusChanged")
     def _status_changed(
-        self, status: RunStatus, at: datetime, reported_at: datetime | None
+        self,
+        status: RunStatus,
+        at: datetime,
+        reported_at: datetime | None,
+        reason: str | None = None,
     ) -> None:
         self.status = status
         self.last_transition_at = at
@@ -503,3 +608,20 @@ class Execution(Aggregate):
     def _deleted(self, at: datetime) -> None:
         self.deleted = True
         self.updated_at = max(self.updated_at, at)
+
+
+def stale_decision(
+    execution_id: UUID, decision: ExecutionDecision, expected: int | None, actual: int
+) -> DomainError:
+    return DomainError(
+        "StaleDecision",
+        f"Decision '{decision}' on execution '{execution_id}' was made at version {expected}, "
+        f"but the execution is at version {actual}",
+        {
+            "execution_id": str(execution_id),
+            "decision": decision.value,
+            "expected_version": expected,
+            "version": actual,
+        },
+        409,
+    )

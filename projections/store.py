@@ -47,8 +47,10 @@ from typing import Any, Final
 
 import orjson
 
+from contracts.statuses import RunStatus
 from projections.db import Cursor, Database
 from projections.rows import Row
+from projections.run_views import TERMINAL
 from projections.schema import (
     CONFIGS,
     EXECUTIONS,
@@ -371,6 +373,19 @@ class ReadStore:
             params,
         )
         return count, [_execution(row) for row in rows]
+
+    def live_config_executions(self) -> list[Row]:
+        """Every config execution not finished yet (the orchestrator's sweep), oldest
+        first; without stage runs."""
+        unfinished = [str(status) for status in RunStatus if status not in TERMINAL]
+        rows = self.db.query(
+            f"SELECT e.doc, NULL FROM {EXECUTIONS.physical()} e "
+            f"WHERE e.owner_kind = 'config' AND e.deleted = 0 "
+            f"AND e.status IN ({', '.join('?' * len(unfinished))}) "
+            f"ORDER BY e.created_key, e.id",
+            unfinished,
+        )
+        return [_execution(row) for row in rows]
 
     # --- versions ------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """The `pipelines` command line: run the service (`dev`, `serve`), talk to it (`send`,
-`events tail`) and check on it (`health`)."""
+`events tail`), check on it (`health`) and manage its API keys (`api-keys`)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ from contracts.cloudevents import decode_event, decode_result, encode_command, r
 from contracts.commands import COMMANDS, Command
 from contracts.envelope import CE_ID
 from contracts.results import CommandAccepted
+from domain.errors import DomainError
 from services import health as health_check
+from services.api_keys_store import ApiKeyStore, Scope
 from services.command_records import (
     PostgresCommandRecorder,
     SQLiteCommandRecorder,
@@ -48,6 +50,10 @@ events_app = typer.Typer(no_args_is_help=True, help="Lifecycle events on the eve
 app.add_typer(events_app, name="events")
 projections_app = typer.Typer(no_args_is_help=True, help="The read models.")
 app.add_typer(projections_app, name="projections")
+api_keys_app = typer.Typer(no_args_is_help=True, help="API keys of the HTTP API.")
+app.add_typer(api_keys_app, name="api-keys")
+docs_app = typer.Typer(no_args_is_help=True, help="The interface's documents.")
+app.add_typer(docs_app, name="docs")
 
 HeartbeatDir = Annotated[
     Path | None,
@@ -351,8 +357,97 @@ async def _tail(settings: Settings, from_beginning: bool, limit: int | None) -> 
         await consumer.stop()
 
 
-if __name__ == "__main__":
-    app()
+@docs_app.command("asyncapi")
+def docs_asyncapi(
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where to write the JSON document; the YAML goes beside it "
+            "(default: docs/asyncapi.json in the source checkout)."
+        ),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 if the files are stale.")
+    ] = False,
+) -> None:
+    """Regenerate the AsyncAPI document of the Kafka interface (FastStream, from the
+    contracts) as JSON and YAML."""
+    from contracts import asyncapi
+
+    target = out if out is not None else asyncapi.DOCUMENT
+    if check:
+        stale = asyncapi.drift(target)
+        for path in stale:
+            typer.echo(f"stale: {path}")
+        if stale:
+            raise typer.Exit(1)
+        typer.echo(f"up to date: {target}")
+        return
+    changed = asyncapi.write(target)
+    for path in changed:
+        typer.echo(f"updated: {path}")
+    if not changed:
+        typer.echo(f"up to date: {target}")
+
+
+# --- API keys (written to the event store's database directly: how the first key is made) --
+
+
+def _key_store() -> ApiKeyStore:
+    return ApiKeyStore(_settings().event_store_url)
+
+
+@api_keys_app.command("create")
+def api_keys_create(
+    name: Annotated[str, typer.Argument(help="Unique name: letters, digits, _ and -.")],
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="Only GET requests (default: read and write).")
+    ] = False,
+) -> None:
+    """Create a key and print it as the last line (it is shown only this once)."""
+    scope = Scope.READ if read_only else Scope.WRITE
+    with _key_store() as store:
+        try:
+            created = store.create(name, scope)
+        except DomainError as error:
+            raise _fail(error.message, EXIT_REJECTED) from None
+    typer.echo(
+        f"Created API key '{name}' ({scope}); send it as 'Authorization: Bearer <key>'. "
+        "It is not stored and cannot be shown again:"
+    )
+    typer.echo(created.secret)
+
+
+@api_keys_app.command("list")
+def api_keys_list() -> None:
+    """The live keys (never the keys themselves: their first characters)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    with _key_store() as store:
+        keys = store.list_keys()
+    table = Table()
+    for column in ("name", "scope", "prefix", "created_at", "id"):
+        table.add_column(column, overflow="fold")  # a narrow terminal wraps, never cuts
+    for key in keys:
+        table.add_row(key.name, str(key.scope), f"{key.prefix}...", key.created_at, key.id)
+    Console().print(table)
+
+
+@api_keys_app.command("revoke")
+def api_keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None:
+    """Revoke a key. API processes that checked it recently may accept it for up to
+    PIPELINES_API_KEY_CACHE_TTL_S more seconds."""
+    settings = _settings()
+    with ApiKeyStore(settings.event_store_url) as store:
+        try:
+            store.revoke(name)
+        except DomainError as error:
+            raise _fail(error.message, EXIT_REJECTED) from None
+    typer.echo(
+        f"Revoked API key '{name}' (running API processes stop accepting it within "
+        f"{settings.api_key_cache_ttl_s:g} s)."
+    )
 
 
 @projections_app.command("rebuild")
@@ -373,3 +468,7 @@ def projections_rebuild() -> None:
     typer.echo(
         f"rebuilt from {stats.events} events; {stats.caught_up} aggregates caught up; swapped in"
     )
+
+
+if __name__ == "__main__":
+    app()

@@ -33,7 +33,9 @@ from contracts import (
     UpdateRunStatus,
     ValidateConfig,
 )
+from contracts.orchestrator_commands import DecideExecution, ReportStageProgress
 from services import config_handlers as config
+from services import orchestrator_handlers as orchestrator
 from services import pipeline_handlers as pipeline
 from services import run_handlers as run
 from services.handling import Handler
@@ -65,4 +67,7 @@ HANDLERS: Final[dict[type[Command], Handler]] = {
     UpdateRunStatus: run.update_run_status,
     CancelExecution: run.cancel_execution,
     DeleteRun: run.delete_run,
+    # the orchestrator's decisions and progress reports (issue 5)
+    DecideExecution: orchestrator.decide_execution,
+    ReportStageProgress: orchestrator.report_stage_progress,
 }

@@ -2,6 +2,8 @@
 
 An invalid document is refused by the domain with ConfigValidationFailed (the report in
 its details); the decider turns that into a rejection carrying the validation report.
+RunConfig asks the context's execution gate last (services.orchestrator.liveness): no
+live orchestrator, or no room for another execution, is a 503.
 """
 
 from __future__ import annotations
@@ -82,6 +84,10 @@ def run_config(cmd: RunConfig, ctx: Context) -> Decision:
         raise aggregate_exists(cmd.execution_id, "Execution")
     if cmd.tag is not None:
         claim_tag(ctx, cmd.tag, cmd.execution_id)
+    if ctx.gate is not None:
+        # After the client's own mistakes (404, 400, 409), which a retry would not fix;
+        # a refusal here rolls the tag claim back with the rest of the command.
+        ctx.gate.admit(cmd.execution_id)
     execution = Execution.for_config(
         execution_id=cmd.execution_id,
         config_id=config.id,
@@ -91,6 +97,7 @@ def run_config(cmd: RunConfig, ctx: Context) -> Decision:
         config_init_payload=config.init_payload,
         init_payload_overrides=cmd.init_payload_overrides,
         init_route=config.init_route,
+        init_topic=config.document["routes"][config.init_route]["inbound"]["topic"],
         run_number=next_run_number(ctx, config.id),
         tag=cmd.tag,
         parent_execution_id=cmd.parent_execution_id,

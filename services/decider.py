@@ -3,10 +3,14 @@
 For every command of the batch: a command id already processed gets its stored result
 back, byte for byte, without calling the domain; a new one is handed to its handler on
 the batch's unit of work; its result (accepted or rejected) is recorded with the batch's
-events. On a concurrency conflict (another writer got there first, e.g. after a
-rebalance) the cache is dropped and the batch is decided again once; if it conflicts
-again each command gets its own transaction. Infrastructure errors propagate: the
-caller does not commit offsets, so the batch is redelivered.
+events. A 503 rejection is the one exception: it says the command was not processed yet
+("retry later", e.g. no orchestrator is alive), so it is answered but not recorded, and
+the same command id sent again is decided again.
+
+On a concurrency conflict (another writer got there first, e.g. after a rebalance) the
+cache is dropped and the batch is decided again once; if it conflicts again each command
+gets its own transaction. Infrastructure errors propagate: the caller does not commit
+offsets, so the batch is redelivered.
 
 Synchronous, like the eventsourcing library: async callers use `asyncio.to_thread`.
 """
@@ -33,12 +37,14 @@ from domain.adapters import BUILTIN_ADAPTERS, AdapterRegistry
 from domain.errors import DomainError
 from services.command_records import PostgresCommandRecorder, SQLiteCommandRecorder
 from services.eventstore import ConcurrencyConflict, EventStore
-from services.handling import DEFAULT_RUN_TIMEOUT, Context, Handler
+from services.handling import DEFAULT_RUN_TIMEOUT, Context, ExecutionGate, Handler
 from services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 PER_COMMAND_ATTEMPTS = 3
+# A rejection with this status is "not now", not an answer: it is not recorded.
+RETRY_LATER_STATUS = 503
 
 
 @dataclass(frozen=True)
@@ -78,12 +84,14 @@ class Decider:
         adapters: AdapterRegistry = BUILTIN_ADAPTERS,
         run_timeout: timedelta = DEFAULT_RUN_TIMEOUT,
         clock: Callable[[], datetime] = _now,
+        gate: ExecutionGate | None = None,
     ) -> None:
         self.store = store
         self.handlers = handlers
         self.adapters = adapters
         self.run_timeout = run_timeout
         self.clock = clock
+        self.gate = gate
         recorder = store.recorder
         if not isinstance(recorder, SQLiteCommandRecorder | PostgresCommandRecorder):
             raise TypeError("The decider needs an event store opened with the command recorder")
@@ -147,7 +155,8 @@ class Decider:
             else:
                 outcome = self._outcome(item, self._decide_one(item, uow))
                 decided[item.command_id] = outcome
-                records.append((item.command_id, outcome.value))
+                if not _retry_later(outcome.result):
+                    records.append((item.command_id, outcome.value))
                 outcomes.append(outcome)
         if records:
             self.store.save(*uow.aggregates(), processed_commands=records)
@@ -175,6 +184,7 @@ class Decider:
             command_id=item.command_id,
             adapters=self.adapters,
             run_timeout=self.run_timeout,
+            gate=self.gate,
         )
         try:
             decision = handler(command, context)
@@ -224,6 +234,10 @@ class Decider:
     def _repeat(self, item: Item, value: bytes) -> Outcome:
         result = _parse_result(value)
         return Outcome(item.command_id, item.correlation_id, result, value, repeated=True)
+
+
+def _retry_later(result: CommandResult) -> bool:
+    return isinstance(result, CommandRejected) and result.http_status == RETRY_LATER_STATUS
 
 
 def _parse_result(value: bytes) -> CommandResult:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from domain.adapters import BUILTIN_ADAPTERS, AdapterRegistry
@@ -30,6 +30,13 @@ class Decision:
     http_status: int = 202
 
 
+class ExecutionGate(Protocol):
+    """May a new config execution start now? (services.orchestrator.liveness)"""
+
+    def admit(self, execution_id: UUID) -> None:
+        """Count `execution_id` as running, or raise a DomainError (503) saying why not."""
+
+
 @dataclass(frozen=True)
 class Context:
     uow: UnitOfWork
@@ -38,6 +45,8 @@ class Context:
     # A factory because the registry is unhashable, which dataclasses take for mutable.
     adapters: AdapterRegistry = field(default_factory=lambda: BUILTIN_ADAPTERS)
     run_timeout: timedelta = DEFAULT_RUN_TIMEOUT
+    # None: no orchestrator check (unit tests); the handler role always wires one.
+    gate: ExecutionGate | None = None
 
 
 Handler = Callable[[Any, Context], Decision]

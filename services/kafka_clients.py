@@ -8,6 +8,8 @@ sent record durable on every in-sync replica before its future resolves.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -15,6 +17,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from services.embedded_broker import create_topics
 from services.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # Headers and the DLQ's reason headers ride on top of a message that was at the size
 # limit; the producer must accept such a record rather than poison the batch.
@@ -88,6 +92,34 @@ async def ensure_topics(settings: Settings) -> None:
     )
 
 
+def topic_creator(settings: Settings) -> Callable[[Sequence[str]], Awaitable[None]]:
+    """Creates whichever of the named topics are missing (partitions and replication as
+    configured). Existing topics are looked up first, so a cluster that lets this client
+    read but not create topics still works for topics an operator made."""
+
+    async def ensure(names: Sequence[str]) -> None:
+        admin = make_admin(settings)
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+        finally:
+            await admin.close()
+        missing = [name for name in names if name not in existing]
+        if missing:
+            options = client_options(settings)
+            bootstrap = options.pop("bootstrap_servers")
+            await create_topics(
+                bootstrap,
+                missing,
+                settings.partitions,
+                replication_factor=settings.replication_factor,
+                client_options=options,
+            )
+            log.info("Created topics %s", missing)
+
+    return ensure
+
+
 __all__ = [
     "client_options",
     "ensure_topics",
@@ -95,4 +127,5 @@ __all__ = [
     "make_consumer",
     "make_producer",
     "max_record_bytes",
+    "topic_creator",
 ]

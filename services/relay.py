@@ -1,11 +1,19 @@
 """The outbox relay: the event store's notification log, published to the events topic.
 
 Each stored domain event becomes one LifecycleEvent (contracts.events), keyed by aggregate
-id. The relay's position is the highest notification id for which that notification and
-every earlier one were acknowledged by the broker — never merely "sent" — and it is kept
-in the event store's own database (`relay_positions`), so a restart resumes from it.
-Delivery is at-least-once: after a failure or a crash the unacknowledged tail is sent
-again, and consumers dedupe by (aggregate id, version).
+id, plus the messages derived from it (services.outbox: an execution's init message, to
+its route's inbound topic). The relay's position is the highest notification id for which
+that notification's event and messages, and every earlier notification's, were
+acknowledged by the broker — never merely "sent" — and it is kept in the event store's own
+database (`relay_positions`), so a restart resumes from it. Delivery is at-least-once:
+after a failure or a crash the unacknowledged tail is sent again, and consumers dedupe by
+(aggregate id, version), route workers by message id.
+
+A derived message's topic belongs to a config, not to us. Before the first send to such a
+topic the relay has `ensure_topics` make sure it exists (the role wires one that creates
+missing topics with the configured partitions): Apache Kafka may not auto-create topics,
+and a send to a missing topic would block every later event behind it. A config topic
+that is one of our own (`reserved_topics`, e.g. the commands topic) is never written to.
 
 Stored events are decoded from their JSON (orjson), not through domain classes, so the
 relay never imports the domain. SQLite has no notifications: the relay polls. PostgreSQL
@@ -19,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -30,9 +38,11 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql
 
 from contracts.cloudevents import encode_event
+from contracts.envelope import KafkaRecord
 from contracts.events import LifecycleEvent
 from services.command_records import PostgresCommandRecorder, SQLiteCommandRecorder
 from services.eventstore import EventStore
+from services.outbox import outbound_messages
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +62,8 @@ _MAX_BACKOFF_S = 5.0
 _SAFETY_POLL_S = 5.0
 
 PositionRecorder = SQLiteCommandRecorder | PostgresCommandRecorder
+EnsureTopics = Callable[[Sequence[str]], Awaitable[None]]
+"""Make sure these topics exist (create the missing ones); raise if that fails."""
 
 
 class Sender(Protocol):
@@ -114,6 +126,8 @@ class Relay:
         batch_max: int = 1000,
         poll_interval_s: float = 0.05,
         heartbeat: Callable[[], None] | None = None,
+        ensure_topics: EnsureTopics | None = None,
+        reserved_topics: Iterable[str] = (),
     ) -> None:
         recorder = store.recorder
         if not isinstance(recorder, SQLiteCommandRecorder | PostgresCommandRecorder):
@@ -129,36 +143,46 @@ class Relay:
         self._batch_max = batch_max
         self._poll_interval_s = poll_interval_s
         self._heartbeat = heartbeat
+        self._ensure_topics = ensure_topics
+        self._reserved = frozenset({topic, *reserved_topics})
+        self._ensured: set[str] = set()
         self.position = recorder.get_position(name)
 
     async def publish_batch(self) -> BatchOutcome:
-        """Read up to `batch_max` notifications after the position, send them all, await
-        every acknowledgement, and advance to the last contiguous success."""
+        """Read up to `batch_max` notifications after the position, send each one's event
+        and derived messages, await every acknowledgement, and advance to the last
+        notification that, with all before it, was acknowledged in full."""
         notifications = await asyncio.to_thread(self._read)
         if not notifications:
             return BatchOutcome(0, self.position, failed=False)
-        sent: list[tuple[int, Awaitable[Any] | None]] = []
+        planned = [(n.id, self._records_of(n)) for n in notifications]
+        try:
+            await self._ensure_outbound_topics(planned)
+        except Exception:
+            log.exception("Relay could not make sure the outbound topics exist")
+            return BatchOutcome(len(notifications), self.position, failed=True)
+        sent: list[tuple[int, list[Awaitable[Any]]]] = []
         failed = False
-        for notification in notifications:
-            event = to_lifecycle_event(notification)
-            if event is None:
-                sent.append((notification.id, None))
-                continue
-            record = encode_event(event)
+        for notification_id, records in planned:
+            acks: list[Awaitable[Any]] = []
             try:
-                ack = await self._sender.send(
-                    self._topic, value=record.value, key=record.key, headers=record.headers
-                )
+                for topic, record in records:
+                    acks.append(
+                        await self._sender.send(
+                            topic, value=record.value, key=record.key, headers=record.headers
+                        )
+                    )
             except Exception:
-                log.exception("Relay could not enqueue notification %s", notification.id)
+                log.exception("Relay could not enqueue notification %s", notification_id)
                 failed = True
+                _discard(acks)
                 break
-            sent.append((notification.id, ack))
-        acks = await asyncio.gather(
-            *(_acknowledged(ack) for _, ack in sent), return_exceptions=True
+            sent.append((notification_id, acks))
+        results = await asyncio.gather(
+            *(_acknowledged(acks) for _, acks in sent), return_exceptions=True
         )
         advanced = self.position
-        for (notification_id, _), result in zip(sent, acks, strict=True):
+        for (notification_id, _), result in zip(sent, results, strict=True):
             if isinstance(result, BaseException):
                 log.warning(
                     "Broker did not acknowledge notification %s: %s", notification_id, result
@@ -170,6 +194,33 @@ class Relay:
             await asyncio.to_thread(self._recorder.set_position, self._name, advanced)
             self.position = advanced
         return BatchOutcome(len(notifications), self.position, failed)
+
+    def _records_of(self, notification: Notification) -> list[tuple[str, KafkaRecord]]:
+        """The event's record, then its derived messages; nothing for a snapshot."""
+        event = to_lifecycle_event(notification)
+        if event is None:
+            return []
+        records = [(self._topic, encode_event(event))]
+        for topic, record in outbound_messages(event):
+            if topic in self._reserved:
+                log.error(
+                    "Not publishing %s's %s message to '%s': that topic is the service's own",
+                    event.aggregate_id,
+                    event.event_type,
+                    topic,
+                )
+                continue
+            records.append((topic, record))
+        return records
+
+    async def _ensure_outbound_topics(
+        self, planned: Sequence[tuple[int, list[tuple[str, KafkaRecord]]]]
+    ) -> None:
+        wanted = {topic for _, records in planned for topic, _ in records} - self._reserved
+        missing = sorted(wanted - self._ensured)
+        if missing and self._ensure_topics is not None:
+            await self._ensure_topics(missing)
+        self._ensured.update(missing)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set: straight on while the log has a backlog, waiting
@@ -257,9 +308,20 @@ async def _listen(recorder: PostgresApplicationRecorder) -> Any:
         await asyncio.to_thread(thread.join, 5.0)
 
 
-async def _acknowledged(ack: Awaitable[Any] | None) -> None:
-    if ack is not None:
-        await ack
+async def _acknowledged(acks: Sequence[Awaitable[Any]]) -> None:
+    """Every acknowledgement arrived; else the first failure (all are awaited either way)."""
+    results = await asyncio.gather(*acks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+def _discard(acks: Sequence[Awaitable[Any]]) -> None:
+    """A notification half sent: its acknowledgements no longer matter, but a failure
+    among them must not be reported as never retrieved."""
+    for ack in acks:
+        future = asyncio.ensure_future(ack)
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
 async def _wait_either(stop: asyncio.Event, wakeup: asyncio.Event | None, timeout_s: float) -> None:

@@ -21,7 +21,9 @@ from services.command_records import recorder_env
 from services.decider import Decider
 from services.eventstore import open_event_store
 from services.health import Heartbeat
-from services.kafka_clients import make_producer
+from services.kafka_clients import make_producer, topic_creator
+from services.orchestrator.liveness import open_gate
+from services.orchestrator.role import run_orchestrator
 from services.projector_role import run_projector
 from services.relay import Relay
 from services.settings import Settings
@@ -38,10 +40,14 @@ _HANDLER_BEAT_S = 5.0
 async def run_handler(
     settings: Settings, stop: asyncio.Event, heartbeat: Callable[[], None]
 ) -> None:
-    """The command handler: commands topic -> decider -> event store, results, DLQ."""
+    """The command handler: commands topic -> decider -> event store, results, DLQ.
+
+    RunConfig always passes the orchestrator gate here (services.orchestrator.liveness)."""
     store = await asyncio.to_thread(open_command_store, settings.event_store_url)
+    gate = None
     try:
-        consumer = CommandConsumer(settings, Decider(store, HANDLERS))
+        gate = await asyncio.to_thread(open_gate, settings)
+        consumer = CommandConsumer(settings, Decider(store, HANDLERS, gate=gate))
         task = asyncio.create_task(consumer.run(), name="command-consumer")
         stopping = asyncio.create_task(stop.wait())
         try:
@@ -55,6 +61,8 @@ async def run_handler(
         consumer.request_stop()
         await task  # finishes and commits the current batch; re-raises a crash
     finally:
+        if gate is not None:
+            await asyncio.to_thread(gate.close)
         await asyncio.to_thread(store.close)
 
 
@@ -72,6 +80,8 @@ async def run_relay(settings: Settings, stop: asyncio.Event, heartbeat: Callable
             batch_max=settings.relay_batch_max,
             poll_interval_s=settings.relay_poll_interval_ms / 1000,
             heartbeat=heartbeat,
+            ensure_topics=topic_creator(settings),
+            reserved_topics=settings.topics.all(),
         )
         await relay.run(stop)
     finally:
@@ -84,6 +94,7 @@ ROLES: dict[str, Role] = {
     "relay": run_relay,
     "api": run_api,
     "projector": run_projector,
+    "orchestrator": run_orchestrator,
 }
 
 

@@ -39,10 +39,30 @@ class Settings(BaseSettings):
     relay_poll_interval_ms: int = Field(default=50, ge=1)
     max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
 
+    # The orchestrator (docs/orchestrator.md). A RunConfig is refused (503) unless an
+    # orchestrator's heartbeat is younger than `orchestrator_liveness_s` and fewer config
+    # executions are running than `max_running_executions` and than the live
+    # orchestrators' capacities together (each advertises `orchestrator_capacity`).
+    orchestrator_liveness_s: float = Field(default=10.0, gt=0)
+    max_running_executions: int = Field(default=100, ge=1)
+    orchestrator_sweep_ms: int = Field(default=500, ge=1)
+    orchestrator_capacity: int = Field(default=100, ge=1)
+    execution_storage_dir: str = ".data/executions"
+    # A config's route workers stop after its last live execution finished this long ago.
+    orchestrator_worker_idle_s: float = Field(default=30.0, ge=0)
+    # The route workers' consumer-group session. Apache Kafka refuses sessions below its
+    # group.min.session.timeout.ms (6 s by default); the embedded broker (Tansu) holds a
+    # group join for about a session, so a short one makes joins fast there.
+    orchestrator_session_timeout_ms: int = Field(default=10_000, ge=1000)
+
     # HTTP API (the `api` role). Port 0 binds a free port.
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=0, le=65535)
     api_result_timeout_s: float = Field(default=10.0, gt=0)
+    # How long the API trusts a verified key without asking the database again: a key
+    # revoked elsewhere (the CLI, another API process) keeps working for up to this long.
+    # 0 checks every request against the database.
+    api_key_cache_ttl_s: float = Field(default=5.0, ge=0)
 
     @property
     def topics(self) -> Topics:

@@ -1,18 +1,23 @@
 """Error responses in each API family's own shape, and the rules every family shares.
 
 Each seed family answers errors in its own JSON shape (Feldera `{message, error_code,
-details}` for `/v0/pipelines`; the other families register theirs here as they come).
-FastAPI's own errors (a request that fails validation, an unknown route) are rendered in
-the shape of the family whose path they hit; paths no family claims keep FastAPI's
-defaults (seed 004's 422 HTTPValidationError is exactly that default).
+details}` for `/v0/pipelines` and `/v0/api-keys`; the other families register theirs
+here as they come). FastAPI's own errors (a request that fails validation, an unknown
+route) are rendered in the shape of the family whose path they hit; paths no family
+claims keep FastAPI's defaults. Seed 004's family (FactFlow, itself a FastAPI app) keeps
+FastAPI's 422 HTTPValidationError for a request that fails validation, as the seed
+documents; its other errors are its ErrorResponse, with the request's correlation id.
 
 Every 503 carries `Retry-After: 5`, whoever produced it (a middleware makes sure).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
-from typing import Any
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import (
@@ -21,7 +26,7 @@ from fastapi.exception_handlers import (
 )
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -127,14 +132,92 @@ def render_esper(status: int, error_code: str, message: str, details: Any) -> Re
     )
 
 
+# --- the FactFlow family (/api/v1/configs and /api/v1/executions, seed 004) ---------------
+# FactFlow is a FastAPI app: its errors are ErrorResponse, but a request that fails
+# validation keeps FastAPI's 422 HTTPValidationError, as the seed documents.
+
+CORRELATION_HEADER: Final = "X-Correlation-ID"
+# A client's correlation id is echoed only when it is a plain token of sane length;
+# anything else is replaced by a fresh one rather than reflected back.
+_MAX_CORRELATION_LENGTH: Final = 128
+_correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+
+
+def correlation_id() -> str:
+    """The current request's correlation id (set by CorrelationId); a fresh one outside."""
+    return _correlation_id.get() or str(uuid.uuid4())
+
+
+def factflow_error(detail: str, error_code: str) -> dict[str, Any]:
+    """FactFlow's ErrorResponse: `detail` as in FastAPI's HTTPException, plus the code,
+    the request's correlation id and when the error was answered."""
+    return {
+        "detail": detail,
+        "error_code": error_code,
+        "correlation_id": correlation_id(),
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+    }
+
+
+def render_factflow(status: int, error_code: str, message: str, details: Any) -> Response:
+    """ErrorResponse `{detail, error_code, correlation_id, timestamp}`: the details have
+    no place in it (the message says what they would)."""
+    return JSONResponse(
+        factflow_error(message, error_code), status_code=status, headers=retry_headers(status)
+    )
+
+
+def _usable_correlation_id(raw: str | None) -> str | None:
+    if raw is None or not 0 < len(raw) <= _MAX_CORRELATION_LENGTH:
+        return None
+    return raw if raw.isascii() and raw.isprintable() and " " not in raw else None
+
+
+class CorrelationId:
+    """ASGI middleware for the families that carry a correlation id: the request's
+    `X-Correlation-ID` (or a new UUID) is the id of every error answered and is echoed
+    in the response's `X-Correlation-ID` header."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or family_of(scope["path"]) not in CORRELATED_FAMILIES:
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get(CORRELATION_HEADER)
+        the_id = _usable_correlation_id(given) or str(uuid.uuid4())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[CORRELATION_HEADER] = the_id
+            await send(message)
+
+        token = _correlation_id.set(the_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            _correlation_id.reset(token)
+
+
 # --- dispatch by family ------------------------------------------------------------------
 
 FAMILIES: dict[str, Renderer] = {
     "/v0/pipelines": render_feldera,
+    "/v0/api-keys": render_feldera,
+    "/v0/api_keys": render_feldera,
     "/api/v1/jobs": render_marquez,
     "/pipelines/v0": render_esper,
     "/v0/runs": render_esper,
+    "/api/v1/configs": render_factflow,
+    "/api/v1/executions": render_factflow,
 }
+
+# Families whose request-validation errors stay FastAPI's 422 HTTPValidationError (seed
+# 004 documents it: a non-UUID id is 422 there).
+FASTAPI_VALIDATION_FAMILIES: Final[frozenset[Renderer]] = frozenset({render_factflow})
+# Families whose responses carry X-Correlation-ID.
+CORRELATED_FAMILIES: Final[frozenset[Renderer]] = frozenset({render_factflow})
 
 
 def family_of(path: str) -> Renderer | None:
@@ -158,7 +241,7 @@ def _validation_summary(error: RequestValidationError) -> tuple[str, list[dict[s
 async def _on_validation_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     render = family_of(request.url.path)
-    if render is None:
+    if render is None or render in FASTAPI_VALIDATION_FAMILIES:
         return await request_validation_exception_handler(request, error)
     summary, errors = _validation_summary(error)
     return render(400, "InvalidRequest", f"Invalid request: {summary}", {"errors": errors})
@@ -201,18 +284,26 @@ def install_error_handling(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_middleware(RetryAfterOn503)
+    app.add_middleware(CorrelationId)
 
 
 __all__ = [
+    "CORRELATED_FAMILIES",
+    "CORRELATION_HEADER",
     "FAMILIES",
+    "FASTAPI_VALIDATION_FAMILIES",
     "RETRY_AFTER",
+    "CorrelationId",
+    "correlation_id",
     "domain_error_response",
+    "factflow_error",
     "family_of",
     "feldera_response",
     "install_error_handling",
     "invalid_query_parameter",
     "not_published",
     "render_esper",
+    "render_factflow",
     "render_feldera",
     "render_marquez",
     "result_timeout",

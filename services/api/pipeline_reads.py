@@ -24,6 +24,7 @@ from domain import pipeline_errors
 from domain.errors import DomainError
 from projections.rows import Row
 from projections.store import ReadStore
+from services.api import error_docs
 from services.api.errors import domain_error_response, invalid_query_parameter
 
 MIN_VERSION_HEADER = "X-Min-Version"
@@ -183,7 +184,7 @@ def _error(error: DomainError) -> Response:
 # --- endpoints -----------------------------------------------------------------------------
 
 
-@router.get("", summary="List pipelines")
+@router.get("", summary="List pipelines", responses=error_docs.feldera(400))
 async def get_pipelines(request: Request, selector: SelectorParam = None) -> Response:
     try:
         chosen = parse_selector(selector)
@@ -193,7 +194,9 @@ async def get_pipelines(request: Request, selector: SelectorParam = None) -> Res
     return _json([select(row, chosen) for row in rows])
 
 
-@router.get("/{pipeline_name}", summary="Get a pipeline")
+@router.get(
+    "/{pipeline_name}", summary="Get a pipeline", responses=error_docs.feldera(400, 404, 503)
+)
 async def get_pipeline(
     request: Request,
     pipeline_name: str,

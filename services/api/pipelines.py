@@ -34,6 +34,7 @@ from contracts.results import CommandAccepted
 from contracts.statuses import BootstrapPolicy, InitialStatus
 from domain import pipeline_errors
 from domain.errors import DomainError
+from services.api import error_docs
 from services.api.errors import (
     domain_error_response,
     feldera_response,
@@ -142,7 +143,12 @@ async def act(
 # --- endpoints -----------------------------------------------------------------------------
 
 
-@router.post("", status_code=201, summary="Create a pipeline")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a pipeline",
+    responses=error_docs.feldera(400, 404, 409, 503),
+)
 async def post_pipeline(
     request: Request, body: PipelineCreate, idempotency_key: IdempotencyKey = None
 ) -> Response:
@@ -150,14 +156,21 @@ async def post_pipeline(
     return await answer(request, command, idempotency_key)
 
 
-@router.delete("/{pipeline_name}", summary="Delete a pipeline")
+@router.delete(
+    "/{pipeline_name}", summary="Delete a pipeline", responses=error_docs.feldera(400, 404, 503)
+)
 async def delete_pipeline(
     request: Request, pipeline_name: str, idempotency_key: IdempotencyKey = None
 ) -> Response:
     return await answer(request, DeletePipeline(pipeline_name=pipeline_name), idempotency_key)
 
 
-@router.post("/{pipeline_name}/start", status_code=202, summary="Start the pipeline")
+@router.post(
+    "/{pipeline_name}/start",
+    status_code=202,
+    summary="Start the pipeline",
+    responses=error_docs.feldera(400, 404, 405, 503),
+)
 async def post_start(
     request: Request,
     pipeline_name: str,
@@ -183,7 +196,12 @@ async def post_start(
     return await act(request, idempotency_key, build)
 
 
-@router.post("/{pipeline_name}/stop", status_code=202, summary="Stop the pipeline")
+@router.post(
+    "/{pipeline_name}/stop",
+    status_code=202,
+    summary="Stop the pipeline",
+    responses=error_docs.feldera(400, 404, 503),
+)
 async def post_stop(
     request: Request,
     pipeline_name: str,
@@ -196,8 +214,9 @@ async def post_stop(
     return await act(request, idempotency_key, build)
 
 
-def _simple_action(path: str, model: type[PipelineCommand], summary: str) -> None:
-    """An action with no parameters besides the pipeline's name."""
+def _simple_action(path: str, model: type[PipelineCommand], summary: str, status: int) -> None:
+    """An action with no parameters besides the pipeline's name. `status` is the success
+    status the OpenAPI document shows; the answer's own comes with the command's result."""
 
     async def endpoint(
         request: Request, pipeline_name: str, idempotency_key: IdempotencyKey = None
@@ -205,17 +224,25 @@ def _simple_action(path: str, model: type[PipelineCommand], summary: str) -> Non
         return await answer(request, model(pipeline_name=pipeline_name), idempotency_key)
 
     endpoint.__name__ = f"post_{path.strip('/')}"
-    router.add_api_route(f"/{{pipeline_name}}{path}", endpoint, methods=["POST"], summary=summary)
+    router.add_api_route(
+        f"/{{pipeline_name}}{path}",
+        endpoint,
+        methods=["POST"],
+        status_code=status,
+        summary=summary,
+        responses=error_docs.feldera(400, 404, 503),
+    )
 
 
-SIMPLE_ACTIONS: dict[str, tuple[type[PipelineCommand], str]] = {
-    "/pause": (PausePipeline, "Pause the pipeline"),
-    "/resume": (ResumePipeline, "Resume the pipeline"),
-    "/checkpoint": (CheckpointPipeline, "Checkpoint the pipeline"),
-    "/approve": (ApprovePipeline, "Approve the bootstrap of a modified pipeline"),
-    "/dismiss_error": (DismissPipelineError, "Dismiss the deployment error"),
-    "/clear": (ClearPipelineStorage, "Clear the pipeline's storage"),
+# path -> (command, summary, the success status Feldera answers with)
+SIMPLE_ACTIONS: dict[str, tuple[type[PipelineCommand], str, int]] = {
+    "/pause": (PausePipeline, "Pause the pipeline", 202),
+    "/resume": (ResumePipeline, "Resume the pipeline", 202),
+    "/checkpoint": (CheckpointPipeline, "Checkpoint the pipeline", 200),
+    "/approve": (ApprovePipeline, "Approve the bootstrap of a modified pipeline", 202),
+    "/dismiss_error": (DismissPipelineError, "Dismiss the deployment error", 200),
+    "/clear": (ClearPipelineStorage, "Clear the pipeline's storage", 202),
 }
 
-for _path, (_model, _summary) in SIMPLE_ACTIONS.items():
-    _simple_action(_path, _model, _summary)
+for _path, (_model, _summary, _status) in SIMPLE_ACTIONS.items():
+    _simple_action(_path, _model, _summary, _status)

@@ -38,6 +38,7 @@ from domain.errors import DomainError
 from domain.run_status import unknown_run
 from projections.rows import Row
 from projections.store import ORDERINGS, ReadStore
+from services.api import error_docs
 from services.api.errors import (
     invalid_query_parameter,
     not_published,
@@ -273,7 +274,11 @@ async def pipelines_run(
 
 
 def _route(
-    path: str, endpoint: Callable[..., Awaitable[Response]], method: str, summary: str
+    path: str,
+    endpoint: Callable[..., Awaitable[Response]],
+    method: str,
+    summary: str,
+    responses: error_docs.Responses | None = None,
 ) -> None:
     for variant in (path, f"{path}/"):
         router.add_api_route(
@@ -281,6 +286,7 @@ def _route(
             endpoint,
             methods=[method],
             summary=summary,
+            responses=responses,
             include_in_schema=not variant.endswith("/"),
         )
 
@@ -378,12 +384,36 @@ async def delete_pipeline_run(
 
 
 for _path in LIST_PATHS:
-    _route(_path, get_enterprise_runs, "GET", "Get all runs of the enterprise's pipelines")
-_route(PIPELINE_RUNS, get_pipeline_runs, "GET", "Get all runs of a pipeline")
-_route(PIPELINE_RUNS, post_pipeline_run, "POST", "Create a pipeline run")
-_route(ONE_RUN, get_pipeline_run, "GET", "Get a pipeline run")
-_route(ONE_RUN, put_pipeline_run, "PUT", "Update a pipeline run's status")
-_route(ONE_RUN, delete_pipeline_run, "DELETE", "Delete a pipeline run")
+    _route(
+        _path,
+        get_enterprise_runs,
+        "GET",
+        "Get all runs of the enterprise's pipelines",
+        error_docs.esper(400),
+    )
+_route(
+    PIPELINE_RUNS,
+    get_pipeline_runs,
+    "GET",
+    "Get all runs of a pipeline",
+    error_docs.esper(400, 404),
+)
+_route(
+    PIPELINE_RUNS,
+    post_pipeline_run,
+    "POST",
+    "Create a pipeline run",
+    error_docs.esper(400, 404, 503),
+)
+_route(ONE_RUN, get_pipeline_run, "GET", "Get a pipeline run", error_docs.esper(400, 404, 503))
+_route(
+    ONE_RUN,
+    put_pipeline_run,
+    "PUT",
+    "Update a pipeline run's status",
+    error_docs.esper(400, 404, 409, 503),
+)
+_route(ONE_RUN, delete_pipeline_run, "DELETE", "Delete a pipeline run", error_docs.esper(404, 503))
 
 
 __all__ = [

@@ -28,6 +28,7 @@ from domain.errors import DomainError
 from domain.run_status import unknown_run
 from projections.rows import Row
 from projections.store import ReadStore
+from services.api import error_docs
 from services.api.errors import not_published, render_marquez, result_timeout
 from services.api.gateway import CommandGateway, GatewayTimeout, GatewayUnavailable
 from services.api.pipeline_reads import MIN_VERSION_HEADER, MIN_VERSION_WAIT_S, parse_min_version
@@ -186,6 +187,7 @@ def _verb(verb: str, model: type[RunTransition]) -> None:
         endpoint,
         methods=["POST"],
         summary=f"{verb.capitalize()} a run (Marquez markRunAs)",
+        responses=error_docs.marquez(400, 404, 409, 503),
     )
 
 
@@ -193,7 +195,9 @@ for _verb_name, _model in VERBS.items():
     _verb(_verb_name, _model)
 
 
-@router.get("/{run_id}", summary="Get a run (Marquez Run)")
+@router.get(
+    "/{run_id}", summary="Get a run (Marquez Run)", responses=error_docs.marquez(400, 404, 503)
+)
 async def get_run(request: Request, run_id: str, min_version: MinVersion = None) -> Response:
     store: ReadStore = request.app.state.read_store
     try:

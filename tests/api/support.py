@@ -1,7 +1,8 @@
 """The API under test as it runs in production: the `api` role (uvicorn on a free port,
 the app's lifespan starting the command gateway) in front of the real broker, with an
 in-process command handler (CommandConsumer + Decider on SQLite) whose store the tests
-can reach to drive reconciler steps no command covers."""
+can reach to drive reconciler steps no command covers. The client sends a write API key
+made in the store before the API starts (as `pipelines api-keys create` does)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from services.api.server import run_api
+from services.api_keys_store import ApiKeyStore, Scope
 from services.command_consumer import CommandConsumer
 from services.command_handlers import HANDLERS
 from services.decider import Decider
@@ -24,6 +27,7 @@ from services.eventstore import EventStore
 from services.kafka_clients import ensure_topics
 from services.settings import Settings
 from services.stores import open_command_store
+from tests.infra import postgres
 from tests.services.consumer_support import running
 
 READY_TIMEOUT_S = 30.0
@@ -81,9 +85,21 @@ async def command_handler(settings: Settings) -> AsyncIterator[Handler]:
         await asyncio.to_thread(store.close)
 
 
+def create_api_key(store_url: str, scope: Scope = Scope.WRITE, name: str | None = None) -> str:
+    """A new key in the store (what `pipelines api-keys create` does)."""
+    with ApiKeyStore(store_url) as store:
+        return store.create(name or f"test-{uuid.uuid4().hex[:10]}", scope).secret
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
 @contextlib.asynccontextmanager
 async def api_server(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The `api` role serving until the block ends; a client for its base URL."""
+    """The `api` role serving until the block ends; a client for its base URL that sends
+    a write key with every request."""
+    key = await asyncio.to_thread(create_api_key, settings.event_store_url)
     stop = asyncio.Event()
     beats: list[float] = []
     role = asyncio.create_task(
@@ -91,7 +107,7 @@ async def api_server(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     )
     base = f"http://{settings.api_host}:{settings.api_port}"
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=60, headers=bearer(key)) as client:
             await _until_ready(client, role)
             assert beats, "the api role never beat its heartbeat"
             yield client
@@ -128,3 +144,27 @@ async def api_stack(
         )
         client = await stack.enter_async_context(api_server(settings))
         yield settings, client, running_handler
+
+
+def module_store_url(request: pytest.FixtureRequest, tmp: Path) -> str:
+    """For a module-scoped fixture parametrized "sqlite" / "postgres" (the latter marked
+    `postgres`): an event-store URL of its own (a fresh schema on PostgreSQL)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp / 'events.db'}"
+    database: str = request.getfixturevalue("postgres_database_url")
+    return postgres.with_search_path(database, postgres.create_schema(database))
+
+
+STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@contextlib.asynccontextmanager
+async def api_only(
+    bootstrap: str, store_url: str, **overrides: Any
+) -> AsyncIterator[tuple[Settings, httpx.AsyncClient]]:
+    """The `api` role alone (no command handler: writes would time out) on `store_url`;
+    API keys checked against the database on every request unless overridden."""
+    settings = api_settings(bootstrap, store_url, **{"api_key_cache_ttl_s": 0, **overrides})
+    await ensure_topics(settings)
+    async with api_server(settings) as client:
+        yield settings, client

@@ -6,14 +6,20 @@ import httpx
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, Response
 
-from services.api.errors import family_of, install_error_handling, render_feldera
+from services.api.errors import (
+    family_of,
+    install_error_handling,
+    render_factflow,
+    render_feldera,
+)
 
 
 def test_a_path_belongs_to_the_family_of_its_longest_prefix_only() -> None:
     assert family_of("/v0/pipelines") is render_feldera
     assert family_of("/v0/pipelines/p1/start") is render_feldera
     assert family_of("/v0/pipelinesX") is None
-    assert family_of("/api/v1/configs") is None
+    assert family_of("/api/v1/configs") is render_factflow
+    assert family_of("/api/v1/lineage") is None
 
 
 def app_with_routes() -> FastAPI:

@@ -37,6 +37,11 @@ from contracts import (
     UpdateRunStatus,
     ValidateConfig,
 )
+from contracts.orchestrator_commands import (
+    DecideExecution,
+    ExecutionDecision,
+    ReportStageProgress,
+)
 
 CONFIG_ID = UUID("01890a5d-ac96-774b-bcce-b302099a8057")
 OTHER_CONFIG_ID = UUID("01890a5d-ac96-774b-bcce-b302099a8058")
@@ -104,4 +109,26 @@ SAMPLES: list[tuple[Command, str | None]] = [
     ),
     (CancelExecution(execution_id=EXECUTION_ID), str(EXECUTION_ID)),
     (DeleteRun(run_id=RUN_ID, pipeline_id="orders"), str(RUN_ID)),
+    (
+        DecideExecution(
+            execution_id=EXECUTION_ID,
+            decision=ExecutionDecision.FAIL,
+            expected_version=7,
+            reason="route 'fetch' dead-lettered a message",
+            at=AT,
+        ),
+        str(EXECUTION_ID),
+    ),
+    (
+        ReportStageProgress(
+            execution_id=EXECUTION_ID,
+            route="fetch",
+            messages_in=3,
+            messages_out=5,
+            messages_failed=1,
+            finished=RunStatus.FAILURE,
+            at=AT,
+        ),
+        str(EXECUTION_ID),
+    ),
 ]

@@ -32,6 +32,7 @@ EXPECTED_NAMES = {
     "CreateConfig", "UpdateConfig", "ValidateConfig", "RunConfig",
     "CreateRun", "StartRun", "CompleteRun", "FailRun", "AbortRun", "UpdateRunStatus",
     "CancelExecution", "DeleteRun",
+    "DecideExecution", "ReportStageProgress",
 }  # fmt: skip
 
 

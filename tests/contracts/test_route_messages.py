@@ -54,7 +54,9 @@ def test_ids_are_derived_not_random() -> None:
     assert first not in others and len(others) == 3
 
 
-def _replace(headers: list[tuple[str, bytes]], name: str, value: bytes | None) -> list[tuple[str, bytes]]:
+def _replace(
+    headers: list[tuple[str, bytes]], name: str, value: bytes | None
+) -> list[tuple[str, bytes]]:
     kept = [(key, raw) for key, raw in headers if key != name]
     return kept if value is None else [*kept, (name, value)]
 

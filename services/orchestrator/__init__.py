@@ -1,0 +1,1 @@
+"""The orchestrator: the route runtime that runs config executions (docs/orchestrator.md)."""

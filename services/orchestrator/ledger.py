@@ -1,0 +1,275 @@
+"""Per execution and route, which messages are expected and which were consumed or failed:
+the counts completion is decided on (ours, never broker offsets).
+
+One row per (execution_id, route, message_id) in `route_ledger`, in the event store's own
+database (SQLite or PostgreSQL). A producer marks its outputs `expected` by every route that
+consumes their topic before it publishes them; a route marks its input `consumed` after
+its outputs were acknowledged, or `failed` when it dead-lettered it. Every operation is one
+transaction of idempotent upserts, so a redelivered message changes nothing.
+
+What each route published goes to `route_outputs (execution_id, route, message_id)`
+(`route` is the producing route): a route's "messages out", outputs to topics no route of
+the config reads included, which `route_ledger` (keyed by the consuming route) cannot
+count. It is bookkeeping only: completion never reads it.
+
+An execution has drained when it has at least one row and every row is expected and
+consumed and none failed. Check `drained` after the consuming transaction has committed,
+never inside it: two routes committing their last consumptions at once would each read the
+other's row as unconsumed inside their own transactions, and neither would see the end.
+
+All queries select by execution id first: the primary key (execution_id, route,
+message_id) is their index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Final, NamedTuple
+from uuid import UUID
+
+from projections.db import Database
+
+LEDGER_TABLE: Final = "route_ledger"
+OUTPUTS_TABLE: Final = "route_outputs"
+_CHUNK: Final = 400
+
+_CREATE: Final = (
+    f"CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} ("
+    "execution_id TEXT NOT NULL, route TEXT NOT NULL, message_id TEXT NOT NULL, "
+    "expected INTEGER NOT NULL DEFAULT 0, consumed INTEGER NOT NULL DEFAULT 0, "
+    "failed INTEGER NOT NULL DEFAULT 0, "
+    "PRIMARY KEY (execution_id, route, message_id))"
+)
+
+
+_CREATE_OUTPUTS: Final = (
+    f"CREATE TABLE IF NOT EXISTS {OUTPUTS_TABLE} ("
+    "execution_id TEXT NOT NULL, route TEXT NOT NULL, message_id TEXT NOT NULL, "
+    "PRIMARY KEY (execution_id, route, message_id))"
+)
+_PRODUCE: Final = (
+    f"INSERT INTO {OUTPUTS_TABLE} (execution_id, route, message_id) VALUES (?, ?, ?) "
+    "ON CONFLICT (execution_id, route, message_id) DO NOTHING"
+)
+
+
+def _upsert(column: str) -> str:
+    return (
+        f"INSERT INTO {LEDGER_TABLE} (execution_id, route, message_id, {column}) "
+        f"VALUES (?, ?, ?, 1) ON CONFLICT (execution_id, route, message_id) "
+        f"DO UPDATE SET {column} = 1"
+    )
+
+
+_EXPECT: Final = _upsert("expected")
+_CONSUME: Final = _upsert("consumed")
+_FAIL: Final = _upsert("failed")
+
+
+class RouteCounts(NamedTuple):
+    expected: int
+    consumed: int
+    failed: int
+
+
+class RouteProgress(NamedTuple):
+    """One route's part of an execution, as its stage run reports it."""
+
+    messages_in: int  # consumed or dead-lettered
+    messages_out: int  # published
+    messages_failed: int  # dead-lettered
+    outstanding: int = 0  # expected, not consumed or dead-lettered yet
+
+
+@dataclass(frozen=True)
+class ExecutionProgress:
+    """An execution's ledger at one moment: per route progress, and the verdicts."""
+
+    routes: Mapping[str, RouteProgress]
+    drained: bool  # at least one row, every row expected and consumed, none failed
+    failed: bool  # some route dead-lettered one of its messages
+
+    @classmethod
+    def empty(cls) -> ExecutionProgress:
+        return cls({}, drained=False, failed=False)
+
+    def of(self, route: str) -> RouteProgress:
+        return self.routes.get(route, RouteProgress(0, 0, 0, 0))
+
+
+class Ledger:
+    """Synchronous (call it off the event loop); owns one connection to `url`."""
+
+    def __init__(self, url: str) -> None:
+        self.db = Database(url)
+        for table, create in ((LEDGER_TABLE, _CREATE), (OUTPUTS_TABLE, _CREATE_OUTPUTS)):
+            try:
+                self.db.query(create)
+            except Exception:
+                # Two processes creating it at once on PostgreSQL: one loses the race.
+                if not self.db.table_exists(table):
+                    raise
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- writes (one transaction each) ---------------------------------------------------
+
+    def expect(self, execution_id: UUID, messages: Iterable[tuple[str, UUID]]) -> None:
+        """`messages`: (consuming route, message id) pairs expected in the execution."""
+        self._write(_EXPECT, [(str(execution_id), r, str(m)) for r, m in messages])
+
+    def expect_many(self, rows: Iterable[tuple[UUID, str, UUID]]) -> None:
+        """(execution id, route, message id) rows of several executions, in one transaction."""
+        self._write(_EXPECT, [(str(e), r, str(m)) for e, r, m in rows])
+
+    def consume(self, execution_id: UUID, route: str, message_ids: Iterable[UUID]) -> None:
+        self._write(_CONSUME, [(str(execution_id), route, str(m)) for m in message_ids])
+
+    def consume_many(self, rows: Iterable[tuple[UUID, str, UUID]]) -> None:
+        self._write(_CONSUME, [(str(e), r, str(m)) for e, r, m in rows])
+
+    def fail(self, execution_id: UUID, route: str, message_ids: Iterable[UUID]) -> None:
+        self._write(_FAIL, [(str(execution_id), route, str(m)) for m in message_ids])
+
+    def fail_many(self, rows: Iterable[tuple[UUID, str, UUID]]) -> None:
+        self._write(_FAIL, [(str(e), r, str(m)) for e, r, m in rows])
+
+    def produce_many(self, rows: Iterable[tuple[UUID, str, UUID]]) -> None:
+        """(execution id, producing route, message id) rows: what the routes published."""
+        self._write(_PRODUCE, [(str(e), r, str(m)) for e, r, m in rows])
+
+    def _write(self, statement: str, rows: list[tuple[str, str, str]]) -> None:
+        if not rows:
+            return
+        # One order for every writer, so concurrent upserts of the same rows on PostgreSQL
+        # take their row locks in the same order and never deadlock.
+        rows.sort()
+        with self.db.transaction() as cursor:
+            cursor.executemany(statement, rows)
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def already_consumed(self, execution_id: UUID, route: str, message_id: UUID) -> bool:
+        """Whether `route` has handled the message: consumed it, or dead-lettered it."""
+        return (execution_id, message_id) in self.consumed_among(
+            route, [(execution_id, message_id)]
+        )
+
+    def consumed_among(
+        self, route: str, messages: Iterable[tuple[UUID, UUID]]
+    ) -> set[tuple[UUID, UUID]]:
+        """The (execution id, message id) pairs among `messages` that `route` has handled
+        (consumed or failed)."""
+        wanted = set(messages)
+        if not wanted:
+            return set()
+        executions = sorted({str(e) for e, _ in wanted})
+        ids = sorted({str(m) for _, m in wanted})
+        found: set[tuple[UUID, UUID]] = set()
+        # Chunked so the parameter count stays small; the primary key serves each probe.
+        for e_start in range(0, len(executions), _CHUNK):
+            e_chunk = executions[e_start : e_start + _CHUNK]
+            for m_start in range(0, len(ids), _CHUNK):
+                m_chunk = ids[m_start : m_start + _CHUNK]
+                rows = self.db.query(
+                    f"SELECT execution_id, message_id FROM {LEDGER_TABLE} "
+                    f"WHERE execution_id IN ({_marks(e_chunk)}) AND route = ? "
+                    f"AND message_id IN ({_marks(m_chunk)}) AND (consumed = 1 OR failed = 1)",
+                    [*e_chunk, route, *m_chunk],
+                )
+                found.update((UUID(e), UUID(m)) for e, m in rows)
+        return found & wanted
+
+    def counts(self, execution_id: UUID) -> dict[str, RouteCounts]:
+        """Per route: how many messages are expected, consumed and failed."""
+        rows = self.db.query(
+            f"SELECT route, SUM(expected), SUM(consumed), SUM(failed) FROM {LEDGER_TABLE} "
+            "WHERE execution_id = ? GROUP BY route ORDER BY route",
+            (str(execution_id),),
+        )
+        return {str(r): RouteCounts(int(e), int(c), int(f)) for r, e, c, f in rows}
+
+    def drained(self, execution_id: UUID) -> bool:
+        """At least one row, every row expected and consumed, none failed."""
+        ((total, settled),) = self.db.query(
+            f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN expected = 1 AND consumed = 1 "
+            f"AND failed = 0 THEN 1 ELSE 0 END), 0) FROM {LEDGER_TABLE} WHERE execution_id = ?",
+            (str(execution_id),),
+        )
+        return int(total) > 0 and int(settled) == int(total)
+
+    def progress(self, execution_ids: Iterable[UUID]) -> dict[UUID, ExecutionProgress]:
+        """Each execution's progress, in two grouped queries for all of them (the
+        orchestrator's sweep asks about every live execution at once)."""
+        ids = sorted({str(e) for e in execution_ids})
+        # execution -> route -> (rows, settled, handled, failed, outstanding)
+        ledger: dict[str, dict[str, tuple[int, int, int, int, int]]] = {}
+        outputs: dict[str, dict[str, int]] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            rows = self.db.query(
+                "SELECT execution_id, route, COUNT(*), "
+                "COALESCE(SUM(CASE WHEN expected = 1 AND consumed = 1 AND failed = 0 "
+                "THEN 1 ELSE 0 END), 0), "
+                "COALESCE(SUM(CASE WHEN consumed = 1 OR failed = 1 THEN 1 ELSE 0 END), 0), "
+                "COALESCE(SUM(failed), 0), "
+                "COALESCE(SUM(CASE WHEN consumed = 0 AND failed = 0 THEN 1 ELSE 0 END), 0) "
+                f"FROM {LEDGER_TABLE} "
+                f"WHERE execution_id IN ({_marks(chunk)}) GROUP BY execution_id, route",
+                chunk,
+            )
+            for execution, route, *numbers in rows:
+                total, settled, handled, failed, outstanding = (int(n) for n in numbers)
+                ledger.setdefault(str(execution), {})[str(route)] = (
+                    total,
+                    settled,
+                    handled,
+                    failed,
+                    outstanding,
+                )
+            rows = self.db.query(
+                f"SELECT execution_id, route, COUNT(*) FROM {OUTPUTS_TABLE} "
+                f"WHERE execution_id IN ({_marks(chunk)}) GROUP BY execution_id, route",
+                chunk,
+            )
+            for execution, route, count in rows:
+                outputs.setdefault(str(execution), {})[str(route)] = int(count)
+        found: dict[UUID, ExecutionProgress] = {}
+        for execution in ids:
+            rows_of = ledger.get(execution, {})
+            out_of = outputs.get(execution, {})
+            routes = {}
+            for route in sorted({*rows_of, *out_of}):
+                _, _, handled, failed, outstanding = rows_of.get(route, (0, 0, 0, 0, 0))
+                routes[route] = RouteProgress(handled, out_of.get(route, 0), failed, outstanding)
+            total = sum(r[0] for r in rows_of.values())
+            settled = sum(r[1] for r in rows_of.values())
+            found[UUID(execution)] = ExecutionProgress(
+                routes,
+                drained=total > 0 and settled == total,
+                failed=any(r[3] for r in rows_of.values()),
+            )
+        return found
+
+    def failed_any(self, execution_id: UUID) -> bool:
+        rows = self.db.query(
+            f"SELECT 1 FROM {LEDGER_TABLE} WHERE execution_id = ? AND failed = 1 LIMIT 1",
+            (str(execution_id),),
+        )
+        return bool(rows)
+
+
+def _marks(values: list[str]) -> str:
+    return ", ".join("?" * len(values))
+
+
+__all__ = [
+    "LEDGER_TABLE",
+    "OUTPUTS_TABLE",
+    "ExecutionProgress",
+    "Ledger",
+    "RouteCounts",
+    "RouteProgress",
+]
