@@ -83,6 +83,13 @@ class StageRun(Immutable):
     ended_at: datetime | None = None
 
 
+# An execution stopped from outside (cancel, deadline, crash) stops its unfinished stages
+# with it: nobody will report them again, and they must not read as still running.
+CLOSES_OPEN_STAGES: frozenset[RunStatus] = frozenset(
+    {RunStatus.CANCELLED, RunStatus.TIMEOUT, RunStatus.INTERRUPTED}
+)
+
+
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
@@ -558,6 +565,11 @@ class Execution(_CreatedUpcasts):
             self.started_at = at
         if status in TERMINAL:
             self.ended_at = at
+        if status in CLOSES_OPEN_STAGES:
+            for route, stage in self.routes.items():
+                if stage.status not in TERMINAL:
+                    ended = max(at, stage.started_at) if stage.started_at is not None else at
+                    self._replace_stage(route, status=status, ended_at=ended)
 
     @event("StageStarted")
     def _stage_started(self, route: str, at: datetime) -> None:

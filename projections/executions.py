@@ -14,7 +14,13 @@ from typing import Any, Final
 from contracts.events import LifecycleEvent
 from contracts.statuses import RunStatus
 from projections.rows import Data, Row, Step, apply_with
-from projections.run_views import STARTED, TERMINAL, execution_status, marquez_state
+from projections.run_views import (
+    CLOSES_OPEN_STAGES,
+    STARTED,
+    TERMINAL,
+    execution_status,
+    marquez_state,
+)
 from projections.times import duration, iso, latest, parse
 
 # Created's data fields copied to the row as they are (ids, flags, JSON objects).
@@ -97,6 +103,12 @@ def _status_changed(row: Row, data: Data) -> Row:
         row["started_at"] = at
     if status in TERMINAL:
         row["ended_at"] = at
+    if status in CLOSES_OPEN_STAGES:
+        # As the domain does: an execution stopped from outside stops its open stages.
+        for stage in row["stages"]:
+            if RunStatus(stage["status"]) not in TERMINAL:
+                stage["status"] = str(status)
+                stage["ended_at"] = latest(at, stage["started_at"])
     return _with_views(row)
 
 

@@ -21,6 +21,8 @@ TERMINAL: Final[frozenset[RunStatus]] = frozenset(
 
 # Entering one of these the first time sets `started_at`.
 STARTED: Final[frozenset[RunStatus]] = frozenset({S.RUNNING, S.WAITING, S.COMPLETE})
+# An execution that ends with one of these stops its unfinished stages with the same status.
+CLOSES_OPEN_STAGES: Final[frozenset[RunStatus]] = frozenset({S.CANCELLED, S.TIMEOUT, S.INTERRUPTED})
 
 # canonical -> (seed 002, seed 004)
 VIEWS: Final[dict[RunStatus, tuple[MarquezRunState, ExecutionStatus]]] = {

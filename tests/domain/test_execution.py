@@ -465,3 +465,37 @@ def test_snapshot_round_trip() -> None:
     # The restored run keeps working, and the snapshot is not edited through it.
     restored.stage_started("b", at=at(6))
     assert snapshot.state.routes["b"].status is S.PENDING
+
+
+@pytest.mark.parametrize(
+    "stop",
+    [
+        lambda run: run.cancel(now=at(30)),
+        lambda run: run.mark_interrupted(now=at(30)),
+        lambda run: run.time_out(now=at(30) + DEFAULT_RUN_TIMEOUT),
+    ],
+    ids=["cancel", "interrupt", "time_out"],
+)
+def test_an_execution_stopped_from_outside_stops_its_open_stages(
+    stop: Callable[[Execution], object],
+) -> None:
+    run = new_run(routes=("a", "b", "c"))
+    run.start(now=at(1))
+    run.stage_started("a", at=at(2))
+    run.stage_finished("a", "success", at=at(3), messages_in=1, messages_out=1)
+    run.stage_started("b", at=at(4))
+    run.stage_progress("b", 3, 2, 0, at=at(5))
+    stop(run)
+    a, b, c = (run.routes[route] for route in ("a", "b", "c"))
+    assert a.status is RunStatus.SUCCESS and a.ended_at == at(3)
+    assert b.status is run.status and c.status is run.status
+    assert (b.messages_in, b.messages_out, b.ended_at) == (3, 2, run.ended_at)
+    assert c.started_at is None and c.ended_at == run.ended_at
+
+
+def test_a_failed_execution_leaves_its_stages_to_their_reports() -> None:
+    run = new_run()
+    run.start(now=at(1))
+    run.stage_started("a", at=at(2))
+    run.fail(now=at(3))
+    assert run.routes["a"].status is RunStatus.RUNNING

@@ -112,7 +112,11 @@ def drive(decider: Decider, prefix: str = "") -> Story:
     execution.stage_progress("fetch", 5, 4, 1, at=T0 + timedelta(hours=3, minutes=1))
     execution.stage_finished("fetch", "success", at=T0 + timedelta(hours=4), messages_in=6)
     execution.complete(now=T0 + timedelta(hours=4))
-    store.save(execution)
+    # Cancelled with one stage running and the rest pending: all of them stop with it.
+    cancelled: Execution = store.repository.get(story.executions[5])
+    cancelled.stage_started(next(iter(cancelled.routes)), at=T0 + timedelta(hours=3))
+    cancelled.cancel(now=T0 + timedelta(hours=4))
+    store.save(execution, cancelled)
 
     begin_stopping(store, a, T0 + timedelta(hours=5))
     stopped(store, a, T0 + timedelta(hours=6))

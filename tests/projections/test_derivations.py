@@ -13,7 +13,7 @@ from contracts.statuses import (
     RuntimeDesiredStatus,
     RuntimeStatus,
 )
-from domain import pipeline_table, run_status
+from domain import execution, pipeline_table, run_status
 from projections import pipelines, run_views
 
 
@@ -40,4 +40,5 @@ def test_run_views_match_the_domain_tables() -> None:
         assert run_views.marquez_state(status) == run_status.to_marquez(status), status
         assert run_views.execution_status(status) == run_status.to_execution_status(status)
     assert run_views.TERMINAL == run_status.TERMINAL
+    assert run_views.CLOSES_OPEN_STAGES == execution.CLOSES_OPEN_STAGES
     assert run_views.STARTED == run_status.STARTED
