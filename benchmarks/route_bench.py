@@ -5,8 +5,8 @@ One run measures, on the same broker (and database for (b)):
       outbound topic, awaits the acknowledgements and commits — what any Kafka route
       costs before it does anything of its own;
   (b) one RouteWorker doing the same with a pass_through adapter: envelope decode, the
-      execution lookup, the ledger (expected, consumed), per-message storage on disk and
-      derived output ids, then the commit.
+      execution lookup, the ledger (expected, consumed), the batch stored on disk (one
+      fsynced segment per execution and direction) and derived output ids, then the commit.
 b/a is the figure to read: the price of exactly-once counting and stored messages per
 route hop. Absolute numbers vary with the machine.
 

@@ -48,17 +48,32 @@ _CREATE_OUTPUTS: Final = (
     "execution_id TEXT NOT NULL, route TEXT NOT NULL, message_id TEXT NOT NULL, "
     "PRIMARY KEY (execution_id, route, message_id))"
 )
-_PRODUCE: Final = (
-    f"INSERT INTO {OUTPUTS_TABLE} (execution_id, route, message_id) VALUES (?, ?, ?) "
-    "ON CONFLICT (execution_id, route, message_id) DO NOTHING"
+
+
+class _Write(NamedTuple):
+    """A multi-row upsert: `head`, then `row` once per row, comma-separated, then `tail`.
+    One statement per chunk of rows instead of one per row: on PostgreSQL each statement
+    is a server round trip even when pipelined."""
+
+    head: str
+    row: str
+    tail: str
+
+    def statement(self, count: int) -> str:
+        return f"{self.head} {', '.join([self.row] * count)} {self.tail}"
+
+
+_KEY: Final = "(execution_id, route, message_id)"
+_PRODUCE: Final = _Write(
+    f"INSERT INTO {OUTPUTS_TABLE} {_KEY} VALUES", "(?, ?, ?)", f"ON CONFLICT {_KEY} DO NOTHING"
 )
 
 
-def _upsert(column: str) -> str:
-    return (
-        f"INSERT INTO {LEDGER_TABLE} (execution_id, route, message_id, {column}) "
-        f"VALUES (?, ?, ?, 1) ON CONFLICT (execution_id, route, message_id) "
-        f"DO UPDATE SET {column} = 1"
+def _upsert(column: str) -> _Write:
+    return _Write(
+        f"INSERT INTO {LEDGER_TABLE} (execution_id, route, message_id, {column}) VALUES",
+        "(?, ?, ?, 1)",
+        f"ON CONFLICT {_KEY} DO UPDATE SET {column} = 1",
     )
 
 
@@ -140,14 +155,34 @@ class Ledger:
         """(execution id, producing route, message id) rows: what the routes published."""
         self._write(_PRODUCE, [(str(e), r, str(m)) for e, r, m in rows])
 
-    def _write(self, statement: str, rows: list[tuple[str, str, str]]) -> None:
-        if not rows:
+    def settle_many(
+        self,
+        produced: Iterable[tuple[UUID, str, UUID]],
+        consumed: Iterable[tuple[UUID, str, UUID]],
+        failed: Iterable[tuple[UUID, str, UUID]] = (),
+    ) -> None:
+        """A batch's outcome in one transaction: what it published (`produce_many`), then
+        the inputs it consumed and those it dead-lettered (`consume_many`, `fail_many`).
+        One commit instead of three, and a batch is never half-settled."""
+        self._write_all(
+            (_PRODUCE, _texts(produced)), (_CONSUME, _texts(consumed)), (_FAIL, _texts(failed))
+        )
+
+    def _write(self, write: _Write, rows: list[tuple[str, str, str]]) -> None:
+        self._write_all((write, rows))
+
+    def _write_all(self, *writes: tuple[_Write, list[tuple[str, str, str]]]) -> None:
+        if not any(rows for _, rows in writes):
             return
-        # One order for every writer, so concurrent upserts of the same rows on PostgreSQL
-        # take their row locks in the same order and never deadlock.
-        rows.sort()
         with self.db.transaction() as cursor:
-            cursor.executemany(statement, rows)
+            for write, rows in writes:
+                # Without repeats (PostgreSQL refuses to update one row twice in a
+                # statement), and in one order for every writer, so concurrent upserts of
+                # the same rows take their row locks in the same order and never deadlock.
+                unique = sorted(set(rows))
+                for start in range(0, len(unique), _CHUNK):
+                    chunk = unique[start : start + _CHUNK]
+                    cursor.execute(write.statement(len(chunk)), [v for row in chunk for v in row])
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -199,6 +234,23 @@ class Ledger:
             (str(execution_id),),
         )
         return int(total) > 0 and int(settled) == int(total)
+
+    def drained_among(self, execution_ids: Iterable[UUID]) -> set[UUID]:
+        """The executions among `execution_ids` that have drained (`drained`), in one
+        grouped query per chunk instead of one query each."""
+        ids = sorted({str(e) for e in execution_ids})
+        found: set[UUID] = set()
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            rows = self.db.query(
+                "SELECT execution_id FROM "
+                f"{LEDGER_TABLE} WHERE execution_id IN ({_marks(chunk)}) GROUP BY execution_id "
+                "HAVING SUM(CASE WHEN expected = 1 AND consumed = 1 AND failed = 0 "
+                "THEN 1 ELSE 0 END) = COUNT(*)",
+                chunk,
+            )
+            found.update(UUID(str(e)) for (e,) in rows)
+        return found
 
     def progress(self, execution_ids: Iterable[UUID]) -> dict[UUID, ExecutionProgress]:
         """Each execution's progress, in two grouped queries for all of them (the
@@ -259,6 +311,10 @@ class Ledger:
             (str(execution_id),),
         )
         return bool(rows)
+
+
+def _texts(rows: Iterable[tuple[UUID, str, UUID]]) -> list[tuple[str, str, str]]:
+    return [(str(e), r, str(m)) for e, r, m in rows]
 
 
 def _marks(values: list[str]) -> str:

@@ -27,6 +27,7 @@ from contracts.route_messages import (
 )
 from services.command_consumer import Record
 from services.orchestrator.execution_info import ExecutionInfo
+from services.orchestrator.storage import ToStore
 
 Infos = Mapping[UUID, ExecutionInfo | None]
 LedgerRow = tuple[UUID, str, UUID]
@@ -158,13 +159,15 @@ def expected_rows(works: Iterable[Work], infos: Infos, scope: RouteScope) -> lis
     (unless skipped) by its init route, so an execution cannot look drained before its init
     route consumed it; and an init message by this route, which received it."""
     rows: set[LedgerRow] = set()
+    with_init: set[UUID] = set()  # executions whose init row is in already (one uuid5 each)
     for work in works:
         message = work.message
         if message is None or work.fate not in HANDLED:
             continue
         info = infos[message.execution_id]
         assert info is not None
-        if not info.skip_init_message and info.init_route:
+        if not info.skip_init_message and info.init_route and info.execution_id not in with_init:
+            with_init.add(info.execution_id)
             rows.add((message.execution_id, info.init_route, init_message_id(info.execution_id)))
         if message.is_init:
             rows.add((message.execution_id, scope.route_id, message.id))
@@ -205,6 +208,18 @@ def failed_rows(works: Iterable[Work], infos: Infos, scope: RouteScope) -> list[
             if info is not None and scope.owns(info) and not info.finished:
                 rows.append((work.ids[0], scope.route_id, work.ids[1]))
     return rows
+
+
+def stored_items(works: Iterable[Work], inbound_topic: str) -> list[ToStore]:
+    """What the batch stores: each handled input (with its error, if it failed) and the
+    outputs it produced."""
+    items: list[ToStore] = []
+    for work in works:
+        if work.message is None or work.fate not in HANDLED:
+            continue
+        items.append(ToStore("in", work.message, inbound_topic, work.error))
+        items.extend(ToStore("out", output, topic) for topic, output in work.outputs)
+    return items
 
 
 def positions(
@@ -285,4 +300,5 @@ __all__ = [
     "outputs_of",
     "positions",
     "produced_rows",
+    "stored_items",
 ]

@@ -18,9 +18,10 @@ each batch through these steps, in this order, before it commits the batch's off
 5. mark every output expected by each route of the config that consumes its topic (and,
    unless the execution skipped it, its init message expected by the init route);
 6. publish outputs and dead letters and await every acknowledgement;
-7. store inputs and outputs (services.orchestrator.storage) — before the ledger, so a
-   crash between the two can only store a message twice, never lose it;
-8. record outputs produced, then inputs consumed (or failed), in the ledger;
+7. store inputs and outputs (services.orchestrator.storage: one fsynced segment per
+   execution and direction) — before the ledger, so a crash between the two can only
+   store a message twice, never lose it;
+8. record outputs produced and inputs consumed (or failed) in the ledger, one transaction;
 9. tell `on_failed` about executions with a dead-lettered message and `on_drained` about
    the ones this batch touched whose ledger has drained;
 10. commit the offsets.
@@ -69,7 +70,6 @@ from services.orchestrator.execution_info import (
 from services.orchestrator.ledger import Ledger
 from services.orchestrator.route_batch import (
     DEAD_LETTERED,
-    HANDLED,
     Fate,
     Infos,
     RouteScope,
@@ -84,6 +84,7 @@ from services.orchestrator.route_batch import (
     outputs_of,
     positions,
     produced_rows,
+    stored_items,
 )
 from services.orchestrator.storage import MessageStorage
 from services.settings import Settings
@@ -412,17 +413,15 @@ class RouteWorker:
         return sent
 
     def _store(self, works: Sequence[Work]) -> None:
-        topic = self.route.inbound.topic
-        for work in works:
-            if work.message is None or work.fate not in HANDLED:
-                continue
-            self.storage.store_consumed(self.route_id, topic, [work.message], error=work.error)
-            self.storage.store_produced(self.route_id, work.outputs)
+        # The whole batch at once: one segment per execution and direction, flushed together.
+        self.storage.store(self.route_id, stored_items(works, self.route.inbound.topic))
 
     def _settle(self, works: Sequence[Work], infos: Infos) -> None:
-        self.ledger.produce_many(produced_rows(works))
-        self.ledger.consume_many(consumed_rows(works, self.scope))
-        self.ledger.fail_many(failed_rows(works, infos, self.scope))
+        self.ledger.settle_many(
+            produced_rows(works),
+            consumed_rows(works, self.scope),
+            failed_rows(works, infos, self.scope),
+        )
 
     async def _tell(self, works: Sequence[Work], infos: Infos) -> None:
         failed = {execution_id for execution_id, _, _ in failed_rows(works, infos, self.scope)}
@@ -431,11 +430,14 @@ class RouteWorker:
         touched = {
             w.execution_id
             for w in works
-            if w.fate in (Fate.PROCESSED, Fate.DUPLICATE) and w.execution_id not in failed
+            if w.fate in (Fate.PROCESSED, Fate.DUPLICATE)
+            and w.execution_id is not None
+            and w.execution_id not in failed
         }
-        for execution_id in sorted(e for e in touched if e is not None):
-            if await asyncio.to_thread(self.ledger.drained, execution_id):
-                await self.on_drained(execution_id)
+        # One grouped query for the batch, after the settling transaction has committed.
+        drained = await asyncio.to_thread(self.ledger.drained_among, touched) if touched else ()
+        for execution_id in sorted(drained):
+            await self.on_drained(execution_id)
 
     # --- bookkeeping ---------------------------------------------------------------------
 

@@ -1,18 +1,26 @@
 """What each route consumed and produced, per execution, on the filesystem: the storage
 replay reads ("storage is not a cache": nothing here is recomputed).
 
-    {root}/{execution_id}/{route}/in/{message_id}.json    a message the route consumed
-    {root}/{execution_id}/{route}/out/{message_id}.json   a message the route produced
+    {root}/{execution_id}/{route}/in/{stored_at}-{first_id}.jsonl    messages the route consumed
+    {root}/{execution_id}/{route}/out/{stored_at}-{first_id}.jsonl   messages the route produced
 
-Each file is one JSON object: the message's envelope (`id`, `execution_id`, `route` — the
-route that produced it, `init` for an init message —, `stage`, `correlation_id`, `time`),
-the `topic` it was read from or written to, `stored_at` (epoch nanoseconds, the order the
-readers return), an `error` for a consumed message that failed, and the `payload`.
+A route worker stores each batch at once (`store`): one segment file per (execution,
+direction) of the batch, holding that execution's messages of the batch in batch order,
+one JSON object a line. The name is the segment's `stored_at` (epoch nanoseconds, 20
+digits) and the id of its first message, so names sort in stored order and two writers
+never pick the same one. Each line is one message: its envelope (`id`, `execution_id`,
+`route` — the route that produced it, `init` for an init message —, `stage`,
+`correlation_id`, `time`), the `topic` it was read from or written to, `stored_at`, an
+`error` for a consumed message that failed, and the `payload`.
 
-A write goes to a temporary file in the same folder, is flushed to disk and renamed into
-place (`os.replace`), so a reader never sees half a file. The first write of a message id
-wins: writing the same id again (a redelivery after a crash) keeps the stored file, the
-one whose message the ledger counted.
+A segment is written to a temporary file in its folder; then every segment of the batch is
+flushed to disk (in parallel: fsyncs issued together share the file system's journal
+commits), renamed into place (`os.replace`) and its folder flushed, so a reader never
+sees half a segment and `store` returns only once the batch is durable. A batch stored
+again (a redelivery after a crash) adds a later segment; readers merge the segments in
+stored order and keep the first copy of each message id — the one whose message the
+ledger counted. Files of the earlier layout (`{message_id}.json`, one message each) are
+read as one-message segments.
 """
 
 from __future__ import annotations
@@ -21,7 +29,8 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +44,9 @@ from contracts.route_messages import RouteMessage
 
 Direction = Literal["in", "out"]
 _SAFE_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\Z")
+SEGMENT_SUFFIX: Final = ".jsonl"
+_LEGACY_SUFFIX: Final = ".json"
+_SYNC_THREADS: Final = 8
 
 
 @dataclass(frozen=True)
@@ -45,56 +57,84 @@ class StoredMessage:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class ToStore:
+    """One message of a batch to store: consumed (`in`) or produced (`out`) by the route."""
+
+    direction: Direction
+    message: RouteMessage
+    topic: str
+    error: str | None = None
+
+
 class MessageStorage:
     def __init__(self, root: Path | str, *, fsync: bool = True) -> None:
         self.root = Path(root)
         self._fsync = fsync
+        self._sync_pool: ThreadPoolExecutor | None = None
 
     # --- writing -------------------------------------------------------------------------
+
+    def store(self, route: str, items: Iterable[ToStore]) -> None:
+        """A batch of `route`: one segment per (execution, direction), durable on return."""
+        segments: dict[Path, list[ToStore]] = {}
+        for item in items:
+            folder = self._folder(item.message.execution_id, route, item.direction)
+            segments.setdefault(folder, []).append(item)
+        if not segments:
+            return
+        stored_at = time.time_ns()
+        written: list[tuple[Path, Path]] = []  # (temporary, target)
+        folders = set(segments)  # to flush once their segments are renamed in
+        try:
+            for folder, batch in segments.items():
+                folders.update(self._make_folders(folder))
+                lines = b"".join(orjson.dumps(_document(i, stored_at)) + b"\n" for i in batch)
+                descriptor, name = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
+                target = folder / f"{stored_at:020d}-{batch[0].message.id}{SEGMENT_SUFFIX}"
+                written.append((Path(name), target))
+                with os.fdopen(descriptor, "wb") as file:
+                    file.write(lines)
+            self._sync([temporary for temporary, _ in written])
+            for temporary, target in written:
+                os.replace(temporary, target)
+            # The renames (and new folders) are durable only once their folders are.
+            self._sync(sorted(folders))
+        except BaseException:
+            for temporary, _ in written:
+                temporary.unlink(missing_ok=True)
+            raise
 
     def store_consumed(
         self, route: str, topic: str, messages: Iterable[RouteMessage], *, error: str | None = None
     ) -> None:
-        for message in messages:
-            self._write(route, "in", message, topic, error)
+        self.store(route, (ToStore("in", m, topic, error) for m in messages))
 
     def store_produced(self, route: str, produced: Iterable[tuple[str, RouteMessage]]) -> None:
         """`produced`: (topic, message) pairs."""
-        for topic, message in produced:
-            self._write(route, "out", message, topic, None)
+        self.store(route, (ToStore("out", m, topic) for topic, m in produced))
 
-    def _write(
-        self, route: str, direction: Direction, message: RouteMessage, topic: str, error: str | None
-    ) -> None:
-        folder = self._folder(message.execution_id, route, direction)
-        target = folder / f"{message.id}.json"
-        if target.exists():
+    def _make_folders(self, folder: Path) -> list[Path]:
+        """Create `folder` and its missing parents; returns the folders whose entries
+        changed (the parents of those created)."""
+        missing: list[Path] = []
+        while not folder.is_dir() and folder != folder.parent:
+            missing.append(folder)
+            folder = folder.parent
+        for created in reversed(missing):
+            created.mkdir(exist_ok=True)
+        return [created.parent for created in missing]
+
+    def _sync(self, paths: Sequence[Path]) -> None:
+        if not self._fsync or not paths:
             return
-        folder.mkdir(parents=True, exist_ok=True)
-        document: dict[str, Any] = {
-            "id": str(message.id),
-            "execution_id": str(message.execution_id),
-            "route": message.route,
-            "stage": message.stage,
-            "correlation_id": message.correlation_id,
-            "time": rfc3339(message.time),
-            "topic": topic,
-            "stored_at": time.time_ns(),
-            "payload": message.payload,
-        }
-        if error is not None:
-            document["error"] = error
-        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
-        try:
-            with os.fdopen(descriptor, "wb") as file:
-                file.write(orjson.dumps(document))
-                if self._fsync:
-                    file.flush()
-                    os.fsync(file.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        if len(paths) == 1:
+            _fsync(paths[0])
+            return
+        if self._sync_pool is None:
+            self._sync_pool = ThreadPoolExecutor(_SYNC_THREADS, thread_name_prefix="storage-sync")
+        for _ in self._sync_pool.map(_fsync, paths):  # re-raises the first failure
+            pass
 
     # --- reading -------------------------------------------------------------------------
 
@@ -116,14 +156,60 @@ class MessageStorage:
     def _read(self, folder: Path) -> list[StoredMessage]:
         if not folder.is_dir():
             return []
-        stored = [_parse(orjson.loads(path.read_bytes())) for path in folder.glob("*.json")]
-        return sorted(stored, key=lambda s: (s.stored_at, str(s.message.id)))
+        # (stored_at, file name, line): stored order, a segment's lines in batch order.
+        lines: list[tuple[int, str, int, StoredMessage]] = []
+        for path in folder.iterdir():
+            if path.name.startswith("."):
+                continue  # a segment being written
+            if path.suffix == SEGMENT_SUFFIX:
+                documents = [orjson.loads(line) for line in path.read_bytes().splitlines() if line]
+            elif path.suffix == _LEGACY_SUFFIX:
+                documents = [orjson.loads(path.read_bytes())]
+            else:
+                continue
+            for index, document in enumerate(documents):
+                stored = _parse(document)
+                lines.append((stored.stored_at, path.name, index, stored))
+        lines.sort(key=lambda line: line[:3])
+        seen: set[UUID] = set()
+        found: list[StoredMessage] = []
+        for *_, stored in lines:
+            if stored.message.id not in seen:  # the first copy wins
+                seen.add(stored.message.id)
+                found.append(stored)
+        return found
 
     def _folder(self, execution_id: UUID, route: str, direction: Direction) -> Path:
         if not _SAFE_NAME.match(route):
             # Validation allows only such route ids (E011); a path must never escape root.
             raise ValueError(f"route id {route!r} cannot be a storage folder name")
         return self.root / str(UUID(str(execution_id))) / route / direction
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _document(item: ToStore, stored_at: int) -> dict[str, Any]:
+    message = item.message
+    document: dict[str, Any] = {
+        "id": str(message.id),
+        "execution_id": str(message.execution_id),
+        "route": message.route,
+        "stage": message.stage,
+        "correlation_id": message.correlation_id,
+        "time": rfc3339(message.time),
+        "topic": item.topic,
+        "stored_at": stored_at,
+        "payload": message.payload,
+    }
+    if item.error is not None:
+        document["error"] = item.error
+    return document
 
 
 def _parse(document: dict[str, Any]) -> StoredMessage:
@@ -141,4 +227,4 @@ def _parse(document: dict[str, Any]) -> StoredMessage:
     )
 
 
-__all__ = ["MessageStorage", "StoredMessage"]
+__all__ = ["SEGMENT_SUFFIX", "MessageStorage", "StoredMessage", "ToStore"]

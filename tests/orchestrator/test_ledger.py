@@ -4,11 +4,12 @@ reads a route worker makes."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 
-from services.orchestrator.ledger import Ledger, RouteCounts
+from services.orchestrator.ledger import Ledger, RouteCounts, RouteProgress
 
 
 @pytest.fixture
@@ -124,3 +125,44 @@ def test_two_ledgers_share_one_database(store_url: str) -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_a_batch_settles_in_one_transaction(ledger: Ledger) -> None:
+    execution, m1, m2, out = uuid4(), uuid4(), uuid4(), uuid4()
+    ledger.expect(execution, [("a", m1), ("a", m2), ("b", out)])
+    for _ in range(2):  # a batch settled again after a crash changes nothing
+        ledger.settle_many(
+            produced=[(execution, "a", out)],
+            consumed=[(execution, "a", m1)],
+            failed=[(execution, "a", m2)],
+        )
+    assert ledger.counts(execution) == {"a": RouteCounts(2, 1, 1), "b": RouteCounts(1, 0, 0)}
+    progress = ledger.progress([execution])[execution]
+    assert progress.of("a") == RouteProgress(2, 1, 1, 0)
+    assert progress.failed and not progress.drained
+
+
+def test_a_batch_that_cannot_settle_leaves_nothing_behind(ledger: Ledger) -> None:
+    execution, m1, out = uuid4(), uuid4(), uuid4()
+    ledger.expect(execution, [("a", m1)])
+    unbindable: Any = object()  # no database can store it: the consuming statement fails
+    with pytest.raises(Exception):  # noqa: B017 - each driver raises its own error
+        ledger.settle_many(produced=[(execution, "a", out)], consumed=[(execution, unbindable, m1)])
+    # The outputs written before the failing statement were rolled back with it.
+    assert ledger.progress([execution])[execution].of("a") == RouteProgress(0, 0, 0, 1)
+    assert ledger.counts(execution) == {"a": RouteCounts(1, 0, 0)}
+
+
+def test_drained_among_answers_for_many_executions_at_once(ledger: Ledger) -> None:
+    drained = [uuid4() for _ in range(450)]  # more than one chunk of parameters
+    waiting, failed, unknown = uuid4(), uuid4(), uuid4()
+    rows = [(e, "a", uuid4()) for e in [*drained, waiting, failed]]
+    ledger.expect_many(rows)
+    ledger.settle_many(produced=[], consumed=rows[: len(drained)], failed=[rows[-1]])
+    ledger.consume_many([rows[-1]])  # consumed and failed is still failed
+    ledger.expect(waiting, [("b", uuid4())])
+    ledger.consume_many([rows[-2]])  # its route a is done, route b is not
+    asked = [*drained, waiting, failed, unknown]
+    assert ledger.drained_among(asked) == set(drained)
+    assert ledger.drained_among(asked) == {e for e in asked if ledger.drained(e)}
+    assert ledger.drained_among([]) == set()

@@ -38,10 +38,16 @@ pytestmark = pytest.mark.broker
 
 
 class DiesBeforeConsuming(Ledger):
-    """The real ledger, except that recording a consumption fails: the process "dies"
-    after its outputs were published and acknowledged, before the ledger knew."""
+    """The real ledger, except that settling a batch (outputs produced, inputs consumed)
+    fails: the process "dies" after its outputs were published, acknowledged and stored,
+    before the ledger knew."""
 
-    def consume_many(self, rows: Iterable[tuple[UUID, str, UUID]]) -> None:
+    def settle_many(
+        self,
+        produced: Iterable[tuple[UUID, str, UUID]],
+        consumed: Iterable[tuple[UUID, str, UUID]],
+        failed: Iterable[tuple[UUID, str, UUID]] = (),
+    ) -> None:
         raise RuntimeError("the process died before recording the consumption")
 
 
