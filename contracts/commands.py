@@ -1,8 +1,8 @@
 """Every command and the registry that maps a wire name (`ce_type`) to its model.
 
 The base class lives in `contracts.command_base` and the families in
-`pipeline_commands`, `config_commands`, `run_commands` and `orchestrator_commands`; this
-module is the one place that lists them all.
+`pipeline_commands`, `config_commands`, `run_commands`, `orchestrator_commands` and
+`reconciler_commands`; this module is the one place that lists them all.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from contracts.pipeline_commands import (
     StopPipeline,
     UpdatePipeline,
 )
+from contracts.reconciler_commands import ReconcilePipeline, ReconcileStep, reconcile_command_id
 from contracts.run_commands import (
     AbortRun,
     CancelExecution,
@@ -69,6 +70,8 @@ _ALL: tuple[type[Command], ...] = (
     # the orchestrator's decisions and reports
     DecideExecution,
     ReportStageProgress,
+    # the reconciler's steps
+    ReconcilePipeline,
 )
 
 COMMANDS: dict[str, type[Command]] = {cls.command_type(): cls for cls in _ALL}
@@ -94,6 +97,8 @@ __all__ = [
     "FailRun",
     "PausePipeline",
     "PipelineCommand",
+    "ReconcilePipeline",
+    "ReconcileStep",
     "ReportStageProgress",
     "ResumePipeline",
     "RunConfig",
@@ -106,4 +111,5 @@ __all__ = [
     "ValidateConfig",
     "decision_command_id",
     "new_id",
+    "reconcile_command_id",
 ]

@@ -14,6 +14,8 @@ Query API (stable; rows are JSON-ready dicts, None / empty when absent or delete
   deployment_runtime_status(+_since, _details), deployment_runtime_desired_status(+_since),
   storage_status(+_since), bootstrap_policy, checkpoint_sequence_number.
 - `list_pipelines()` -> every live pipeline, by name.
+- `pipelines_not_at_rest()` -> the live pipelines whose resources status or desired
+  status is not Stopped, by name (the reconciler's sweep).
 - `get_config(id)` -> id, name, version, created_at, updated_at, document,
   validation_report (the report of the latest version).
 - `get_execution(id)` -> the run: id, owner_kind (pipeline | config), pipeline_id,
@@ -298,6 +300,21 @@ class ReadStore:
     def list_pipelines(self) -> list[Row]:
         rows = self.db.query(
             f"SELECT doc FROM {PIPELINES.physical()} WHERE deleted = 0 ORDER BY name, id"
+        )
+        return [_public(_load(doc)) for (doc,) in rows]
+
+    def pipelines_not_at_rest(self) -> list[Row]:
+        """Every live pipeline whose resources status or desired status is not Stopped (the
+        reconciler's sweep), by name."""
+        fields = ("deployment_resources_status", "deployment_resources_desired_status")
+        if self.db.dialect == "sqlite":
+            status, desired = (f"json_extract(doc, '$.{f}')" for f in fields)
+        else:
+            status, desired = (f"(doc::jsonb ->> '{f}')" for f in fields)
+        rows = self.db.query(
+            f"SELECT doc FROM {PIPELINES.physical()} WHERE deleted = 0 "
+            f"AND ({status} <> ? OR {desired} <> ?) ORDER BY name, id",
+            ("Stopped", "Stopped"),
         )
         return [_public(_load(doc)) for (doc,) in rows]
 

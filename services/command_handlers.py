@@ -34,9 +34,11 @@ from contracts import (
     ValidateConfig,
 )
 from contracts.orchestrator_commands import DecideExecution, ReportStageProgress
+from contracts.reconciler_commands import ReconcilePipeline
 from services import config_handlers as config
 from services import orchestrator_handlers as orchestrator
 from services import pipeline_handlers as pipeline
+from services import reconciler_handlers as reconciler
 from services import run_handlers as run
 from services.handling import Handler
 
@@ -70,4 +72,6 @@ HANDLERS: Final[dict[type[Command], Handler]] = {
     # the orchestrator's decisions and progress reports (issue 5)
     DecideExecution: orchestrator.decide_execution,
     ReportStageProgress: orchestrator.report_stage_progress,
+    # the reconciler's steps (issue 6)
+    ReconcilePipeline: reconciler.reconcile_pipeline,
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,14 @@ from services.command_consumer import CommandConsumer
 from services.command_handlers import HANDLERS
 from services.command_records import recorder_env
 from services.decider import Decider
-from services.eventstore import open_event_store
+from services.eventstore import EventStore, open_event_store
+from services.handling import ExecutionGate
 from services.health import Heartbeat
 from services.kafka_clients import make_producer, topic_creator
 from services.orchestrator.liveness import open_gate
 from services.orchestrator.role import run_orchestrator
 from services.projector_role import run_projector
+from services.reconciler.role import run_reconciler
 from services.relay import Relay
 from services.settings import Settings
 from services.stores import open_command_store
@@ -37,6 +40,13 @@ Role = Callable[[Settings, asyncio.Event, Callable[[], None]], Coroutine[Any, An
 _HANDLER_BEAT_S = 5.0
 
 
+def handler_decider(settings: Settings, store: EventStore, gate: ExecutionGate) -> Decider:
+    """The command handler's decider: every handler, the orchestrator gate, and the
+    timeout every new run gets (`PIPELINES_EXECUTION_TIMEOUT_S`)."""
+    timeout = timedelta(seconds=settings.execution_timeout_s)
+    return Decider(store, HANDLERS, gate=gate, run_timeout=timeout)
+
+
 async def run_handler(
     settings: Settings, stop: asyncio.Event, heartbeat: Callable[[], None]
 ) -> None:
@@ -47,7 +57,7 @@ async def run_handler(
     gate = None
     try:
         gate = await asyncio.to_thread(open_gate, settings)
-        consumer = CommandConsumer(settings, Decider(store, HANDLERS, gate=gate))
+        consumer = CommandConsumer(settings, handler_decider(settings, store, gate))
         task = asyncio.create_task(consumer.run(), name="command-consumer")
         stopping = asyncio.create_task(stop.wait())
         try:
@@ -95,6 +105,7 @@ ROLES: dict[str, Role] = {
     "api": run_api,
     "projector": run_projector,
     "orchestrator": run_orchestrator,
+    "reconciler": run_reconciler,
 }
 
 

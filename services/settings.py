@@ -54,6 +54,17 @@ class Settings(BaseSettings):
     # group.min.session.timeout.ms (6 s by default); the embedded broker (Tansu) holds a
     # group join for about a session, so a short one makes joins fast there.
     orchestrator_session_timeout_ms: int = Field(default=10_000, ge=1000)
+    # A run (config execution or pipeline run) created from now on gets its deadline this
+    # long after its creation (the orchestrator's sweep times config executions out past
+    # it). A run keeps the deadline it was created with when this changes.
+    execution_timeout_s: float = Field(default=21 * 24 * 3600, gt=0)
+
+    # The reconciler (docs/reconciler.md): it sweeps the pipelines not at rest every
+    # `reconciler_sweep_ms`; a deployment whose route consumers are not all assigned
+    # `reconciler_provisioning_timeout_s` after Provisioning began stops with
+    # AutomatonProvisioningTimeout (Feldera's local runner default, 20 s).
+    reconciler_sweep_ms: int = Field(default=1000, ge=1)
+    reconciler_provisioning_timeout_s: float = Field(default=20.0, ge=0)
 
     # HTTP API (the `api` role). Port 0 binds a free port.
     api_host: str = "127.0.0.1"

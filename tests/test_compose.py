@@ -78,3 +78,8 @@ def test_the_services_wait_for_kafka_and_postgres_to_be_healthy() -> None:
         depends = service["depends_on"]
         assert depends["kafka"]["condition"] == "service_healthy", name
         assert depends["postgres"]["condition"] == "service_healthy", name
+
+
+def test_the_reconciler_runs_one_replica() -> None:
+    # Its consumers are assigned, not balanced: two replicas would run every pipeline twice.
+    assert pipelines_services()["reconciler"]["deploy"]["replicas"] == 1

@@ -25,6 +25,7 @@ from services.api import (
     pipelines,
     runs_esper,
     runs_marquez,
+    stage_runs,
 )
 from services.api.auth import KeyVerifier, authenticate, install_auth
 from services.api.docs import install_docs
@@ -77,8 +78,10 @@ def create_app(settings: Settings, gateway: CommandGateway | None = None) -> Fas
     app.include_router(pipeline_reads.router)
     app.include_router(runs_marquez.router)
     app.include_router(runs_esper.router)
+    app.include_router(stage_runs.esper_router)
     app.include_router(configs.router)
     app.include_router(executions.router)
+    app.include_router(stage_runs.factflow_router)
     app.include_router(config_runs.config_router)
     app.include_router(config_runs.execution_router)
     install_docs(app)

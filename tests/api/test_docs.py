@@ -60,6 +60,9 @@ FAMILY_OPERATIONS: list[tuple[str, str]] = [
     ("GET", "/api/v1/executions/{id}"),
     ("GET", "/api/v1/executions"),
     ("POST", "/api/v1/executions/{id}/cancel"),
+    ("GET", "/api/v1/executions/{id}/stages"),
+    ("GET", "/pipelines/v0/runs/{run_id}/stageruns"),
+    ("GET", "/pipelines/v0/runs/{run_id}/stageruns/{stage_run_id}"),
 ]
 
 # Path prefix -> the family's error model (its component schema in the document).
@@ -178,7 +181,11 @@ def test_family_operations_declare_their_errors_in_the_family_shape(served: Serv
 
 def test_factflow_operations_keep_fastapis_422(served: Served) -> None:
     # Seed 004 documents FastAPI's 422 HTTPValidationError: it stays in the document.
-    for method, path in (("GET", "/api/v1/configs/{}"), ("GET", "/api/v1/executions/{}")):
+    for method, path in (
+        ("GET", "/api/v1/configs/{}"),
+        ("GET", "/api/v1/executions/{}"),
+        ("GET", "/api/v1/executions/{}/stages"),
+    ):
         response = served.operation(method, path)["responses"]["422"]
         schema = response["content"]["application/json"]["schema"]
         assert schema == {"$ref": "#/components/schemas/HTTPValidationError"}
@@ -235,6 +242,14 @@ ERROR_ANSWERS: list[tuple[str, str, str, int]] = [
         f"/pipelines/v0/pipelines/any/runs/{uuid.uuid4()}",
         "/pipelines/v0/pipelines/{}/runs/{}",
         400,
+    ),
+    ("GET", "/pipelines/v0/runs/any/stageruns?limit=0", "/pipelines/v0/runs/{}/stageruns", 400),
+    ("GET", f"/pipelines/v0/runs/{uuid.uuid4()}/stageruns", "/pipelines/v0/runs/{}/stageruns", 404),
+    (
+        "GET",
+        f"/pipelines/v0/runs/{uuid.uuid4()}/stageruns/validate",
+        "/pipelines/v0/runs/{}/stageruns/{}",
+        404,
     ),
 ]
 

@@ -42,6 +42,8 @@ from contracts.orchestrator_commands import (
     ExecutionDecision,
     ReportStageProgress,
 )
+from contracts.reconciler_commands import ReconcilePipeline, ReconcileStep
+from contracts.statuses import RuntimeStatus
 
 CONFIG_ID = UUID("01890a5d-ac96-774b-bcce-b302099a8057")
 OTHER_CONFIG_ID = UUID("01890a5d-ac96-774b-bcce-b302099a8058")
@@ -130,5 +132,17 @@ SAMPLES: list[tuple[Command, str | None]] = [
             at=AT,
         ),
         str(EXECUTION_ID),
+    ),
+    (
+        ReconcilePipeline(
+            pipeline_name="orders",
+            pipeline_id=EXECUTION_ID,
+            step=ReconcileStep.RUNTIME_STATUS,
+            deployment_id=RUN_ID,
+            runtime_status=RuntimeStatus.RUNNING,
+            expected_version=4,
+            at=AT,
+        ),
+        "orders",
     ),
 ]

@@ -33,6 +33,7 @@ EXPECTED_NAMES = {
     "CreateRun", "StartRun", "CompleteRun", "FailRun", "AbortRun", "UpdateRunStatus",
     "CancelExecution", "DeleteRun",
     "DecideExecution", "ReportStageProgress",
+    "ReconcilePipeline",
 }  # fmt: skip
 
 

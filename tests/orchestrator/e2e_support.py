@@ -1,6 +1,7 @@
 """The whole service for end-to-end tests of executions: the `api` role over real HTTP, the
-command handler with its orchestrator gate, the relay, the projector and orchestrator
-role instances, on the session's broker and one SQLite event store per stack.
+command handler as its role builds it (orchestrator gate, run timeout), the relay, the
+projector and orchestrator role instances, on the session's broker and one event store
+per stack (SQLite by default, or the `store_url` given).
 
 Route workers use short group sessions on the embedded broker (the
 `orchestrator_session_timeout_ms` setting; see tests/orchestrator/worker_support.py).
@@ -22,8 +23,6 @@ import yaml
 
 from projections.store import ReadStore
 from services.command_consumer import CommandConsumer
-from services.command_handlers import HANDLERS
-from services.decider import Decider
 from services.kafka_clients import ensure_topics
 from services.orchestrator.adapters import AdapterRuntime
 from services.orchestrator.ledger import Ledger
@@ -31,7 +30,7 @@ from services.orchestrator.liveness import open_gate
 from services.orchestrator.role import Orchestrator
 from services.orchestrator.route_batch import Fate
 from services.orchestrator.route_worker import RouteWorker
-from services.roles import run_roles
+from services.roles import handler_decider, run_roles
 from services.settings import Settings
 from services.stores import open_command_store
 from tests.api.support import api_server, api_settings
@@ -44,11 +43,14 @@ EXECUTIONS = "/api/v1/executions"
 WAIT_S = 60.0
 
 
-def stack_settings(bootstrap: str, broker_kind: str, tmp: Path, **overrides: Any) -> Settings:
+def stack_settings(
+    bootstrap: str, broker_kind: str, tmp: Path, store_url: str | None = None, **overrides: Any
+) -> Settings:
+    """The stack's settings: its event store on `store_url` (default: SQLite in `tmp`)."""
     session = {"orchestrator_session_timeout_ms": 2000} if broker_kind == "embedded" else {}
     return api_settings(
         bootstrap,
-        f"sqlite:///{tmp / 'events.db'}",
+        store_url or f"sqlite:///{tmp / 'events.db'}",
         execution_storage_dir=str(tmp / "executions"),
         orchestrator_sweep_ms=100,
         **{**session, **overrides},
@@ -190,7 +192,7 @@ async def e2e_stack(settings: Settings, *, orchestrators: int = 1) -> AsyncItera
     roles = asyncio.create_task(run_roles(settings, ["relay", "projector"], stop))
     stack: Stack | None = None
     try:
-        consumer = CommandConsumer(settings, Decider(store, HANDLERS, gate=gate))
+        consumer = CommandConsumer(settings, handler_decider(settings, store, gate))
         async with running(consumer), api_server(settings) as client:
             stack = Stack(settings, client)
             try:

@@ -3,7 +3,8 @@ command handler (with its orchestrator gate), relay, projector and an orchestrat
 on the real broker and SQLite. examples/orders.yaml (validate -> enrich -> notify), with
 topics unique to each test, runs to `completed` with every route's stage counted;
 skip_init_message, overrides, duplicate tags, invalid configs, cancel and a route that
-dead-letters each end as seed 004 says."""
+dead-letters each end as seed 004 says. The completion runs on PostgreSQL too, in a stack of
+its own."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from importlib.metadata import EntryPoint
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -67,10 +69,9 @@ async def _outputs(stack: Stack, topic: str, execution_id: UUID, count: int = 1)
     return await read_keyed(bootstrap, topic, str(execution_id).encode(), count)
 
 
-async def test_the_example_runs_to_completed_with_every_stage_counted(
-    stack: Stack, orders: tuple[UUID, dict[str, str]]
+async def runs_to_completed_with_every_stage_counted(
+    stack: Stack, config_id: UUID, topics: dict[str, str]
 ) -> None:
-    config_id, topics = orders
     response = await stack.run(config_id)
     assert response.status_code == 200, response.text
     started = response.json()
@@ -102,6 +103,25 @@ async def test_the_example_runs_to_completed_with_every_stage_counted(
     for route in ("validate", "enrich", "notify"):
         assert len(storage.consumed(execution_id, route)) == 1
         assert len(storage.produced(execution_id, route)) == 1
+
+
+async def test_the_example_runs_to_completed_with_every_stage_counted(
+    stack: Stack, orders: tuple[UUID, dict[str, str]]
+) -> None:
+    await runs_to_completed_with_every_stage_counted(stack, *orders)
+
+
+@pytest.mark.postgres
+async def test_the_example_runs_to_completed_on_postgresql(
+    kafka_bootstrap: str, broker_kind: str, postgres_url: str, tmp_path: Path
+) -> None:
+    """The same run with every role on PostgreSQL (event store, read models, ledger,
+    heartbeats): the production database, end to end."""
+    settings = stack_settings(kafka_bootstrap, broker_kind, tmp_path, store_url=postgres_url)
+    async with e2e_stack(settings) as stack:
+        document = orders_document()
+        config_id = await stack.create_config(document)
+        await runs_to_completed_with_every_stage_counted(stack, config_id, topics_of(document))
 
 
 async def test_overrides_reach_the_init_message(

@@ -1,0 +1,283 @@
+"""Pipelines started, paused, resumed and stopped by a real reconciler, end to end: HTTP
+in front, the command handler, relay and projector behind, the route's messages on the
+session's broker (one stack for the module)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import orjson
+import pytest
+
+from tests.reconciler.support import Outbound, Stack, reconciler_stack, route_document
+
+STOPPING_BODY = {
+    "message": "Deployment resources status (current: 'Stopping', desired: 'Stopped') cannot "
+    "have desired changed to 'Provisioned'. Cannot restart the pipeline while it is stopping. "
+    "Wait for it to stop before starting a new instance of the pipeline.",
+    "error_code": "IllegalPipelineAction",
+    "details": {
+        "status": "Stopping",
+        "current_desired_status": "Stopped",
+        "new_desired_status": "Provisioned",
+        "hint": "Cannot restart the pipeline while it is stopping. Wait for it to stop before "
+        "starting a new instance of the pipeline.",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    async with reconciler_stack(kafka_bootstrap, tmp_path_factory.mktemp("rec")) as found:
+        yield found
+
+
+def new_tag() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+async def test_start_pause_resume_stop(stack: Stack) -> None:
+    tag = new_tag()
+    name = await stack.create_pipeline(route_document(tag))
+    inbound, outbound = f"test.rec.{tag}.in", f"test.rec.{tag}.out"
+
+    assert (await stack.action(name, "start")).status_code == 202
+    running = await stack.until_status(name, "Running")
+    assert running["deployment_desired_status"] == "Running"
+    assert running["deployment_id"] is not None
+    assert running["deployment_error"] is None
+    async with Outbound(stack.settings, outbound) as out:
+        await stack.publish(inbound, {"n": 1})
+        assert await out.until(1) == {"n": 1, "seen": "yes"}
+
+        assert (await stack.action(name, "pause")).status_code == 202
+        await stack.until_status(name, "Paused")
+        await stack.publish(inbound, {"n": 2})
+        # Two whole sweeps with the message on the broker: the paused route took nothing.
+        await stack.driver.sweeps(2)
+        assert [p["n"] for p in await out.read()] == [1]
+        (worker,) = stack.reconciler.deployments[uuid.UUID(running["id"])].workers
+        assert worker.stats.consumed == 1
+
+        assert (await stack.action(name, "resume")).status_code == 202
+        await stack.until_status(name, "Running")
+        assert await out.until(2) == {"n": 2, "seen": "yes"}
+
+    stop = await stack.action(name, "stop", force="true")
+    assert stop.status_code == 202
+    stopped = await stack.until_status(name, "Stopped")
+    assert stopped["deployment_id"] is None
+    assert stopped["deployment_error"] is None
+    assert stopped["deployment_desired_status"] == "Stopped"
+    await stack.driver.sweeps(2)  # the sweep after Stopped lets the deployment go
+    assert uuid.UUID(running["id"]) not in stack.reconciler.deployments
+
+
+@pytest.mark.parametrize(("initial", "status"), [("paused", "Paused"), ("standby", "Standby")])
+async def test_start_with_an_initial_status_provisions_without_consuming(
+    stack: Stack, initial: str, status: str
+) -> None:
+    tag = new_tag()
+    name = await stack.create_pipeline(route_document(tag))
+    assert (await stack.action(name, "start", initial=initial)).status_code == 202
+    found = await stack.until_status(name, status)
+    assert found["deployment_desired_status"] == status
+    deployment = stack.reconciler.deployments[uuid.UUID(found["id"])]
+    assert deployment.ready
+    assert [w.consuming for w in deployment.workers] == [False]
+    if initial == "paused":
+        async with Outbound(stack.settings, f"test.rec.{tag}.out") as out:
+            await stack.publish(f"test.rec.{tag}.in", {"n": 7})
+            await stack.driver.sweeps(2)
+            assert await out.read() == []
+            assert (await stack.action(name, "resume")).status_code == 202
+            await stack.until_status(name, "Running")
+            assert await out.until(7) == {"n": 7, "seen": "yes"}
+    assert (await stack.action(name, "stop", force="true")).status_code == 202
+    await stack.until_status(name, "Stopped")
+
+
+async def test_start_while_stopping_is_the_seed_illegal_pipeline_action(stack: Stack) -> None:
+    name = await stack.create_pipeline(route_document(new_tag()))
+    assert (await stack.action(name, "start")).status_code == 202
+    await stack.until_status(name, "Running")
+    async with stack.driver.held():
+        assert (await stack.action(name, "stop", force="true")).status_code == 202
+        # One sweep (the stop is in the event store it reads): the workers stop and
+        # begin_stopping is sent; the next sweep would finish the stop.
+        await stack.driver.sweep()
+        await stack.until_status(name, "Stopping")
+        response = await stack.action(name, "start")
+        assert response.status_code == 400
+        assert response.json() == STOPPING_BODY
+    await stack.until_status(name, "Stopped")
+    # Stopped, it starts again under a new deployment.
+    assert (await stack.action(name, "start")).status_code == 202
+    await stack.until_status(name, "Running")
+    assert (await stack.action(name, "stop", force="true")).status_code == 202
+    await stack.until_status(name, "Stopped")
+
+
+async def test_a_provisioning_timeout_stops_the_pipeline_with_its_error(stack: Stack) -> None:
+    name = await stack.create_pipeline(route_document(new_tag()))
+    stack.reconciler.provisioning_timeout_s = 0  # nothing can be assigned that fast
+    try:
+        assert (await stack.action(name, "start")).status_code == 202
+        found = await stack.until(
+            name,
+            lambda p: p["deployment_status"] == "Stopped" and p["deployment_error"] is not None,
+            "stopped with an error",
+        )
+    finally:
+        stack.reconciler.provisioning_timeout_s = stack.settings.reconciler_provisioning_timeout_s
+    assert found["deployment_error"]["error_code"] == "AutomatonProvisioningTimeout"
+    assert found["deployment_error"]["details"] == {"timeout": {"secs": 0, "nanos": 0}}
+    assert found["deployment_desired_status"] == "Stopped"
+    # The error is dismissed by the next start, which now provisions in time.
+    assert (await stack.action(name, "start")).status_code == 202
+    running = await stack.until_status(name, "Running")
+    assert running["deployment_error"] is None
+    assert (await stack.action(name, "stop", force="true")).status_code == 202
+    await stack.until_status(name, "Stopped")
+
+
+@pytest.mark.parametrize(
+    ("bad", "message", "details"),
+    [
+        (
+            orjson.dumps({"n": 2, "boom": True}),
+            "boom",
+            {"adapter": "fail", "step": 0, "attempts": 1},
+        ),
+        (b"{not json", "a message is not JSON", {}),
+        (b"[1, 2]", "a message is not a JSON object", {}),
+    ],
+    ids=["adapter-failure", "not-json", "not-an-object"],
+)
+async def test_a_route_that_fails_stops_the_pipeline_with_its_error(
+    stack: Stack, bad: bytes, message: str, details: dict[str, object]
+) -> None:
+    tag = new_tag()
+    fail = {
+        "type": "fail",
+        "condition": {"field": "payload.boom", "operator": "equals", "value": True},
+        "config": {"message": "boom"},
+    }
+    name = await stack.create_pipeline(
+        route_document(tag, adapters=[fail, {"type": "pass_through"}])
+    )
+    inbound = f"test.rec.{tag}.in"
+    assert (await stack.action(name, "start")).status_code == 202
+    await stack.until_status(name, "Running")
+    async with Outbound(stack.settings, f"test.rec.{tag}.out") as out:
+        await stack.publish(inbound, {"n": 1})
+        await out.until(1)
+        await stack.producer.send_and_wait(inbound, bad, key=b"k", partition=0)
+        found = await stack.until_status(name, "Stopped")
+    error = found["deployment_error"]
+    assert error["error_code"] == "RouteFailed"
+    assert error["message"].startswith(f"Route 'echo' failed: {message}")
+    assert error["details"]["route"] == "echo"
+    assert error["details"]["topic"] == inbound
+    assert error["details"]["partition"] == 0
+    assert {k: error["details"][k] for k in details} == details
+    assert found["deployment_desired_status"] == "Stopped"
+
+
+async def test_a_restarted_reconciler_takes_over_a_running_pipeline(stack: Stack) -> None:
+    tag = new_tag()
+    name = await stack.create_pipeline(route_document(tag))
+    assert (await stack.action(name, "start")).status_code == 202
+    running = await stack.until_status(name, "Running")
+    await stack.stop_reconciler()
+    # Published while no reconciler runs: the deployment's committed offsets keep it.
+    await stack.publish(f"test.rec.{tag}.in", {"n": 3})
+    await stack.start_reconciler()
+    async with Outbound(stack.settings, f"test.rec.{tag}.out") as out:
+        assert await out.until(3) == {"n": 3, "seen": "yes"}
+    found = await stack.pipeline(name)
+    assert (found["deployment_status"], found["deployment_id"]) == (
+        "Running",
+        running["deployment_id"],
+    )
+    assert (await stack.action(name, "stop", force="true")).status_code == 202
+    await stack.until_status(name, "Stopped")
+
+
+async def test_stop_checkpoints_and_a_later_start_resumes_from_it(stack: Stack) -> None:
+    tag = new_tag()
+    name = await stack.create_pipeline(route_document(tag))
+    inbound = f"test.rec.{tag}.in"
+    assert (await stack.action(name, "start")).status_code == 202
+    running = await stack.until_status(name, "Running")
+    pipeline_id = uuid.UUID(running["id"])
+    async with Outbound(stack.settings, f"test.rec.{tag}.out") as out:
+        await stack.publish(inbound, {"n": 1})
+        await out.until(1)
+
+        stop = await stack.action(name, "stop", force="false")
+        assert (stop.status_code, stop.json()) == (202, "Pipeline is suspending")
+        stopped = await stack.until_status(name, "Stopped")
+        assert stopped["deployment_error"] is None
+        checkpoint = await asyncio.to_thread(stack.checkpoint, pipeline_id)
+        assert sum(checkpoint["echo"].values()) == 1  # message 1, in one of the partitions
+
+        # Published while stopped: before the topic's end, after the checkpoint.
+        await stack.publish(inbound, {"n": 2})
+        assert (await stack.action(name, "start")).status_code == 202
+        again = await stack.until_status(name, "Running")
+        assert again["deployment_id"] != running["deployment_id"]
+        await out.until(2)
+        await stack.publish(inbound, {"n": 3})
+        await out.until(3)
+        # Nothing the checkpoint covers came out again.
+        assert sorted(p["n"] for p in await out.read()) == [1, 2, 3]
+    assert (await stack.action(name, "stop", force="true")).status_code == 202
+    await stack.until_status(name, "Stopped")
+
+
+async def test_a_forced_stop_keeps_the_last_checkpoint(stack: Stack) -> None:
+    tag = new_tag()
+    name = await stack.create_pipeline(route_document(tag))
+    inbound = f"test.rec.{tag}.in"
+    assert (await stack.action(name, "start")).status_code == 202
+    await stack.until_status(name, "Running")
+    async with Outbound(stack.settings, f"test.rec.{tag}.out") as out:
+        await stack.publish(inbound, {"n": 1})
+        await out.until(1)
+        assert (await stack.action(name, "stop", force="false")).status_code == 202
+        await stack.until_status(name, "Stopped")
+        assert (await stack.action(name, "start")).status_code == 202
+        await stack.until_status(name, "Running")
+        await stack.publish(inbound, {"n": 2})
+        await out.until(2)
+        # Forced: no checkpoint, so the next start goes back to the one before message 2.
+        assert (await stack.action(name, "stop", force="true")).status_code == 202
+        await stack.until_status(name, "Stopped")
+        assert (await stack.action(name, "start")).status_code == 202
+        await stack.until_status(name, "Running")
+        await stack.publish(inbound, {"n": 3})
+        await out.until(3)
+        assert sorted(p["n"] for p in await out.read()) == [1, 2, 2, 3]
+    assert (await stack.action(name, "stop", force="true")).status_code == 202
+    await stack.until_status(name, "Stopped")
+
+
+async def test_a_config_the_reconciler_cannot_run_stops_the_pipeline(stack: Stack) -> None:
+    # Config validation does not know the service's topic prefix; the reconciler does.
+    commands = stack.settings.topics.commands
+    name = await stack.create_pipeline(route_document(new_tag(), inbound={"topic": commands}))
+    assert (await stack.action(name, "start")).status_code == 202
+    found = await stack.until(
+        name,
+        lambda p: p["deployment_status"] == "Stopped" and p["deployment_error"] is not None,
+        "stopped with an error",
+    )
+    error = found["deployment_error"]
+    assert error["error_code"] == "PipelineConfigUnrunnable"
+    assert commands in error["message"]
+    assert set(error["details"]) == {"config_id"}
