@@ -39,7 +39,7 @@ from projections.store import ReadStore
 from services.kafka_clients import make_producer, topic_creator
 from services.orchestrator.adapters import AdapterRuntime, load_adapter_registry
 from services.orchestrator.aggregates import EventStoreReader
-from services.reconciler.checkpoints import Checkpoints
+from services.reconciler.checkpoints import Checkpoints, Head
 from services.reconciler.decide import Next, Seen, Workers, decide
 from services.reconciler.pipeline_worker import (
     PipelineRouteFailed,
@@ -65,6 +65,13 @@ class Deployment:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     error: dict[str, Any] | None = None
     stopping: bool = False
+    # What a checkpoint of this deployment is taken at (set once its workers are made).
+    config_id: UUID | None = None
+    config_version: int = 0
+    # The config differs from the one the checkpoint it starts from was taken at: the
+    # approval diff (decide.Seen.bootstrap).
+    bootstrap: dict[str, Any] | None = None
+    checkpointed: int = 0  # the highest `/checkpoint` sequence number recorded
 
     @property
     def ready(self) -> bool:
@@ -207,7 +214,12 @@ class Reconciler:
         seen = (
             Seen()
             if deployment is None
-            else Seen(ready=deployment.ready, failure=deployment.failure())
+            else Seen(
+                ready=deployment.ready,
+                failure=deployment.failure(),
+                bootstrap=deployment.bootstrap,
+                checkpointed=deployment.checkpointed,
+            )
         )
         nxt = decide(pipeline, seen, _utcnow(), self.provisioning_timeout_s)
         await self._apply(pipeline, nxt.workers)
@@ -234,11 +246,28 @@ class Reconciler:
             case Workers.SUSPEND:
                 deployment = await self._run_workers(pipeline)
                 await deployment.consume(False)
-                offsets = {w.route_id: await w.offsets() for w in deployment.workers}
-                checkpoints = self._checkpoints
-                assert checkpoints is not None
-                await asyncio.to_thread(checkpoints.record, pipeline.id, offsets)
-                log.info("Pipeline %s: checkpoint %s", pipeline.name, offsets)
+                await self._checkpoint(pipeline, deployment)
+            case Workers.CHECKPOINT:
+                deployment = await self._run_workers(pipeline)
+                consuming = any(w.consuming for w in deployment.workers)
+                await deployment.consume(False)  # the batch in flight finishes and commits
+                try:
+                    await self._checkpoint(pipeline, deployment)
+                finally:
+                    if consuming:
+                        await deployment.consume(True)
+
+    async def _checkpoint(self, pipeline: Pipeline, deployment: Deployment) -> None:
+        """Record the (not consuming) workers' committed offsets as the checkpoint, taken at
+        the deployment's config and answering every `/checkpoint` asked for so far."""
+        checkpoints = self._checkpoints
+        assert checkpoints is not None and deployment.config_id is not None
+        offsets = {w.route_id: await w.offsets() for w in deployment.workers}
+        number = pipeline.checkpoint_sequence_number
+        head = Head(deployment.config_id, deployment.config_version, number)
+        await asyncio.to_thread(checkpoints.record, pipeline.id, offsets, head)
+        deployment.checkpointed = number
+        log.info("Pipeline %s: checkpoint %s at %s", pipeline.name, offsets, head)
 
     async def _run_workers(self, pipeline: Pipeline) -> Deployment:
         running = self.deployments.get(pipeline.id)
@@ -250,7 +279,7 @@ class Reconciler:
         deployment = Deployment(pipeline.id, pipeline.deployment_id)
         self.deployments[pipeline.id] = deployment
         try:
-            deployment.workers = await self._workers_of(pipeline, pipeline.deployment_id)
+            deployment.workers = await self._workers_of(pipeline, deployment)
         except _Unrunnable as why:
             log.error("Pipeline %s cannot run: %s", pipeline.name, why.error["message"])
             deployment.error = why.error
@@ -268,8 +297,10 @@ class Reconciler:
         return deployment
 
     async def _workers_of(
-        self, pipeline: Pipeline, deployment_id: UUID
+        self, pipeline: Pipeline, deployment: Deployment
     ) -> list[PipelineRouteWorker]:
+        """The deployment's route workers (not started), from the checkpoint; also notes
+        on `deployment` the config they run and whether it changed since the checkpoint."""
         reader, producer, checkpoints = self._reader, self._producer, self._checkpoints
         assert reader is not None and producer is not None and checkpoints is not None
         if pipeline.config_id is None:
@@ -286,12 +317,16 @@ class Reconciler:
                 _config_error(f"its config does not validate here: {errors}", config.id)
             )
         checkpoint = await asyncio.to_thread(checkpoints.of, pipeline.id)
+        head = await asyncio.to_thread(checkpoints.head, pipeline.id)
+        deployment.config_id, deployment.config_version = config.id, config.config_version
+        deployment.checkpointed = 0 if head is None else head.sequence_number
+        deployment.bootstrap = _approval_diff(head, config)
         try:
             return [
                 PipelineRouteWorker(
                     self.settings,
                     pipeline.id,
-                    deployment_id,
+                    deployment.deployment_id,
                     route_id,
                     route,
                     self.adapters,
@@ -350,6 +385,17 @@ def _config_error(why: str, config_id: UUID | None) -> dict[str, Any]:
         "message": f"The pipeline's routes cannot run: {why}",
         "error_code": "PipelineConfigUnrunnable",
         "details": {"config_id": None if config_id is None else str(config_id)},
+    }
+
+
+def _approval_diff(head: Head | None, config: Config) -> dict[str, Any] | None:
+    """What changed between the checkpoint's config and `config` (None: nothing, or no
+    checkpoint to bootstrap from)."""
+    if head is None or (head.config_id, head.config_version) == (config.id, config.config_version):
+        return None
+    return {
+        "checkpoint": {"config_id": str(head.config_id), "config_version": head.config_version},
+        "current": {"config_id": str(config.id), "config_version": config.config_version},
     }
 
 

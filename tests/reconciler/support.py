@@ -23,7 +23,7 @@ import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.kafka_clients import make_consumer, make_producer
-from services.reconciler.checkpoints import Checkpoints
+from services.reconciler.checkpoints import Checkpoints, Head
 from services.reconciler.role import Reconciler
 from services.roles import run_roles
 from services.settings import Settings
@@ -90,14 +90,26 @@ class Stack:
         assert response.status_code == 201, response.text
         return str(response.json()["id"])
 
+    async def update_config(self, config_id: str, document: str) -> int:
+        """PUT the config's new document; answers its new config_version."""
+        response = await self.client.put(
+            f"/api/v1/configs/{config_id}", content=document, headers=YAML
+        )
+        assert response.status_code == 200, response.text
+        return int(response.json()["version"])
+
     async def create_pipeline(self, document: str) -> str:
+        return (await self.create_pipeline_and_config(document))[0]
+
+    async def create_pipeline_and_config(self, document: str) -> tuple[str, str]:
+        """A new pipeline on a new config: (pipeline name, config id)."""
         name = f"p-{uuid.uuid4().hex[:8]}"
         config_id = await self.create_config(document)
         response = await self.client.post(
             "/v0/pipelines", json={"name": name, "config_id": config_id}
         )
         assert response.status_code == 201, response.text
-        return name
+        return name, config_id
 
     async def action(self, name: str, action: str, **params: Any) -> httpx.Response:
         return await self.client.post(f"/v0/pipelines/{name}/{action}", params=params)
@@ -136,6 +148,14 @@ class Stack:
         checkpoints = Checkpoints(self.settings.event_store_url)
         try:
             return checkpoints.of(pipeline_id)
+        finally:
+            checkpoints.close()
+
+    def checkpoint_head(self, pipeline_id: uuid.UUID) -> Head | None:
+        """What the pipeline's recorded checkpoint was taken at."""
+        checkpoints = Checkpoints(self.settings.event_store_url)
+        try:
+            return checkpoints.head(pipeline_id)
         finally:
             checkpoints.close()
 
@@ -213,7 +233,11 @@ class Outbound:
 
 
 @contextlib.asynccontextmanager
-async def reconciler_stack(bootstrap: str, tmp: Path, **overrides: Any) -> AsyncIterator[Stack]:
+async def reconciler_stack(
+    bootstrap: str, tmp: Path, *, in_process: bool = True, **overrides: Any
+) -> AsyncIterator[Stack]:
+    """The stack; `in_process=False` leaves the reconciler to another process (the
+    stack's `reconciler` is then never opened nor swept)."""
     async with api_stack(bootstrap, tmp, reconciler_sweep_ms=100, **overrides) as (
         settings,
         client,
@@ -222,9 +246,10 @@ async def reconciler_stack(bootstrap: str, tmp: Path, **overrides: Any) -> Async
         stop = asyncio.Event()
         roles = asyncio.create_task(run_roles(settings, ["relay", "projector"], stop))
         reconciler = Reconciler(settings)
-        await reconciler.open()
         driver = Driver(reconciler)
-        driver.start()
+        if in_process:
+            await reconciler.open()
+            driver.start()
         producer = make_producer(settings)
         await producer.start()
         stack: Stack | None = None

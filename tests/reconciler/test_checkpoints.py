@@ -6,7 +6,7 @@ from uuid import uuid4
 
 from aiokafka import TopicPartition
 
-from services.reconciler.checkpoints import Checkpoints
+from services.reconciler.checkpoints import Checkpoints, Head
 
 
 def test_a_checkpoint_replaces_the_previous_one_per_pipeline(store_url: str) -> None:
@@ -27,5 +27,23 @@ def test_a_checkpoint_replaces_the_previous_one_per_pipeline(store_url: str) -> 
             assert again.of(one) == {"r1": {a0: 5, a1: 2}}
         finally:
             again.close()
+    finally:
+        checkpoints.close()
+
+
+def test_a_checkpoint_keeps_the_config_it_was_taken_at(store_url: str) -> None:
+    one, config = uuid4(), uuid4()
+    a0 = TopicPartition("a", 0)
+    checkpoints = Checkpoints(store_url)
+    try:
+        assert checkpoints.head(one) is None
+        checkpoints.record(one, {"r1": {a0: 3}}, Head(config, 2, sequence_number=4))
+        assert checkpoints.head(one) == Head(config, 2, 4)
+        checkpoints.record(one, {"r1": {a0: 5}}, Head(config, 3))
+        assert checkpoints.head(one) == Head(config, 3, 0)
+        # One recorded without a head (as before heads existed): its config is unknown.
+        checkpoints.record(one, {"r1": {a0: 6}})
+        assert checkpoints.head(one) is None
+        assert checkpoints.of(one) == {"r1": {a0: 6}}
     finally:
         checkpoints.close()

@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from contracts.reconciler_commands import ReconcileStep
-from contracts.statuses import InitialStatus, RuntimeStatus
+from contracts.statuses import BootstrapPolicy, InitialStatus, RuntimeStatus
 from domain.pipeline import Pipeline
 from services.reconciler.decide import Next, Seen, Workers, decide
 
@@ -158,3 +158,71 @@ def test_stopping_stops_the_workers_then_reports_stopped() -> None:
     pipeline.begin_stopping(deployment, at=T0)
     found = decide(pipeline, Seen(), at(1), TIMEOUT_S)
     assert found == Next(Workers.STOP, S.STOPPED, {"deployment_id": deployment})
+
+
+DIFF = {"checkpoint": {"config_version": 1}, "current": {"config_version": 2}}
+CHANGED = Seen(ready=True, bootstrap=DIFF)
+
+
+def with_policy(policy: BootstrapPolicy) -> tuple[Pipeline, UUID]:
+    pipeline = Pipeline(name="p", config_id=uuid4(), at=T0)
+    pipeline.program_validated(True, at=T0)
+    pipeline.start(bootstrap_policy=policy, at=T0)
+    deployment = pipeline.begin_provisioning(at=T0)
+    pipeline.provisioned(deployment, at=T0)
+    return pipeline, deployment
+
+
+def test_an_unchanged_config_or_allow_goes_on_to_the_runtime_target() -> None:
+    pipeline, _ = with_policy(BootstrapPolicy.REJECT)
+    unchanged = decide(pipeline, Seen(ready=True), at(1), TIMEOUT_S)
+    assert (unchanged.workers, unchanged.step) == (Workers.CONSUME, S.RUNTIME_STATUS)
+    allowed, _ = with_policy(BootstrapPolicy.ALLOW)
+    found = decide(allowed, CHANGED, at(1), TIMEOUT_S)
+    assert (found.workers, found.step) == (Workers.CONSUME, S.RUNTIME_STATUS)
+    assert found.data["runtime_status"] is RuntimeStatus.RUNNING
+
+
+def test_reject_stops_a_changed_config_with_bootstrap_rejected() -> None:
+    pipeline, deployment = with_policy(BootstrapPolicy.REJECT)
+    found = decide(pipeline, CHANGED, at(1), TIMEOUT_S)
+    assert (found.workers, found.step) == (Workers.STOP, S.BEGIN_STOPPING)
+    assert found.data["deployment_id"] == deployment
+    assert found.data["error"]["error_code"] == "BootstrapRejected"
+
+
+def test_await_approval_holds_the_workers_until_approved() -> None:
+    pipeline, deployment = with_policy(BootstrapPolicy.AWAIT_APPROVAL)
+    found = decide(pipeline, CHANGED, at(1), TIMEOUT_S)
+    assert (found.workers, found.step) == (Workers.HOLD, S.RUNTIME_STATUS)
+    assert found.data["runtime_status"] is RuntimeStatus.AWAITING_APPROVAL
+    assert found.data["details"] == {"approval_diff": DIFF}
+    pipeline.runtime_status_reported(
+        deployment, RuntimeStatus.AWAITING_APPROVAL, at=at(1), details=found.data["details"]
+    )
+    assert decide(pipeline, CHANGED, at(2), TIMEOUT_S) == Next(Workers.HOLD)
+    # Nor does a /checkpoint run meanwhile: it would approve the new config silently.
+    pipeline.checkpoint(at=at(2))
+    assert decide(pipeline, CHANGED, at(2), TIMEOUT_S) == Next(Workers.HOLD)
+    pipeline.approve(at=at(3))
+    approved = decide(pipeline, CHANGED, at(3), TIMEOUT_S)
+    assert approved.workers is Workers.CHECKPOINT  # the /checkpoint asked for meanwhile
+
+
+def test_a_suspend_awaiting_approval_reports_suspended_without_a_checkpoint() -> None:
+    pipeline, deployment = with_policy(BootstrapPolicy.AWAIT_APPROVAL)
+    pipeline.runtime_status_reported(deployment, RuntimeStatus.AWAITING_APPROVAL, at=at(1))
+    pipeline.stop(force=False, at=at(2))
+    found = decide(pipeline, CHANGED, at(2), TIMEOUT_S)
+    assert (found.workers, found.step) == (Workers.HOLD, S.RUNTIME_STATUS)
+    assert found.data["runtime_status"] is RuntimeStatus.SUSPENDED
+
+
+def test_a_checkpoint_request_checkpoints_once() -> None:
+    pipeline, deployment = provisioned()
+    pipeline.runtime_status_reported(deployment, RuntimeStatus.RUNNING, at=at(1))
+    assert decide(pipeline, Seen(ready=True), at(1), TIMEOUT_S) == Next(Workers.CONSUME)
+    assert pipeline.checkpoint(at=at(2)) == {"checkpoint_sequence_number": 1}
+    assert decide(pipeline, Seen(ready=True), at(2), TIMEOUT_S) == Next(Workers.CHECKPOINT)
+    taken = Seen(ready=True, checkpointed=1)
+    assert decide(pipeline, taken, at(3), TIMEOUT_S) == Next(Workers.CONSUME)
