@@ -106,6 +106,12 @@ class Checkpoints:
                     ),
                 )
 
+    def forget(self, pipeline_id: UUID) -> None:
+        """Delete the pipeline's checkpoint, offsets and head (the pipeline is gone)."""
+        with self.db.transaction() as cursor:
+            for table in (TABLE, HEADS):
+                cursor.execute(f"DELETE FROM {table} WHERE pipeline_id = ?", (str(pipeline_id),))
+
     def of(self, pipeline_id: UUID) -> dict[str, dict[TopicPartition, int]]:
         """The pipeline's checkpoint, per route (empty: none yet)."""
         found: dict[str, dict[TopicPartition, int]] = {}

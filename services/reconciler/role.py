@@ -2,8 +2,10 @@
 status, one automaton step at a time, and runs the route workers of the pipelines it
 provisions.
 
-Every `reconciler_sweep_ms` it reads the pipelines not at rest from the read model (plus
-those it runs workers for), reads each again from the event store (the read model may
+Every `reconciler_sweep_ms`, and at once when woken up (a Pipeline event on the events
+topic, services.reconciler.wake, or a worker ready or ended), it reads the pipelines not
+at rest from the read model (plus those it runs workers for and those it was woken up
+for), reads each again from the event store (the read model may
 lag), decides (services.reconciler.decide), carries the decision out on the workers and
 sends the step as a `ReconcilePipeline` command on the version it read, with a derived id
 (`reconcile_command_id`). It never waits for the step's result: a step the handler has
@@ -46,6 +48,7 @@ from services.reconciler.pipeline_worker import (
     PipelineRouteWorker,
     route_failed,
 )
+from services.reconciler.wake import WakeUps
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,8 @@ class Deployment:
     # approval diff (decide.Seen.bootstrap).
     bootstrap: dict[str, Any] | None = None
     checkpointed: int = 0  # the highest `/checkpoint` sequence number recorded
+    # Wakes the sweep once every worker is ready (nothing is published then).
+    watch: asyncio.Task[None] | None = None
 
     @property
     def ready(self) -> bool:
@@ -106,6 +111,8 @@ class Deployment:
         # Kept: a failure is decided on (begin_stopping with it) until the step is handled.
         self.error = self.failure()
         self.stopping = True
+        if self.watch is not None:
+            self.watch.cancel()
         for worker in self.workers:
             worker.request_stop()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -142,6 +149,11 @@ class Reconciler:
         self.registry = self.adapters.registry()
         self.deployments: dict[UUID, Deployment] = {}  # by pipeline id
         self.sweeps = 0
+        # Wake-ups (services.reconciler.wake, and the workers' own changes): the pipelines
+        # to tend at once, and the event that ends the wait for the next sweep.
+        self.woken: set[UUID] = set()
+        self.wake = asyncio.Event()
+        self._wake_ups: asyncio.Task[None] | None = None
         self._ensure_topics = topic_creator(settings)
         self._producer: AIOKafkaProducer | None = None
         self._read_store: ReadStore | None = None
@@ -159,8 +171,7 @@ class Reconciler:
                     await self.sweep()
                 except Exception:
                     log.exception("Reconciler sweep failed; trying again")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.sweep_s)
+                await self.pause(stop)
         finally:
             await self.close()
 
@@ -171,11 +182,18 @@ class Reconciler:
         self._checkpoints = await asyncio.to_thread(Checkpoints, url)
         self._producer = make_producer(self.settings)
         await self._producer.start()
+        self._wake_ups = asyncio.create_task(
+            WakeUps(self.settings, self.wake_up).run(), name="reconciler-wake-ups"
+        )
         log.info("Reconciler started")
 
     async def close(self) -> None:
         """Stop every worker (their batches finish and commit). The pipelines stay as the
         event store has them: a reconciler started later picks them up again."""
+        if self._wake_ups is not None:
+            self._wake_ups.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._wake_ups
         await asyncio.gather(*(d.stop() for d in self.deployments.values()))
         self.deployments.clear()
         if self._producer is not None:
@@ -187,11 +205,32 @@ class Reconciler:
 
     # --- the sweep -----------------------------------------------------------------------
 
+    def wake_up(self, pipeline_id: UUID) -> None:
+        """Something happened to the pipeline: sweep now, and tend it even if the read
+        model does not show it as not at rest yet (the projector may lag)."""
+        self.woken.add(pipeline_id)
+        self.wake.set()
+
+    async def pause(self, stop: asyncio.Event) -> None:
+        """Until the next sweep: the sweep interval, or less if woken up or stopped."""
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
+        try:
+            await asyncio.wait(waits, timeout=self.sweep_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        # A wake-up arriving during the next sweep sets it again: the sweep after that
+        # follows at once.
+        self.wake.clear()
+
     async def sweep(self) -> None:
         read_store = self._read_store
         assert read_store is not None, "Reconciler.open() first"
+        woken, self.woken = self.woken, set()
         rows = await asyncio.to_thread(read_store.pipelines_not_at_rest)
-        ids = list(dict.fromkeys([*(UUID(row["id"]) for row in rows), *self.deployments]))
+        ids = list(
+            dict.fromkeys([*(UUID(row["id"]) for row in rows), *self.deployments, *sorted(woken)])
+        )
         for pipeline_id in ids:
             try:
                 await self.tend(pipeline_id)
@@ -205,7 +244,11 @@ class Reconciler:
         assert reader is not None
         pipeline = await asyncio.to_thread(reader.pipeline, pipeline_id)
         if pipeline is None:
+            # Deleted (its Deleted event woke this sweep, or it had workers): nothing of it
+            # is kept. A re-created pipeline of the same name has a new id anyway.
             await self._stop_workers(pipeline_id)
+            assert self._checkpoints is not None
+            await asyncio.to_thread(self._checkpoints.forget, pipeline_id)
             return
         deployment = self.deployments.get(pipeline_id)
         if deployment is not None and deployment.deployment_id != pipeline.deployment_id:
@@ -288,6 +331,10 @@ class Reconciler:
             asyncio.create_task(worker.run(), name=f"pipeline-{pipeline.name}-{worker.route_id}")
             for worker in deployment.workers
         ]
+        # A worker's readiness and its end publish nothing: they wake the sweep themselves.
+        for task in deployment.tasks:
+            task.add_done_callback(lambda _: self.wake_up(pipeline.id))
+        deployment.watch = asyncio.create_task(self._wake_when_ready(deployment))
         log.info(
             "Started the route workers of pipeline %s (deployment %s): %s",
             pipeline.name,
@@ -338,6 +385,10 @@ class Reconciler:
             ]
         except ValueError as error:
             raise _Unrunnable(_config_error(str(error), config.id)) from error
+
+    async def _wake_when_ready(self, deployment: Deployment) -> None:
+        await asyncio.gather(*(w.ready.wait() for w in deployment.workers))
+        self.wake_up(deployment.pipeline_id)
 
     async def _stop_workers(self, pipeline_id: UUID) -> None:
         deployment = self.deployments.pop(pipeline_id, None)

@@ -54,8 +54,7 @@ class Driver:
         while not self._stop.is_set():
             async with self._hold:
                 await self.reconciler.sweep()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self.reconciler.sweep_s)
+            await self.reconciler.pause(self._stop)
 
     @contextlib.asynccontextmanager
     async def held(self) -> AsyncIterator[None]:
@@ -238,7 +237,7 @@ async def reconciler_stack(
 ) -> AsyncIterator[Stack]:
     """The stack; `in_process=False` leaves the reconciler to another process (the
     stack's `reconciler` is then never opened nor swept)."""
-    async with api_stack(bootstrap, tmp, reconciler_sweep_ms=100, **overrides) as (
+    async with api_stack(bootstrap, tmp, **{"reconciler_sweep_ms": 100, **overrides}) as (
         settings,
         client,
         _handler,

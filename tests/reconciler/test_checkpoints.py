@@ -47,3 +47,21 @@ def test_a_checkpoint_keeps_the_config_it_was_taken_at(store_url: str) -> None:
         assert checkpoints.of(one) == {"r1": {a0: 6}}
     finally:
         checkpoints.close()
+
+
+def test_forget_deletes_one_pipelines_checkpoint_and_head(store_url: str) -> None:
+    one, other, config = uuid4(), uuid4(), uuid4()
+    a0 = TopicPartition("a", 0)
+    checkpoints = Checkpoints(store_url)
+    try:
+        checkpoints.record(one, {"r1": {a0: 3}}, Head(config, 1))
+        checkpoints.record(other, {"r1": {a0: 4}}, Head(config, 2))
+        checkpoints.forget(one)
+        assert (checkpoints.of(one), checkpoints.head(one)) == ({}, None)
+        assert (checkpoints.of(other), checkpoints.head(other)) == (
+            {"r1": {a0: 4}},
+            Head(config, 2),
+        )
+        checkpoints.forget(one)  # nothing left: nothing happens
+    finally:
+        checkpoints.close()

@@ -10,8 +10,16 @@ from collections.abc import AsyncIterator
 
 import orjson
 import pytest
+from aiokafka import TopicPartition
 
-from tests.reconciler.support import Outbound, Stack, reconciler_stack, route_document
+from services.reconciler.checkpoints import Checkpoints, Head
+from tests.reconciler.support import (
+    Outbound,
+    Stack,
+    eventually_async,
+    reconciler_stack,
+    route_document,
+)
 
 STOPPING_BODY = {
     "message": "Deployment resources status (current: 'Stopping', desired: 'Stopped') cannot "
@@ -281,3 +289,122 @@ async def test_a_config_the_reconciler_cannot_run_stops_the_pipeline(stack: Stac
     assert error["error_code"] == "PipelineConfigUnrunnable"
     assert commands in error["message"]
     assert set(error["details"]) == {"config_id"}
+
+
+async def test_a_forced_stop_while_provisioning_stops_the_workers(stack: Stack) -> None:
+    name = await stack.create_pipeline(route_document(new_tag()))
+    async with stack.driver.held():
+        # Only a validated program is provisioned: one sweep then sends begin_provisioning.
+        await stack.until(name, lambda p: p["program_status"] == "Success", "validated")
+        assert (await stack.action(name, "start")).status_code == 202
+        await stack.driver.sweep()
+        provisioning = await stack.until_status(name, "Provisioning")
+        pipeline_id = uuid.UUID(provisioning["id"])
+        # This sweep starts the workers; it decided on no workers, so it cannot send
+        # `provisioned` yet: the pipeline is held in Provisioning with its workers running.
+        await stack.driver.sweep()
+        deployment = stack.reconciler.deployments[pipeline_id]
+        assert str(deployment.deployment_id) == provisioning["deployment_id"]
+        assert deployment.tasks and not any(t.done() for t in deployment.tasks)
+        assert (await stack.pipeline(name))["deployment_status"] == "Provisioning"
+        assert (await stack.action(name, "stop", force="true")).status_code == 202
+    stopped = await stack.until_status(name, "Stopped")
+    assert stopped["deployment_error"] is None
+    assert stopped["deployment_desired_status"] == "Stopped"
+    await stack.driver.sweeps(2)  # the sweep after Stopped lets the deployment go
+    assert pipeline_id not in stack.reconciler.deployments
+    assert all(t.done() for t in deployment.tasks)  # no consumer left running
+    assert deployment.failure() is None
+
+
+async def test_after_a_route_failure_dismiss_error_and_start_run_it_again(stack: Stack) -> None:
+    tag = new_tag()
+    name = await stack.create_pipeline(route_document(tag))
+    inbound = f"test.rec.{tag}.in"
+    assert (await stack.action(name, "start")).status_code == 202
+    await stack.until_status(name, "Running")
+    async with Outbound(stack.settings, f"test.rec.{tag}.out") as out:
+        await stack.producer.send_and_wait(inbound, b"{not json", key=b"k", partition=0)
+        failed = await stack.until_status(name, "Stopped")
+        assert failed["deployment_error"]["error_code"] == "RouteFailed"
+
+        dismissed = await stack.action(name, "dismiss_error")
+        assert dismissed.status_code == 200, dismissed.text
+        found = await stack.until(name, lambda p: p["deployment_error"] is None, "no error")
+        assert found["deployment_status"] == "Stopped"
+
+        # No checkpoint was taken: the new deployment starts at the topic's end, past the
+        # bad message, and messages flow again.
+        assert (await stack.action(name, "start", dismiss_error="false")).status_code == 202
+        running = await stack.until_status(name, "Running")
+        assert running["deployment_error"] is None
+        await stack.publish(inbound, {"n": 1})
+        assert await out.until(1) == {"n": 1, "seen": "yes"}
+    assert (await stack.action(name, "stop", force="true")).status_code == 202
+    await stack.until_status(name, "Stopped")
+
+
+# Longer than the whole start below may take: only wake-ups can bring it to Running.
+LONG_SWEEP_S = 60.0
+
+
+async def test_events_wake_the_reconciler_before_its_next_tick(stack: Stack) -> None:
+    tag = new_tag()
+    name = await stack.create_pipeline(route_document(tag))
+    await stack.until(name, lambda p: p["program_status"] == "Success", "validated")
+    stack.reconciler.sweep_s = LONG_SWEEP_S
+    try:
+        await stack.driver.sweeps(1)  # from now on the ticks are LONG_SWEEP_S apart
+        assert (await stack.action(name, "start")).status_code == 202
+        # Running takes four sweeps (begin_provisioning, the workers started, provisioned,
+        # runtime Running): each is woken by the event of the step before it, or by the
+        # workers becoming ready.
+        sweeps = stack.reconciler.sweeps
+        async with Outbound(stack.settings, f"test.rec.{tag}.out") as out:
+            await eventually_async(
+                lambda: _is_running(stack, name), "Running", timeout_s=LONG_SWEEP_S * 0.75
+            )
+            assert stack.reconciler.sweeps >= sweeps + 4
+            await stack.publish(f"test.rec.{tag}.in", {"n": 1})
+            assert await out.until(1) == {"n": 1, "seen": "yes"}
+        assert (await stack.action(name, "stop", force="true")).status_code == 202
+        await eventually_async(
+            lambda: _is_stopped(stack, name), "Stopped", timeout_s=LONG_SWEEP_S * 0.75
+        )
+    finally:
+        stack.reconciler.sweep_s = stack.settings.reconciler_sweep_ms / 1000
+        stack.reconciler.wake.set()  # the wait under way ends now, not in LONG_SWEEP_S
+
+
+async def _is_running(stack: Stack, name: str) -> bool:
+    return (await stack.pipeline(name))["deployment_status"] == "Running"
+
+
+async def _is_stopped(stack: Stack, name: str) -> bool:
+    return (await stack.pipeline(name))["deployment_status"] == "Stopped"
+
+
+async def test_a_deleted_pipelines_checkpoint_is_deleted(stack: Stack) -> None:
+    name = await stack.create_pipeline(route_document(new_tag()))
+    created = await stack.until(name, lambda p: p["program_status"] == "Success", "validated")
+    pipeline_id = uuid.UUID(created["id"])
+    # A pipeline that ever ran cannot be deleted yet (its storage stays InUse: nothing
+    # clears it, docs/reconciler.md), so this one's checkpoint is written here.
+    tp = TopicPartition("test.rec.any", 0)
+    checkpoints = Checkpoints(stack.settings.event_store_url)
+    try:
+        head = Head(uuid.UUID(created["config_id"]), 1)
+        await asyncio.to_thread(checkpoints.record, pipeline_id, {"echo": {tp: 5}}, head)
+    finally:
+        checkpoints.close()
+    assert await asyncio.to_thread(stack.checkpoint, pipeline_id) == {"echo": {tp: 5}}
+
+    deleted = await stack.client.delete(f"/v0/pipelines/{name}")
+    assert deleted.status_code == 200, deleted.text
+
+    async def forgotten() -> bool:
+        found = await asyncio.to_thread(stack.checkpoint, pipeline_id)
+        return found == {} and await asyncio.to_thread(stack.checkpoint_head, pipeline_id) is None
+
+    # The Deleted event wakes the sweep, which finds the pipeline gone.
+    await eventually_async(forgotten, "the checkpoint deleted")
