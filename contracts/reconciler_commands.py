@@ -38,6 +38,7 @@ class ReconcileStep(StrEnum):
     START_FAILED = "start_failed"
     BEGIN_STOPPING = "begin_stopping"
     STOPPED = "stopped"
+    STORAGE_CLEARED = "storage_cleared"
 
 
 # What each step must carry besides the pipeline (checked when the command is built, so a
@@ -51,6 +52,7 @@ _NEEDS: Final[dict[ReconcileStep, tuple[str, ...]]] = {
     ReconcileStep.START_FAILED: ("error",),
     ReconcileStep.BEGIN_STOPPING: ("deployment_id",),
     ReconcileStep.STOPPED: ("deployment_id",),
+    ReconcileStep.STORAGE_CLEARED: (),
 }
 
 

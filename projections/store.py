@@ -304,17 +304,21 @@ class ReadStore:
         return [_public(_load(doc)) for (doc,) in rows]
 
     def pipelines_not_at_rest(self) -> list[Row]:
-        """Every live pipeline whose resources status or desired status is not Stopped (the
-        reconciler's sweep), by name."""
-        fields = ("deployment_resources_status", "deployment_resources_desired_status")
+        """Every live pipeline whose resources status or desired status is not Stopped, or
+        whose storage is being cleared (the reconciler's sweep), by name."""
+        fields = (
+            "deployment_resources_status",
+            "deployment_resources_desired_status",
+            "storage_status",
+        )
         if self.db.dialect == "sqlite":
-            status, desired = (f"json_extract(doc, '$.{f}')" for f in fields)
+            status, desired, storage = (f"json_extract(doc, '$.{f}')" for f in fields)
         else:
-            status, desired = (f"(doc::jsonb ->> '{f}')" for f in fields)
+            status, desired, storage = (f"(doc::jsonb ->> '{f}')" for f in fields)
         rows = self.db.query(
             f"SELECT doc FROM {PIPELINES.physical()} WHERE deleted = 0 "
-            f"AND ({status} <> ? OR {desired} <> ?) ORDER BY name, id",
-            ("Stopped", "Stopped"),
+            f"AND ({status} <> ? OR {desired} <> ? OR {storage} = ?) ORDER BY name, id",
+            ("Stopped", "Stopped", "Clearing"),
         )
         return [_public(_load(doc)) for (doc,) in rows]
 

@@ -64,6 +64,10 @@ def _stopped(p: Pipeline, cmd: ReconcilePipeline, at: datetime) -> None:
     p.stopped(cmd.deployment_id, at=at)
 
 
+def _storage_cleared(p: Pipeline, cmd: ReconcilePipeline, at: datetime) -> None:
+    p.storage_cleared(at=at)
+
+
 STEPS: Final[dict[ReconcileStep, Apply]] = {
     ReconcileStep.BEGIN_PROVISIONING: _begin_provisioning,
     ReconcileStep.PROVISIONED: _provisioned,
@@ -72,6 +76,7 @@ STEPS: Final[dict[ReconcileStep, Apply]] = {
     ReconcileStep.START_FAILED: _start_failed,
     ReconcileStep.BEGIN_STOPPING: _begin_stopping,
     ReconcileStep.STOPPED: _stopped,
+    ReconcileStep.STORAGE_CLEARED: _storage_cleared,
 }
 
 

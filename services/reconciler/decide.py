@@ -20,6 +20,7 @@ what the reconciler sees of its deployment's route workers -> what to do next.
 | Provisioned, Provisioned  | a `/checkpoint` not yet taken   | checkpoint, no step                |
 | Provisioned, Provisioned  | runtime status is not desired's | set the workers, runtime_status    |
 | Stopping, any             | -                               | stop the workers, then stopped     |
+| Stopped, Stopped          | storage Clearing                | delete checkpoint, storage_cleared |
 | Stopped, Stopped          | -                               | release any workers left           |
 
 Bootstrap (reference §2.1): when the deployment's config is not the one the checkpoint it
@@ -61,6 +62,7 @@ from contracts.statuses import (
     ResourcesStatus,
     RuntimeDesiredStatus,
     RuntimeStatus,
+    StorageStatus,
 )
 from domain import pipeline_errors as err
 from domain.pipeline import Pipeline
@@ -81,6 +83,7 @@ class Workers(StrEnum):
     CHECKPOINT = "checkpoint"  # their offsets recorded as the checkpoint, then as they were
     STOP = "stop"  # stop them, remembering why (a failure is decided on until handled)
     RELEASE = "release"  # stop them and forget the deployment (the pipeline is Stopped)
+    CLEAR = "clear"  # released, and the checkpoint (the pipeline's storage) deleted
 
 
 # The runtime status the workers are put in for each runtime desired status, and how.
@@ -120,6 +123,8 @@ def decide(pipeline: Pipeline, seen: Seen, now: datetime, provisioning_timeout_s
         return Next(Workers.STOP, ReconcileStep.STOPPED, deployment)
     if status is R.STOPPED:
         if desired is D.STOPPED:
+            if pipeline.storage_status is StorageStatus.CLEARING:
+                return Next(Workers.CLEAR, ReconcileStep.STORAGE_CLEARED)
             return Next(Workers.RELEASE)
         return _start(pipeline)
     if desired is D.STOPPED:

@@ -281,6 +281,10 @@ class Reconciler:
                     await deployment.stop()
             case Workers.RELEASE:
                 await self._stop_workers(pipeline.id)
+            case Workers.CLEAR:
+                await self._stop_workers(pipeline.id)
+                assert self._checkpoints is not None
+                await asyncio.to_thread(self._checkpoints.forget, pipeline.id)
             case Workers.RUN:
                 await self._run_workers(pipeline)
             case Workers.CONSUME | Workers.HOLD:

@@ -388,8 +388,8 @@ async def test_a_deleted_pipelines_checkpoint_is_deleted(stack: Stack) -> None:
     name = await stack.create_pipeline(route_document(new_tag()))
     created = await stack.until(name, lambda p: p["program_status"] == "Success", "validated")
     pipeline_id = uuid.UUID(created["id"])
-    # A pipeline that ever ran cannot be deleted yet (its storage stays InUse: nothing
-    # clears it, docs/reconciler.md), so this one's checkpoint is written here.
+    # Written here for a pipeline that never ran: this checks the delete path alone (a
+    # pipeline that ran is cleared first, which deletes its checkpoint: tested below).
     tp = TopicPartition("test.rec.any", 0)
     checkpoints = Checkpoints(stack.settings.event_store_url)
     try:
@@ -408,3 +408,45 @@ async def test_a_deleted_pipelines_checkpoint_is_deleted(stack: Stack) -> None:
 
     # The Deleted event wakes the sweep, which finds the pipeline gone.
     await eventually_async(forgotten, "the checkpoint deleted")
+
+
+async def test_clear_delete_and_recreate_under_the_same_name(stack: Stack) -> None:
+    tag = new_tag()
+    name, config_id = await stack.create_pipeline_and_config(route_document(tag))
+    inbound, outbound = f"test.rec.{tag}.in", f"test.rec.{tag}.out"
+    assert (await stack.action(name, "start")).status_code == 202
+    first = await stack.until_status(name, "Running")
+    first_id = uuid.UUID(first["id"])
+    async with Outbound(stack.settings, outbound) as out:
+        await stack.publish(inbound, {"n": 1})
+        await out.until(1)
+    assert (await stack.action(name, "stop", force="false")).status_code == 202
+    await stack.until_status(name, "Stopped")
+    assert await asyncio.to_thread(stack.checkpoint, first_id) != {}
+
+    # Storage that was used must be cleared before a delete; clearing deletes the checkpoint.
+    refused = await stack.client.delete(f"/v0/pipelines/{name}")
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error_code"] == "DeleteRestrictedToClearedStorage"
+    assert (await stack.action(name, "clear")).status_code == 202
+    await stack.until(name, lambda p: p["storage_status"] == "Cleared", "storage cleared")
+    assert await asyncio.to_thread(stack.checkpoint, first_id) == {}
+    assert await asyncio.to_thread(stack.checkpoint_head, first_id) is None
+    deleted = await stack.client.delete(f"/v0/pipelines/{name}")
+    assert deleted.status_code == 200, deleted.text
+
+    again = await stack.client.post("/v0/pipelines", json={"name": name, "config_id": config_id})
+    assert again.status_code == 201, again.text
+    second_id = uuid.UUID(again.json()["id"])
+    assert second_id != first_id
+    assert (await stack.action(name, "start")).status_code == 202
+    second = await stack.until(
+        name, lambda p: p["id"] == str(second_id) and p["deployment_status"] == "Running", "Running"
+    )
+    assert second["deployment_id"] not in (None, first["deployment_id"])
+    assert first_id not in stack.reconciler.deployments
+    async with Outbound(stack.settings, outbound) as out:
+        await stack.publish(inbound, {"n": 2})
+        assert await out.until(2) == {"n": 2, "seen": "yes"}
+    assert (await stack.action(name, "stop", force="true")).status_code == 202
+    await stack.until_status(name, "Stopped")
