@@ -34,8 +34,8 @@ from contracts import Command
 from contracts.cloudevents import encode_command
 from domain.name_index import name_index_id
 from domain.pipeline import Pipeline
-from services.decider import Decider, Item
-from services.embedded_broker import EmbeddedBroker, create_topics
+from services.adapters.kafka.embedded_broker import EmbeddedBroker, create_topics
+from services.service_layer.decider import Decider, Item
 from services.settings import Settings
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
@@ -61,13 +61,13 @@ def store_url(kind: str, pg_url: str) -> str:
 
 
 def open_store(url: str) -> Any:
-    from services.stores import open_command_store
+    from services.adapters.stores import open_command_store
 
     return open_command_store(url)
 
 
 def decider_for(store: Any) -> Decider:
-    from services.command_handlers import HANDLERS
+    from services.service_layer.handlers import HANDLERS
 
     return Decider(store, HANDLERS)
 
@@ -167,7 +167,7 @@ async def handler_end_to_end(
     await create_topics(bootstrap, topics.all(), partitions=settings.partitions)
     handler = await asyncio.create_subprocess_exec(
         sys.executable,
-        *("-m", "services.cli", "serve", "--role", "handler"),
+        *("-m", "services.entrypoints.cli", "serve", "--role", "handler"),
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,

@@ -29,13 +29,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from benchmarks.bench import PG_DEFAULT, _External, store_url
 from contracts.config_document import Inbound, RouteSpec
 from contracts.route_messages import RouteMessage, encode_route_message, init_message_id
-from services.embedded_broker import EmbeddedBroker, create_topics
-from services.eventstore import open_event_store
-from services.orchestrator.adapters import load_adapter_registry
-from services.orchestrator.execution_info import ExecutionInfo
-from services.orchestrator.ledger import Ledger
-from services.orchestrator.route_worker import RouteWorker
-from services.orchestrator.storage import MessageStorage
+from services.adapters.eventstore import open_event_store
+from services.adapters.kafka.embedded_broker import EmbeddedBroker, create_topics
+from services.runtimes.orchestrator.execution_info import ExecutionInfo
+from services.runtimes.orchestrator.ledger import Ledger
+from services.runtimes.orchestrator.route_worker import RouteWorker
+from services.runtimes.orchestrator.storage import MessageStorage
+from services.runtimes.routes.adapters import load_adapter_registry
 from services.settings import Settings
 
 PARTITIONS = 4

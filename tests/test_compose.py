@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from services.roles import ROLES
+from services.entrypoints.roles import ROLES
 from services.settings import Settings
 
 COMPOSE = Path(__file__).resolve().parents[1] / "compose.yaml"

@@ -28,7 +28,7 @@ from contracts.pipeline_commands import StartPipeline
 from contracts.results import CommandAccepted, CommandRejected
 from contracts.schema import schema_of
 from contracts.topics import Topics
-from services.cli import app
+from services.entrypoints.cli import app
 from services.settings import Settings
 
 DOCUMENT = asyncapi.DOCUMENT

@@ -8,7 +8,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from contracts import decode_command, encode_command
-from services.embedded_broker import create_topics
+from services.adapters.kafka.embedded_broker import create_topics
 from tests.contracts.samples import SAMPLES
 from tests.infra.kafka import read_partitions
 

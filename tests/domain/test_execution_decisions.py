@@ -18,7 +18,7 @@ from contracts.orchestrator_commands import ExecutionDecision
 from contracts.statuses import RunStatus
 from domain.execution import DECISIONS, DEFAULT_RUN_TIMEOUT, Execution, ExecutionState
 from domain.run_status import TERMINAL, Verdict, verdict
-from services.eventstore import OrjsonTranscoder, PydanticMapper
+from services.adapters.eventstore import OrjsonTranscoder, PydanticMapper
 from tests.domain.test_execution import answer, at, new_run, refused
 
 S = RunStatus

@@ -18,7 +18,7 @@ from contracts.statuses import RunStatus
 from domain.execution import Execution
 from domain.run_counter import RunCounter, run_counter_id
 from domain.tag_index import TagIndex, tag_index_id
-from services.eventstore import ConcurrencyConflict, EventStore, open_event_store
+from services.adapters.eventstore import ConcurrencyConflict, EventStore, open_event_store
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SNAPSHOT_EVERY = 500

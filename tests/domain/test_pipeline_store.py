@@ -13,7 +13,7 @@ from eventsourcing.utils import get_topic
 from contracts.statuses import ResourcesStatus, RuntimeStatus
 from domain.name_index import NameIndex, name_index_id
 from domain.pipeline import Pipeline
-from services.eventstore import ConcurrencyConflict, EventStore, open_event_store
+from services.adapters.eventstore import ConcurrencyConflict, EventStore, open_event_store
 from tests.domain.pipeline_builders import now, provisioned
 
 SNAPSHOT_EVERY = 1_000

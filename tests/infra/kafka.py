@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from services.embedded_broker import EmbeddedBroker
+from services.adapters.kafka.embedded_broker import EmbeddedBroker
 
 BrokerKind = Literal["external", "container", "embedded"]
 

@@ -36,7 +36,7 @@ def with_database(url: str, dbname: str) -> str:
 
 
 def with_search_path(url: str, schema: str) -> str:
-    """The libpq way to select a schema, understood by psycopg and services.eventstore."""
+    """The libpq way to select a schema, understood by psycopg and services.adapters.eventstore."""
     return f"{url}?options=-csearch_path%3D{quote(schema)}"
 
 

@@ -34,10 +34,10 @@ from domain.execution import Execution
 from domain.pipeline import Pipeline
 from projections.store import ReadStore
 from projections.times import iso
-from services.decider import Decider
-from services.eventstore import EventStore
-from services.projector_role import history
-from tests.services.decider_support import (
+from services.adapters.eventstore import EventStore
+from services.runtimes.projector import history
+from services.service_layer.decider import Decider
+from tests.service_layer.decider_support import (
     T0,
     accepted,
     begin_stopping,

@@ -17,7 +17,7 @@ from domain.pipeline import Pipeline
 from projections import configs, executions, pipelines
 from projections.projector import GapNotHealed, Projector
 from projections.store import ReadStore
-from services.projector_role import fetch_events_from
+from services.runtimes.projector import fetch_events_from
 from tests.projections.support import (
     assert_matches_aggregates,
     driven,

@@ -17,10 +17,10 @@ from projections.projector import Projector
 from projections.rebuild import rebuild
 from projections.schema import TABLES
 from projections.store import ReadStore
-from services.projector_role import fetch_events_from, rebuild_read_models, total_events
+from services.runtimes.projector import fetch_events_from, rebuild_read_models, total_events
 from services.settings import Settings
 from tests.projections.support import assert_matches_aggregates, driven, events_of
-from tests.services.decider_support import accepted, config_document, decide_one
+from tests.service_layer.decider_support import accepted, config_document, decide_one
 
 
 def dump(read: ReadStore) -> dict[str, list[tuple[Any, ...]]]:

@@ -1,0 +1,424 @@
+"""The one batch-consumer engine: every role that reads Kafka runs on it.
+
+A role supplies only what it does with a batch (`BatchHandler`: one async function of a
+`Batch`); the engine owns everything around it, written once:
+
+- fetching: `getmany` of up to `batch_max` records, waiting up to `batch_wait_ms`;
+- membership: a consumer group (`subscribe`, rebalances) or assigned partitions
+  (`Membership.ASSIGNED`: no join delay, no rebalance; with or without a group id, which
+  is then only where offsets are committed);
+- the batch lock: a rebalance, `pause()` and `stop()` wait for the batch in flight;
+- rebalances: `on_revoked` / `on_assigned` hooks run under the batch lock (a role drops
+  its caches there), and `assigned` is set once partitions arrive;
+- committing only after the handler returned, so offsets never pass effects that are
+  not durable yet (a group-less reader commits nothing);
+- a failed batch is rewound to its first offsets and fetched again after one doubling
+  backoff (`Retry`); `PutBack` rewinds without counting a failure; an exception listed
+  in `fatal` rewinds and ends the run with it;
+- broker trouble at start-up or while fetching is retried with the same backoff, so a
+  broker pause or a database restart heals by itself;
+- stopping drains: the batch in flight is finished and committed, then the consumer
+  leaves its group;
+- counters (`EngineStats`) for health checks, benchmarks and a metrics exporter.
+
+Never FastStream's subscriber acks: `ACK_FIRST` commits before the work, and `ACK`
+commits even when the handler raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError
+
+from services.adapters.kafka.clients import make_consumer
+from services.adapters.kafka.retry import Retry, rewind
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
+
+INITIAL_BACKOFF_S = 0.2
+MAX_BACKOFF_S = 5.0
+
+
+class Record(Protocol):
+    """What is read of an aiokafka ConsumerRecord (a protocol, so tests can fake one)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]] | None: ...
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One fetch: its records per partition, in offset order."""
+
+    partitions: Mapping[TopicPartition, Sequence[Record]]
+
+    @property
+    def records(self) -> list[Record]:
+        return [r for rs in self.partitions.values() for r in rs]
+
+    @property
+    def first_offsets(self) -> dict[TopicPartition, int]:
+        return {tp: rs[0].offset for tp, rs in self.partitions.items() if rs}
+
+    @property
+    def next_offsets(self) -> dict[TopicPartition, int]:
+        return {tp: rs[-1].offset + 1 for tp, rs in self.partitions.items() if rs}
+
+    def __len__(self) -> int:
+        return sum(len(rs) for rs in self.partitions.values())
+
+    def of_topic(self, topic: str) -> Batch:
+        return Batch({tp: rs for tp, rs in self.partitions.items() if tp.topic == topic})
+
+
+BatchHandler = Callable[[Batch], Awaitable[None]]
+PartitionsHook = Callable[[set[TopicPartition]], Awaitable[None] | None]
+Positioner = Callable[[AIOKafkaConsumer, list[TopicPartition]], Awaitable[None]]
+
+
+class PutBack(Exception):
+    """Raised by a handler: rewind this batch and fetch it again, not a failure (the role
+    is stopping or pausing and the batch must not be committed)."""
+
+
+class Membership(enum.Enum):
+    GROUP = "group"  # subscribe: partitions balanced among the group's members
+    ASSIGNED = "assigned"  # every partition of the topics, no join and no rebalance
+
+
+@dataclass
+class EngineStats:
+    """Counters (only ever increase, but `last_error`)."""
+
+    batches: int = 0  # handled and committed
+    records: int = 0
+    retries: int = 0  # failures: batches rewound, fetches and starts that failed
+    rebalances: int = 0
+    put_back: int = 0
+    last_error: str | None = None
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, engine: ConsumerEngine) -> None:
+        self.engine = engine
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        # The batch in flight finishes (and commits) before its partitions move.
+        async with self.engine.batch_lock:
+            await self.engine._call(self.engine.on_revoked, set(revoked))
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self.engine.stats.rebalances += 1
+        async with self.engine.batch_lock:
+            await self.engine._call(self.engine.on_assigned, set(assigned))
+        if set(assigned):
+            self.engine.assigned.set()
+
+
+class ConsumerEngine:
+    """Usage: `task = asyncio.create_task(engine.run())`; `engine.request_stop()` (or set
+    the `stop` event given to `run`) and `await task`: the batch in flight is finished and
+    committed first. `await engine.start()` beforehand when a caller must know the
+    partitions are positioned before it goes on (a reader that must not miss a reply)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        name: str,
+        topics: Sequence[str],
+        handle: BatchHandler,
+        group_id: str | None,
+        membership: Membership = Membership.GROUP,
+        batch_max: int = 500,
+        batch_wait_ms: int = 200,
+        commit: bool = True,
+        position: Positioner | None = None,
+        on_assigned: PartitionsHook | None = None,
+        on_revoked: PartitionsHook | None = None,
+        on_round: Callable[[], None] | None = None,
+        fatal: tuple[type[BaseException], ...] = (),
+        initial_backoff_s: float = INITIAL_BACKOFF_S,
+        max_backoff_s: float = MAX_BACKOFF_S,
+        consumer_options: Mapping[str, Any] | None = None,
+        paused: bool = False,
+    ) -> None:
+        if group_id is None and membership is Membership.GROUP:
+            raise ValueError("a group-less reader assigns its partitions")
+        self.settings = settings
+        self.name = name
+        self.topics = list(topics)
+        self.handle = handle
+        self.group_id = group_id
+        self.membership = membership
+        self.batch_max = batch_max
+        self.batch_wait_ms = batch_wait_ms
+        self.commits = commit and group_id is not None
+        self.position = position
+        self.on_assigned = on_assigned
+        self.on_revoked = on_revoked
+        self.on_round = on_round
+        self.fatal = fatal
+        self.consumer_options = dict(consumer_options or {})
+        self.stats = EngineStats()
+        self.batch_lock = asyncio.Lock()
+        self.assigned = asyncio.Event()  # partitions assigned (and positioned)
+        self.retry = Retry(initial_backoff_s, max_backoff_s)
+        self._stopping = asyncio.Event()
+        self._consuming = asyncio.Event()
+        if not paused:
+            self._consuming.set()
+        self._consumer: AIOKafkaConsumer | None = None
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer | None:
+        return self._consumer
+
+    @property
+    def consuming(self) -> bool:
+        return self._consuming.is_set()
+
+    @property
+    def stopping(self) -> asyncio.Event:
+        return self._stopping
+
+    async def start(self) -> None:
+        """Connect, join or assign, and position; raises when the broker is unreachable."""
+        if self._consumer is not None:
+            return
+        consumer = make_consumer(self.settings, group_id=self.group_id, **self.consumer_options)
+        await consumer.start()
+        try:
+            if self.membership is Membership.GROUP:
+                consumer.subscribe(self.topics, listener=_Listener(self))
+            else:
+                await self._assign(consumer)
+        except BaseException:
+            await consumer.stop()
+            raise
+        self._consumer = consumer
+
+    async def _assign(self, consumer: AIOKafkaConsumer) -> None:
+        await consumer.topics()  # loads the metadata partitions_for_topic reads
+        tps: list[TopicPartition] = []
+        for topic in self.topics:
+            partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                raise RuntimeError(f"topic {topic!r} has no partitions (create it first)")
+            tps.extend(TopicPartition(topic, p) for p in sorted(partitions))
+        # Committed offsets, else `auto_offset_reset`; `position` may seek elsewhere.
+        consumer.assign(tps)
+        if self.position is not None:
+            await self.position(consumer, tps)
+        for tp in tps:
+            await consumer.position(tp)  # resolved before anyone relies on it
+        await self._call(self.on_assigned, set(tps))
+        self.assigned.set()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+        self._consuming.set()  # a paused engine wakes up to stop
+
+    async def stop(self) -> None:
+        """Finish the batch in flight, then close (for an engine whose `run` is a task,
+        prefer `request_stop()` and awaiting the task)."""
+        self.request_stop()
+        async with self.batch_lock:
+            await self._close()
+
+    async def pause(self) -> None:
+        """Fetch nothing more; returns once the batch in flight (if any) is done."""
+        self._consuming.clear()
+        async with self.batch_lock:
+            pass
+
+    def resume(self) -> None:
+        self._consuming.set()
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Handle batches until stopped; starts the consumer first if needed (retrying
+        while the broker is unreachable)."""
+        watcher = asyncio.create_task(self._watch(stop)) if stop is not None else None
+        try:
+            while not self._stopping.is_set():
+                if self.on_round is not None:
+                    self.on_round()
+                if self._consumer is None:
+                    await self._start_or_wait()
+                    continue
+                if not self._consuming.is_set():
+                    await self._consuming.wait()
+                    continue
+                await self.step()
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            await self._close()
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self.request_stop()
+
+    async def _start_or_wait(self) -> None:
+        try:
+            await self.start()
+        except Exception as error:
+            if self.fatal and isinstance(error, self.fatal):
+                raise
+            self._failed(f"{self.name}: starting the consumer failed", error)
+            await self.retry.wait(self._stopping)
+
+    async def _close(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()  # leaves the group
+
+    # --- one batch -------------------------------------------------------------------
+
+    async def step(self) -> bool:
+        """Fetch and handle one batch; False when it failed (and was rewound)."""
+        consumer = self._consumer
+        assert consumer is not None
+        try:
+            partitions = await consumer.getmany(
+                timeout_ms=self.batch_wait_ms, max_records=self.batch_max
+            )
+        except Exception as error:
+            self._failed(f"{self.name}: fetching failed", error)
+            await self.retry.wait(self._stopping)
+            return False
+        partitions = {tp: rs for tp, rs in partitions.items() if rs}
+        if not partitions:
+            return True
+        batch = Batch(partitions)
+        failure: Exception | None = None
+        async with self.batch_lock:
+            if not self._consuming.is_set() or self._stopping.is_set():
+                # Paused or stopped while fetching: these come again (on resume).
+                rewind(consumer, batch.first_offsets)
+                return True
+            try:
+                await self.handle(batch)
+                await self._commit(consumer, batch)
+            except PutBack:
+                rewind(consumer, batch.first_offsets)
+                self.stats.put_back += 1
+                return True
+            except Exception as error:
+                rewind(consumer, batch.first_offsets)
+                if self.fatal and isinstance(error, self.fatal):
+                    raise
+                failure = error
+            else:
+                self.stats.batches += 1
+                self.stats.records += len(batch)
+                self.retry.succeeded()
+        if failure is not None:
+            self._failed(f"{self.name}: a batch failed; it will be handled again", failure)
+            await self.retry.wait(self._stopping)
+            return False
+        return True
+
+    async def _commit(self, consumer: AIOKafkaConsumer, batch: Batch) -> None:
+        if not self.commits:
+            return
+        try:
+            await consumer.commit(batch.next_offsets)
+        except CommitFailedError as error:
+            # The group rebalanced: the partitions' new owner reads these records again,
+            # and every handler here is idempotent.
+            log.warning("%s: offsets not committed after a rebalance: %s", self.name, error)
+
+    async def _call(self, hook: PartitionsHook | None, tps: set[TopicPartition]) -> None:
+        if hook is None:
+            return
+        result = hook(tps)
+        if result is not None:
+            await result
+
+    def _failed(self, what: str, error: Exception) -> None:
+        self.retry.failed(what, error)
+        self.stats.retries = self.retry.failures
+        self.stats.last_error = self.retry.last_error
+
+
+# --- positioning an assigned reader ----------------------------------------------------
+
+
+def since(ms: Callable[[], int]) -> Positioner:
+    """Position every partition at the first record stamped at or after `ms()` (end offsets
+    are wrong on the embedded broker, so never `seek_to_end` when a time answers)."""
+
+    async def position(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
+        found = await consumer.offsets_for_times(dict.fromkeys(tps, ms()))
+        for tp in tps:
+            at = found.get(tp)
+            if at is None:
+                # Nothing that recent: Apache Kafka's end is right; the embedded broker
+                # answers an offset at or before its true end (never past it).
+                await consumer.seek_to_end(tp)
+            else:
+                consumer.seek(tp, at.offset)
+
+    return position
+
+
+def from_beginning(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> Awaitable[None]:
+    return consumer.seek_to_beginning(*tps)  # type: ignore[no-any-return]
+
+
+@dataclass
+class Readers:
+    """Engines started and stopped together (the tasks of one role)."""
+
+    engines: list[ConsumerEngine] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def run(self, engine: ConsumerEngine) -> asyncio.Task[None]:
+        self.engines.append(engine)
+        task = asyncio.create_task(engine.run(), name=engine.name)
+        self.tasks.append(task)
+        return task
+
+    async def stop(self) -> None:
+        for engine in self.engines:
+            engine.request_stop()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+__all__ = [
+    "Batch",
+    "BatchHandler",
+    "ConsumerEngine",
+    "EngineStats",
+    "Membership",
+    "PutBack",
+    "Readers",
+    "Record",
+    "from_beginning",
+    "since",
+]

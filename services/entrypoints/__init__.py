@@ -1,0 +1,1 @@
+"""Entry points: the roles a process plays, the HTTP API by family, the CLI."""

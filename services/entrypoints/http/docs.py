@@ -1,0 +1,176 @@
+"""The API's documentation: the OpenAPI document's metadata (title, version, a tag per
+seed family) and the AsyncAPI document of the Kafka interface, at `/asyncapi.json` and
+rendered at `/asyncapi`.
+
+`/asyncapi.json` and `/asyncapi` are plain routes, like FastAPI's own `/docs` and
+`/openapi.json`: app-wide dependencies (authentication) do not apply to them, and they are
+not operations of the OpenAPI document. The AsyncAPI document is the committed
+docs/asyncapi.json for the topics this process is configured with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from importlib.metadata import version
+from typing import Any, Final
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+from faststream.specification import get_asyncapi_html
+
+from contracts import asyncapi
+from contracts.topics import Topics
+from services.entrypoints.http.errors import FASTAPI_VALIDATION_FAMILIES, family_of
+from services.settings import Settings
+
+TITLE: Final = "pipeline-service"
+DESCRIPTION: Final = """\
+HTTP API of the pipeline control plane. Each family of paths keeps the parameters, status
+codes and JSON shapes of the product it mirrors:
+
+- `/v0/pipelines`: Feldera (seeds 000, 001); errors `{message, error_code, details}`
+- `/api/v1/jobs/runs`: Marquez (seed 002); errors `{code, message}`
+- `/pipelines/v0`, `/v0/runs`: Esper (seed 003); errors
+  `{code, message, content: {error_code, details}}`
+- `/api/v1/configs`, `/api/v1/executions`: FactFlow (seed 004); errors
+  `{detail, error_code, correlation_id, timestamp}`
+
+A request the Feldera, Marquez and Esper paths cannot parse is answered in the family's
+shape with 400; FactFlow's answers FastAPI's 422, as seed 004 documents.
+
+Writes become Kafka commands. An `Idempotency-Key` header is the command id: a request
+repeated with the same key gets the same answer and changes nothing twice. A write
+answers with the resulting aggregate version in `X-Pipelines-Version`; a read sent with
+`X-Min-Version` waits (up to 5 s) until its read model has applied that version. A 503
+carries `Retry-After`.
+
+Every operation needs `Authorization: Bearer <api key>` (see *api keys*); `/health` and
+the documentation do not.
+
+The Kafka interface (commands, results, lifecycle events) is described by the AsyncAPI
+document at [`/asyncapi`](/asyncapi) ([JSON](/asyncapi.json)).
+"""
+
+TAGS: Final[list[dict[str, Any]]] = [
+    {
+        "name": "pipelines",
+        "description": "Seeds 000/001, Feldera's pipeline endpoints: create, list, read and "
+        "delete pipelines; start, stop, pause, resume, checkpoint, approve, dismiss_error and "
+        "clear. An action answers 202 with Feldera's message as soon as it is recorded; poll "
+        "`GET /v0/pipelines/{pipeline_name}` for the state it leads to.",
+    },
+    {
+        "name": "runs (Marquez)",
+        "description": "Seed 002, Marquez's (deprecated) run API: mark a run started, "
+        "completed, failed or aborted (`?at=` the instant it happened) and read it. Runs "
+        "are the executions created through seed 003 or seed 004.",
+    },
+    {
+        "name": "pipeline runs (Esper)",
+        "description": "Seed 003, Esper's pipeline runs: every run of the enterprise, one "
+        "pipeline's runs (by the pipeline's id or name), and create, read, update the "
+        "status of, or delete one run. Answers are the `{code, message, content}` envelope; "
+        "lists page with `limit`/`offset`. Paths work with and without a trailing slash.",
+    },
+    {
+        "name": "configs (FactFlow)",
+        "description": "Seed 004, FactFlow's pipeline configurations: create and update a "
+        "config (its YAML or JSON document, validated: an invalid one is 400 with the "
+        "report), read one, and validate a document without storing it.",
+    },
+    {
+        "name": "executions (FactFlow)",
+        "description": "Seed 004, FactFlow's executions: the runs of a config, one by id "
+        "or listed.",
+    },
+    {
+        "name": "api keys",
+        "description": "The keys `Authorization: Bearer <key>` takes: create one (its secret "
+        "is shown once), list and revoke them.",
+    },
+]
+
+router = APIRouter()
+
+
+@functools.cache
+def _asyncapi(prefix: str) -> tuple[bytes, str]:
+    """(JSON, HTML) of the AsyncAPI document for a topic prefix: generated once."""
+    document = asyncapi.specification(Topics(prefix=prefix))
+    # No "try it": no FastStream app stands behind this page to publish test messages.
+    return asyncapi.render_json(document), get_asyncapi_html(document, try_it_out_path=None)
+
+
+async def _rendered(request: Request) -> tuple[bytes, str]:
+    settings: Settings = request.app.state.settings
+    return await asyncio.to_thread(_asyncapi, settings.topic_prefix)
+
+
+async def asyncapi_json(request: Request) -> Response:
+    """The AsyncAPI 3.0 document of the Kafka interface."""
+    document, _ = await _rendered(request)
+    return Response(document, media_type="application/json")
+
+
+async def asyncapi_page(request: Request) -> Response:
+    """The AsyncAPI document, rendered (AsyncAPI's React component, loaded from a CDN)."""
+    _, page = await _rendered(request)
+    return HTMLResponse(page)
+
+
+# Plain routes (not API routes): `include_router` copies them without the app's
+# dependencies, so the documentation stays readable without an API key.
+router.add_route("/asyncapi.json", asyncapi_json, methods=["GET"], include_in_schema=False)
+router.add_route("/asyncapi", asyncapi_page, methods=["GET"], include_in_schema=False)
+
+
+# --- the OpenAPI document --------------------------------------------------------------------
+
+
+def answers_validation_with_400(path: str) -> bool:
+    """errors.py's rule: a request that fails validation on a family's path is that
+    family's 400, unless the family keeps FastAPI's 422 (seed 004)."""
+    render = family_of(path)
+    return render is not None and render not in FASTAPI_VALIDATION_FAMILIES
+
+
+def drop_unanswered_422(schema: dict[str, Any]) -> None:
+    """FastAPI documents a 422 for every operation with parameters; drop it where the
+    answer is the family's 400 instead."""
+    for path, operations in schema.get("paths", {}).items():
+        if not answers_validation_with_400(path):
+            continue
+        for operation in operations.values():
+            operation.get("responses", {}).pop("422", None)
+
+
+def install_docs(app: FastAPI) -> None:
+    """Title, version (the package's), description and tags of the OpenAPI document, its
+    responses made true to the family error handling, and the AsyncAPI routes."""
+    app.title = TITLE
+    app.version = version("pipeline-service")
+    app.description = DESCRIPTION
+    app.openapi_tags = TAGS
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        fresh = app.openapi_schema is None
+        schema = generate()  # FastAPI's, cached on the app after the first call
+        if fresh:
+            drop_unanswered_422(schema)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
+    app.include_router(router)
+
+
+__all__ = [
+    "DESCRIPTION",
+    "TAGS",
+    "TITLE",
+    "answers_validation_with_400",
+    "drop_unanswered_422",
+    "install_docs",
+    "router",
+]

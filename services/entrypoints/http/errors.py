@@ -1,0 +1,310 @@
+"""Error responses in each API family's own shape, and the rules every family shares.
+
+Each seed family answers errors in its own JSON shape (Feldera `{message, error_code,
+details}` for `/v0/pipelines` and `/v0/api-keys`; the other families register theirs
+here as they come). FastAPI's own errors (a request that fails validation, an unknown
+route) are rendered in the shape of the family whose path they hit; paths no family
+claims keep FastAPI's defaults. Seed 004's family (FactFlow, itself a FastAPI app) keeps
+FastAPI's 422 HTTPValidationError for a request that fails validation, as the seed
+documents; its other errors are its ErrorResponse, with the request's correlation id.
+
+Every 503 carries `Retry-After: 5`, whoever produced it (a middleware makes sure).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from contracts.errors import ErrorBody
+from domain.errors import DomainError
+from domain.pipeline_errors import RETRY_AFTER_SECONDS
+from services.entrypoints.http.gateway import GatewayTimeout, GatewayUnavailable
+
+RETRY_AFTER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+# (status, error_code, message, details) -> the family's response.
+Renderer = Callable[[int, str, str, Any], Response]
+
+
+def retry_headers(status: int) -> dict[str, str]:
+    return dict(RETRY_AFTER) if status == 503 else {}
+
+
+# --- the Feldera family (/v0/pipelines) -------------------------------------------------
+
+
+def feldera_response(
+    status: int, body: ErrorBody, headers: dict[str, str] | None = None
+) -> Response:
+    return JSONResponse(
+        body.model_dump(mode="json"),
+        status_code=status,
+        headers={**retry_headers(status), **(headers or {})},
+    )
+
+
+def render_feldera(status: int, error_code: str, message: str, details: Any) -> Response:
+    return feldera_response(
+        status, ErrorBody(message=message, error_code=error_code, details=details)
+    )
+
+
+def domain_error_response(error: DomainError) -> Response:
+    return feldera_response(error.http_status, error.body())
+
+
+def invalid_query_parameter(name: str, value: str, expected: str) -> DomainError:
+    """A query parameter that does not parse (FastAPI would answer 422; Feldera's family
+    answers 400 in its own shape)."""
+    return DomainError(
+        "InvalidQueryParameter",
+        f"Invalid value '{value}' for query parameter '{name}': expected {expected}",
+        {"parameter": name, "value": value, "expected": expected},
+        400,
+    )
+
+
+def result_timeout(error: GatewayTimeout) -> DomainError:
+    return DomainError(
+        "CommandResultTimeout",
+        f"No result for command '{error.command_id}' ({error.command_type}) within "
+        f"{error.timeout_s:g} s; it may still be applied. Retry with the header "
+        f"'Idempotency-Key: {error.command_id}' to get its result without applying it twice.",
+        {
+            "command_id": error.command_id,
+            "command_type": error.command_type,
+            "timeout_s": error.timeout_s,
+        },
+        503,
+    )
+
+
+def not_published(error: GatewayUnavailable) -> DomainError:
+    return DomainError(
+        "CommandNotPublished",
+        f"Command '{error.command_id}' ({error.command_type}) could not be published: "
+        f"{error.reason}",
+        {"command_id": error.command_id, "command_type": error.command_type},
+        503,
+    )
+
+
+# --- the Marquez family (/api/v1/jobs, seed 002) ------------------------------------------
+
+
+def render_marquez(status: int, error_code: str, message: str, details: Any) -> Response:
+    """Marquez's ErrorMessage `{code, message}`: the error code and details have no place
+    in it (Dropwizard's shape)."""
+    return JSONResponse(
+        {"code": status, "message": message}, status_code=status, headers=retry_headers(status)
+    )
+
+
+# --- the Esper family (/pipelines/v0 and /v0/runs, seed 003) -------------------------------
+
+
+def render_esper(status: int, error_code: str, message: str, details: Any) -> Response:
+    """Esper's envelope `{code, message, content}` (its Error_400_Bad_Data has `code`
+    and `message`); `content` carries our error code and details."""
+    return JSONResponse(
+        {
+            "code": status,
+            "message": message,
+            "content": {"error_code": error_code, "details": details},
+        },
+        status_code=status,
+        headers=retry_headers(status),
+    )
+
+
+# --- the FactFlow family (/api/v1/configs and /api/v1/executions, seed 004) ---------------
+# FactFlow is a FastAPI app: its errors are ErrorResponse, but a request that fails
+# validation keeps FastAPI's 422 HTTPValidationError, as the seed documents.
+
+CORRELATION_HEADER: Final = "X-Correlation-ID"
+# A client's correlation id is echoed only when it is a plain token of sane length;
+# anything else is replaced by a fresh one rather than reflected back.
+_MAX_CORRELATION_LENGTH: Final = 128
+_correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+
+
+def correlation_id() -> str:
+    """The current request's correlation id (set by CorrelationId); a fresh one outside."""
+    return _correlation_id.get() or str(uuid.uuid4())
+
+
+def factflow_error(detail: str, error_code: str) -> dict[str, Any]:
+    """FactFlow's ErrorResponse: `detail` as in FastAPI's HTTPException, plus the code,
+    the request's correlation id and when the error was answered."""
+    return {
+        "detail": detail,
+        "error_code": error_code,
+        "correlation_id": correlation_id(),
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+    }
+
+
+def render_factflow(status: int, error_code: str, message: str, details: Any) -> Response:
+    """ErrorResponse `{detail, error_code, correlation_id, timestamp}`: the details have
+    no place in it (the message says what they would)."""
+    return JSONResponse(
+        factflow_error(message, error_code), status_code=status, headers=retry_headers(status)
+    )
+
+
+def _usable_correlation_id(raw: str | None) -> str | None:
+    if raw is None or not 0 < len(raw) <= _MAX_CORRELATION_LENGTH:
+        return None
+    return raw if raw.isascii() and raw.isprintable() and " " not in raw else None
+
+
+class CorrelationId:
+    """ASGI middleware for the families that carry a correlation id: the request's
+    `X-Correlation-ID` (or a new UUID) is the id of every error answered and is echoed
+    in the response's `X-Correlation-ID` header."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or family_of(scope["path"]) not in CORRELATED_FAMILIES:
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get(CORRELATION_HEADER)
+        the_id = _usable_correlation_id(given) or str(uuid.uuid4())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[CORRELATION_HEADER] = the_id
+            await send(message)
+
+        token = _correlation_id.set(the_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            _correlation_id.reset(token)
+
+
+# --- dispatch by family ------------------------------------------------------------------
+
+FAMILIES: dict[str, Renderer] = {
+    "/v0/pipelines": render_feldera,
+    "/v0/api-keys": render_feldera,
+    "/v0/api_keys": render_feldera,
+    "/api/v1/jobs": render_marquez,
+    "/pipelines/v0": render_esper,
+    "/v0/runs": render_esper,
+    "/api/v1/configs": render_factflow,
+    "/api/v1/executions": render_factflow,
+}
+
+# Families whose request-validation errors stay FastAPI's 422 HTTPValidationError (seed
+# 004 documents it: a non-UUID id is 422 there).
+FASTAPI_VALIDATION_FAMILIES: Final[frozenset[Renderer]] = frozenset({render_factflow})
+# Families whose responses carry X-Correlation-ID.
+CORRELATED_FAMILIES: Final[frozenset[Renderer]] = frozenset({render_factflow})
+
+
+def family_of(path: str) -> Renderer | None:
+    """The renderer of the longest registered prefix that `path` starts with."""
+    matches = [
+        prefix for prefix in FAMILIES if path == prefix or path.startswith(prefix.rstrip("/") + "/")
+    ]
+    return FAMILIES[max(matches, key=len)] if matches else None
+
+
+def _validation_summary(error: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+    # Only the JSON-safe parts: `input` and `ctx` may hold arbitrary objects.
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type"))}
+        for e in error.errors()
+    ]
+    summary = "; ".join(f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in errors)
+    return summary, errors
+
+
+async def _on_validation_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    render = family_of(request.url.path)
+    if render is None or render in FASTAPI_VALIDATION_FAMILIES:
+        return await request_validation_exception_handler(request, error)
+    summary, errors = _validation_summary(error)
+    return render(400, "InvalidRequest", f"Invalid request: {summary}", {"errors": errors})
+
+
+async def _on_http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    render = family_of(request.url.path)
+    if render is None:
+        return await http_exception_handler(request, error)
+    code = "".join(word.capitalize() for word in str(error.detail).split()) or "HttpError"
+    response = render(error.status_code, code, str(error.detail), None)
+    if error.headers:
+        response.headers.update(error.headers)
+    return response
+
+
+class RetryAfterOn503:
+    """ASGI middleware: a 503 without `Retry-After` gets `Retry-After: 5`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_retry_after(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 503:
+                headers = MutableHeaders(scope=message)
+                if "retry-after" not in headers:
+                    headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            await send(message)
+
+        await self.app(scope, receive, send_with_retry_after)
+
+
+def install_error_handling(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_middleware(RetryAfterOn503)
+    app.add_middleware(CorrelationId)
+
+
+__all__ = [
+    "CORRELATED_FAMILIES",
+    "CORRELATION_HEADER",
+    "FAMILIES",
+    "FASTAPI_VALIDATION_FAMILIES",
+    "RETRY_AFTER",
+    "CorrelationId",
+    "correlation_id",
+    "domain_error_response",
+    "factflow_error",
+    "family_of",
+    "feldera_response",
+    "install_error_handling",
+    "invalid_query_parameter",
+    "not_published",
+    "render_esper",
+    "render_factflow",
+    "render_feldera",
+    "render_marquez",
+    "result_timeout",
+]

@@ -1,0 +1,125 @@
+"""Seed 004 (FactFlow's executions), the reads: `GET /api/v1/executions/{id}` and
+`GET /api/v1/executions`, answered from the executions read model as ExecutionResponse.
+
+The executions here are a config's (RunConfig, replays): the seed's ExecutionResponse
+requires a `config_id`, and a pipeline's runs (seeds 002/003) live under their own paths,
+so a pipeline run's id is 404 here and the list leaves pipeline runs out.
+
+`status` is seed 004's view of the run's canonical status (running, completed, failed,
+cancelled, interrupted; DESIGN.md's table); `started_at` is when the execution was
+created until a stage has started it (the seed requires one), `completed_at` when it
+ended.
+
+The list filters by `config_id`, `status` (seed 004's vocabulary) and `tag`, newest first,
+paged by `limit` (1-1000, default 100) and `offset`, as FactFlow's config list pages:
+`{total, limit, offset, has_more, executions}`. A filter or header that does not parse is
+FastAPI's 422; other errors are ErrorResponse (errors.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any, Final
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from contracts.statuses import ExecutionStatus
+from domain.errors import DomainError
+from domain.execution import RunOwnerKind
+from projections.rows import Row
+from projections.store import ReadStore
+from services.entrypoints.http import factflow
+from services.entrypoints.http.factflow import (
+    ExecutionListResponse,
+    ExecutionResponse,
+    MinVersion,
+    error_response,
+)
+from services.service_layer.handlers.runs import unknown_execution
+
+PREFIX: Final = "/api/v1/executions"
+DEFAULT_LIMIT: Final = 100
+MAX_LIMIT: Final = 1000
+CONFIG_OWNED: Final = str(RunOwnerKind.CONFIG)
+
+# ExecutionResponse field -> the read model's column it shows (or a function of the row).
+EXECUTION_FIELDS: Final[dict[str, str]] = {
+    "id": "id",
+    "config_id": "config_id",
+    "status": "execution_status",
+    "started_at": "started_at",
+    "completed_at": "ended_at",
+    "parent_execution_id": "parent_execution_id",
+    "replay_source": "replay_source",
+    "tag": "tag",
+}
+assert list(EXECUTION_FIELDS) == list(ExecutionResponse.model_fields)
+
+router = APIRouter(prefix=PREFIX, tags=["executions (FactFlow)"])
+
+
+def execution_of(row: Row) -> dict[str, Any]:
+    body = {field: row.get(column) for field, column in EXECUTION_FIELDS.items()}
+    # Required by the seed; an execution counts as started once it exists.
+    body["started_at"] = body["started_at"] or row["created_at"]
+    return body
+
+
+def is_execution(row: Row | None) -> bool:
+    return row is not None and row.get("owner_kind") == CONFIG_OWNED
+
+
+@router.get(
+    "/{execution_id}",
+    summary="Get an execution",
+    response_model=ExecutionResponse,
+    responses=factflow.errors(404, 503),
+)
+async def get_execution(
+    request: Request, execution_id: UUID, min_version: MinVersion = None
+) -> Response:
+    store: ReadStore = request.app.state.read_store
+    try:
+        await factflow.wait_for_version(store, "execution", execution_id, min_version)
+        row = await asyncio.to_thread(store.get_execution, str(execution_id))
+        if row is None or not is_execution(row):
+            raise unknown_execution(execution_id)
+    except DomainError as error:
+        return error_response(error)
+    return JSONResponse(execution_of(row))
+
+
+@router.get("", summary="List executions", response_model=ExecutionListResponse)
+async def get_executions(
+    request: Request,
+    config_id: Annotated[UUID | None, Query(description="Only this config's")] = None,
+    status: Annotated[ExecutionStatus | None, Query(description="Only in this status")] = None,
+    tag: Annotated[str | None, Query(description="Only the one with this tag")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
+    offset: Annotated[int, Query(ge=0, description="Executions to skip")] = 0,
+) -> Response:
+    store: ReadStore = request.app.state.read_store
+    total, rows = await asyncio.to_thread(
+        lambda: store.list_executions(
+            config_id=None if config_id is None else str(config_id),
+            execution_status=None if status is None else str(status),
+            tag=tag,
+            owner_kind=CONFIG_OWNED,
+            limit=limit,
+            offset=offset,
+        )
+    )
+    return JSONResponse(
+        {
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "has_more": offset + len(rows) < total,
+            "executions": [execution_of(row) for row in rows],
+        }
+    )
+
+
+__all__ = ["EXECUTION_FIELDS", "MAX_LIMIT", "PREFIX", "execution_of", "router"]

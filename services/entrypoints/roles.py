@@ -1,0 +1,158 @@
+"""The roles a `pipelines` process can play, and running several of them in one process.
+
+A role is an async function `(settings, stop, heartbeat) -> None` that serves until
+`stop` is set, calling `heartbeat()` as its loop goes round. `pipelines dev` runs every
+role of ROLES in one process; `pipelines serve --role X` runs the named ones (one per
+container in compose.yaml). Later issues add their roles to ROLES.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from services.adapters.command_records import recorder_env
+from services.adapters.eventstore import EventStore, open_event_store
+from services.adapters.kafka.clients import make_producer, topic_creator
+from services.adapters.stores import open_command_store
+from services.entrypoints.health import Heartbeat
+from services.entrypoints.http.server import run_api
+from services.runtimes.command_handler import CommandConsumer
+from services.runtimes.orchestrator.liveness import open_gate
+from services.runtimes.orchestrator.role import run_orchestrator
+from services.runtimes.projector import run_projector
+from services.runtimes.reconciler.role import run_reconciler
+from services.runtimes.relay import Relay
+from services.service_layer.decider import Decider
+from services.service_layer.handlers import HANDLERS
+from services.service_layer.handling import ExecutionGate
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Role = Callable[[Settings, asyncio.Event, Callable[[], None]], Coroutine[Any, Any, None]]
+
+# The handler's loop is not ours to hook: it beats while its task is alive.
+_HANDLER_BEAT_S = 5.0
+
+
+def handler_decider(settings: Settings, store: EventStore, gate: ExecutionGate) -> Decider:
+    """The command handler's decider: every handler, the orchestrator gate, and the
+    timeout every new run gets (`PIPELINES_EXECUTION_TIMEOUT_S`)."""
+    timeout = timedelta(seconds=settings.execution_timeout_s)
+    return Decider(store, HANDLERS, gate=gate, run_timeout=timeout)
+
+
+async def run_handler(
+    settings: Settings, stop: asyncio.Event, heartbeat: Callable[[], None]
+) -> None:
+    """The command handler: commands topic -> decider -> event store, results, DLQ.
+
+    RunConfig always passes the orchestrator gate here (services.runtimes.orchestrator.liveness)."""
+    store = await asyncio.to_thread(open_command_store, settings.event_store_url)
+    gate = None
+    try:
+        gate = await asyncio.to_thread(open_gate, settings)
+        consumer = CommandConsumer(settings, handler_decider(settings, store, gate))
+        task = asyncio.create_task(consumer.run(), name="command-consumer")
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            while not task.done() and not stop.is_set():
+                heartbeat()
+                await asyncio.wait(
+                    {task, stopping}, timeout=_HANDLER_BEAT_S, return_when=asyncio.FIRST_COMPLETED
+                )
+        finally:
+            stopping.cancel()
+        consumer.request_stop()
+        await task  # finishes and commits the current batch; re-raises a crash
+    finally:
+        if gate is not None:
+            await asyncio.to_thread(gate.close)
+        await asyncio.to_thread(store.close)
+
+
+async def run_relay(settings: Settings, stop: asyncio.Event, heartbeat: Callable[[], None]) -> None:
+    """The outbox relay: event store notification log -> events topic."""
+    url = settings.event_store_url
+    store = await asyncio.to_thread(open_event_store, url, extra_env=recorder_env(url))
+    producer = make_producer(settings)
+    try:
+        await producer.start()
+        relay = Relay(
+            store,
+            producer,
+            settings.topics.events,
+            batch_max=settings.relay_batch_max,
+            poll_interval_s=settings.relay_poll_interval_ms / 1000,
+            heartbeat=heartbeat,
+            ensure_topics=topic_creator(settings),
+            reserved_topics=settings.topics.all(),
+        )
+        await relay.run(stop)
+    finally:
+        await producer.stop()
+        await asyncio.to_thread(store.close)
+
+
+ROLES: dict[str, Role] = {
+    "handler": run_handler,
+    "relay": run_relay,
+    "api": run_api,
+    "projector": run_projector,
+    "orchestrator": run_orchestrator,
+    "reconciler": run_reconciler,
+}
+
+
+class UnknownRole(ValueError):
+    pass
+
+
+def check_roles(names: Sequence[str]) -> list[str]:
+    unknown = [name for name in names if name not in ROLES]
+    if unknown:
+        raise UnknownRole(f"Unknown role(s) {', '.join(unknown)}; known: {', '.join(ROLES)}")
+    if not names:
+        raise UnknownRole(f"No role given; known: {', '.join(ROLES)}")
+    return list(dict.fromkeys(names))
+
+
+async def run_roles(
+    settings: Settings,
+    names: Sequence[str],
+    stop: asyncio.Event,
+    *,
+    heartbeat_dir: Path | None = None,
+) -> None:
+    """Run the named roles until `stop` is set. If one of them fails, the others are
+    stopped too and the failure is raised: a half-running process is worse than none."""
+    roles = check_roles(names)
+    beats = {name: Heartbeat(name, heartbeat_dir) for name in roles}
+    tasks = {
+        asyncio.create_task(ROLES[name](settings, stop, beats[name]), name=f"role-{name}"): name
+        for name in roles
+    }
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        failed = [task for task in done if task.exception() is not None]
+        for task in failed:
+            log.error("Role %s failed", tasks[task], exc_info=task.exception())
+        if not stop.is_set():
+            if not failed:
+                log.error("Role(s) %s stopped by themselves", [tasks[t] for t in done])
+            stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        error = failed[0].exception() if failed else None
+        if error is not None:
+            raise error
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for beat in beats.values():
+            beat.clear()

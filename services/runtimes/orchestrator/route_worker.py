@@ -1,0 +1,464 @@
+"""One route of one config as a Kafka consumer group (docs/orchestrator.md, step 4).
+
+The worker reads its route's inbound topic in `getmany` batches of up to
+`inbound.prefetch * inbound.concurrency` records (group
+`{consumer_group}.route.{config_id}.{route_id}`, `earliest`, manual commits) and takes
+each batch through these steps, in this order, before it commits the batch's offsets:
+
+1. decode every record (a malformed one is dead-lettered);
+2. look up each execution (`ExecutionLookup`): skip the messages of finished executions
+   and of other configs' executions; an unknown one is waited for up to
+   `unknown_grace_s` (in case the lookup lags the relay that published the init message),
+   then its messages are dead-lettered (`UnknownExecution`), never dropped silently;
+3. skip the messages the ledger says this route handled already (and repeats in the batch);
+4. run the adapters, messages of different executions concurrently in up to
+   `inbound.concurrency` lanes, one execution's messages in order; a failing message is
+   retried `max_retries` times `retry_delay_seconds` apart, then dead-lettered
+   (`AdapterFailed`); an execution finished meanwhile has its messages skipped;
+5. mark every output expected by each route of the config that consumes its topic (and,
+   unless the execution skipped it, its init message expected by the init route);
+6. publish outputs and dead letters and await every acknowledgement;
+7. store inputs and outputs (services.runtimes.orchestrator.storage: one fsynced segment per
+   execution and direction) — before the ledger, so a crash between the two can only
+   store a message twice, never lose it;
+8. record outputs produced and inputs consumed (or failed) in the ledger, one transaction;
+9. tell `on_failed` about executions with a dead-lettered message and `on_drained` about
+   the ones this batch touched whose ledger has drained;
+10. commit the offsets.
+
+If any step fails (database, broker, a callback) nothing is committed: the batch's
+partitions are rewound and the batch is processed again after a backoff. That is safe:
+the ledger skips what was consumed, re-produced outputs carry the same ids, storage keeps
+the first copy, and the callbacks' decisions are deduplicated by their command ids.
+
+`start()` first makes sure the route's topics exist: by default it creates them (existing
+ones are left alone); the role passes its own `ensure_topics` (services.adapters.kafka.clients'
+`topic_creator`, which only creates what is missing). A batch may take long (delays,
+retries): keep it under the consumer's
+`max_poll_interval_ms` (5 minutes by default) or the group moves its partitions on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError
+
+from contracts.config_document import RouteSpec
+from contracts.envelope import KafkaRecord
+from contracts.route_messages import RouteDeadLetterCode, encode_route_message
+from services.adapters.kafka.clients import client_options, make_consumer
+from services.adapters.kafka.embedded_broker import create_topics
+from services.adapters.kafka.engine import Record
+from services.adapters.kafka.retry import Retry, rewind
+from services.runtimes.orchestrator.execution_info import (
+    ExecutionCallback,
+    ExecutionLookup,
+    PatientLookup,
+    StopRequested,
+)
+from services.runtimes.orchestrator.ledger import Ledger
+from services.runtimes.orchestrator.route_batch import (
+    DEAD_LETTERED,
+    Fate,
+    Infos,
+    RouteScope,
+    Work,
+    classify,
+    consumed_rows,
+    dead_letter,
+    decode,
+    expected_rows,
+    failed_rows,
+    lanes,
+    outputs_of,
+    positions,
+    produced_rows,
+    stored_items,
+)
+from services.runtimes.orchestrator.storage import MessageStorage
+from services.runtimes.routes.adapters import AdapterContext, AdapterFailure, AdapterRuntime
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EnsureTopics = Callable[[Sequence[str]], Awaitable[None]]
+
+DEFAULT_UNKNOWN_GRACE_S = 30.0
+DEFAULT_POLL_TIMEOUT_MS = 200
+INITIAL_BACKOFF_S = 0.2
+MAX_BACKOFF_S = 5.0
+
+
+def route_group_id(
+    settings: Settings, config_id: UUID, route_id: str, config_version: int | None = None
+) -> str:
+    """`{consumer_group}.route.{config_id}.{route_id}`, with `.v{config_version}` before the
+    route when the worker runs one version of the config (the orchestrator role's workers)."""
+    version = "" if config_version is None else f".v{config_version}"
+    return f"{settings.consumer_group}.route.{config_id}{version}.{route_id}"
+
+
+def dead_letter_topic(settings: Settings, route: RouteSpec) -> str:
+    """The route's own dead-letter topic, else the shared `{prefix}.route-dead-letters`."""
+    return route.error_handling.dead_letter_topic or f"{settings.topic_prefix}.route-dead-letters"
+
+
+@dataclass
+class RouteWorkerStats:
+    """Counters for health checks and tests (only ever increase)."""
+
+    batches: int = 0
+    fates: Counter[Fate] = field(default_factory=Counter)
+    produced: int = 0
+    adapter_retries: int = 0  # attempts after a failed one
+    retries: int = 0  # batches rewound after a failure
+    last_error: str | None = None
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: RouteWorker) -> None:
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        # Let the batch in flight finish and commit before its partitions move.
+        async with self.owner.batch_lock:
+            pass
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        if set(assigned):
+            self.owner.assigned.set()
+
+
+class RouteWorker:
+    """Usage: `await worker.start()` (optional: `run` starts it), `task =
+    asyncio.create_task(worker.run(stop_event))`; `await worker.stop()` finishes and commits
+    the batch in flight, then leaves the group."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        config_id: UUID,
+        route_id: str,
+        route_spec: RouteSpec,
+        consumers_of: Mapping[str, Sequence[str]],
+        adapters: AdapterRuntime,
+        ledger: Ledger,
+        storage: MessageStorage,
+        execution_info: ExecutionLookup,
+        on_drained: ExecutionCallback,
+        on_failed: ExecutionCallback,
+        producer: AIOKafkaProducer,
+        *,
+        ensure_topics: EnsureTopics | None = None,
+        unknown_grace_s: float = DEFAULT_UNKNOWN_GRACE_S,
+        poll_timeout_ms: int = DEFAULT_POLL_TIMEOUT_MS,
+        initial_backoff_s: float = INITIAL_BACKOFF_S,
+        max_backoff_s: float = MAX_BACKOFF_S,
+        consumer_options: Mapping[str, Any] | None = None,
+        config_version: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.config_id = config_id
+        self.route_id = route_id
+        self.route = route_spec
+        self.config_version = config_version
+        self.scope = RouteScope(
+            config_id,
+            route_id,
+            {topic: tuple(routes) for topic, routes in consumers_of.items()},
+            config_version,
+        )
+        self.adapters = adapters
+        self.ledger = ledger
+        self.storage = storage
+        self.execution_info = execution_info
+        self.on_drained = on_drained
+        self.on_failed = on_failed
+        self.producer = producer
+        self.group_id = route_group_id(settings, config_id, route_id, config_version)
+        self.dead_letter_topic = dead_letter_topic(settings, route_spec)
+        reserved = set(settings.topics.all()) & {
+            route_spec.inbound.topic,
+            self.dead_letter_topic,
+            *route_spec.outbound,
+        }
+        if reserved:
+            raise ValueError(f"route {route_id!r} uses the service's own topics {sorted(reserved)}")
+        self.stats = RouteWorkerStats()
+        self.batch_lock = asyncio.Lock()
+        self.assigned = asyncio.Event()  # set once partitions were assigned
+        self._ensure_topics = ensure_topics or self._create_topics
+        self._poll_timeout_ms = poll_timeout_ms
+        self._retry = Retry(initial_backoff_s, max_backoff_s)
+        self._consumer_options = dict(consumer_options or {})
+        self._stopping = asyncio.Event()
+        self._lookup = PatientLookup(execution_info, unknown_grace_s, self._stopping)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._finished: asyncio.Event | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._consumer is not None:
+            return
+        await self._ensure_topics([self.route.inbound.topic, *self.route.outbound])
+        await self._ensure_topics([self.dead_letter_topic])
+        consumer = make_consumer(self.settings, group_id=self.group_id, **self._consumer_options)
+        await consumer.start()
+        consumer.subscribe([self.route.inbound.topic], listener=_Rebalance(self))
+        self._consumer = consumer
+
+    async def run(self, stop_event: asyncio.Event | None = None) -> None:
+        """Process batches until `stop_event` is set or `stop()` is called."""
+        await self.start()
+        self._finished = asyncio.Event()
+        watcher = asyncio.create_task(self._watch(stop_event)) if stop_event else None
+        try:
+            while not self._stopping.is_set():
+                await self._step()
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            await self._close()
+            self._finished.set()
+
+    async def stop(self) -> None:
+        """Finish (and commit) the batch in flight, then leave the group."""
+        self._stopping.set()
+        if self._finished is not None:
+            await self._finished.wait()
+        else:
+            await self._close()
+
+    async def _watch(self, stop_event: asyncio.Event) -> None:
+        await stop_event.wait()
+        self._stopping.set()
+
+    async def _close(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()  # leaves the group
+
+    async def _create_topics(self, topics: Sequence[str]) -> None:
+        options = client_options(self.settings)
+        bootstrap = options.pop("bootstrap_servers")
+        await create_topics(
+            bootstrap,
+            topics,
+            self.settings.partitions,
+            replication_factor=self.settings.replication_factor,
+            client_options=options,
+        )
+
+    # --- the loop ------------------------------------------------------------------------
+
+    async def _step(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        inbound = self.route.inbound
+        try:
+            records = await consumer.getmany(
+                timeout_ms=self._poll_timeout_ms, max_records=inbound.prefetch * inbound.concurrency
+            )
+        except Exception as error:
+            self._note_failure("Fetching route messages failed", error)
+            await self._retry.wait(self._stopping)
+            return
+        if not records:
+            return
+        first, following = positions(records)
+        async with self.batch_lock:
+            try:
+                works = await self._process([r for rs in records.values() for r in rs])
+                await self._commit(consumer, following)
+            except StopRequested:
+                rewind(consumer, first)
+                return
+            except Exception as error:
+                self._note_failure(
+                    f"Route {self.route_id!r} batch failed; it will run again", error
+                )
+                rewind(consumer, first)
+                failed = True
+            else:
+                self._count(works)
+                self._retry.succeeded()
+                failed = False
+        if failed:
+            await self._retry.wait(self._stopping)
+
+    async def _commit(
+        self, consumer: AIOKafkaConsumer, offsets: Mapping[TopicPartition, int]
+    ) -> None:
+        try:
+            await consumer.commit(dict(offsets))
+        except CommitFailedError as error:
+            # The group rebalanced: the new owner reads these records again, and the ledger
+            # skips what was consumed.
+            log.warning(
+                "Route %r offsets not committed after a rebalance: %s", self.route_id, error
+            )
+
+    async def _process(self, records: Sequence[Record]) -> list[Work]:
+        works = [decode(record) for record in records]
+        infos = await self._lookup.infos(
+            wait_for={w.message.execution_id for w in works if w.message is not None},
+            # A malformed record's execution is looked up once, never waited for.
+            ask_once={w.ids[0] for w in works if w.ids is not None},
+        )
+        classify(works, infos, self.scope, self._lookup.grace_s)
+        await self._skip_handled(works)
+        todo = [w for w in works if w.fate is None]
+        await asyncio.gather(
+            *(self._run_lane(lane) for lane in lanes(todo, self.route.inbound.concurrency))
+        )
+        await self._skip_finished(works)
+        await asyncio.to_thread(self.ledger.expect_many, expected_rows(works, infos, self.scope))
+        await self._publish(works)
+        await asyncio.to_thread(self._store, works)
+        await asyncio.to_thread(self._settle, works, infos)
+        await self._tell(works, infos)
+        return works
+
+    # --- the steps of a batch ------------------------------------------------------------
+
+    async def _skip_handled(self, works: Sequence[Work]) -> None:
+        candidates = {
+            (w.message.execution_id, w.message.id): w
+            for w in works
+            if w.fate is None and w.message is not None
+        }
+        handled = await asyncio.to_thread(self.ledger.consumed_among, self.route_id, candidates)
+        for key in handled:
+            candidates[key].fate = Fate.DUPLICATE
+
+    async def _run_lane(self, lane: Sequence[Work]) -> None:
+        for work in lane:
+            await self._run_adapters(work)
+
+    async def _run_adapters(self, work: Work) -> None:
+        message = work.message
+        assert message is not None
+        handling = self.route.error_handling
+        context = AdapterContext.of(message, self.route_id)
+        attempts = handling.max_retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                # A fresh copy each attempt: a failed attempt may have changed its payload.
+                payload = orjson.loads(work.record.value or b"{}")
+                outputs = await self.adapters.run_steps(self.route.adapters, payload, context)
+            except AdapterFailure as failure:
+                if attempt == attempts:
+                    work.settle(
+                        Fate.FAILED,
+                        code=RouteDeadLetterCode.ADAPTER_FAILED,
+                        error=failure.message,
+                        details={**failure.details(), "attempts": attempts},
+                    )
+                    return
+                self.stats.adapter_retries += 1
+                await asyncio.sleep(handling.retry_delay_seconds)
+                info = await self.execution_info(message.execution_id)
+                if info is None or info.finished:
+                    work.fate = Fate.FINISHED
+                    return
+                continue
+            work.fate = Fate.PROCESSED
+            work.outputs = outputs_of(
+                message, self.route_id, self.route.outbound, outputs, len(self.route.adapters)
+            )
+            return
+
+    async def _skip_finished(self, works: Sequence[Work]) -> None:
+        """An execution cancelled while its messages were in the adapters: their outputs are
+        not published (docs/orchestrator.md, Cancel)."""
+        processed = {w.execution_id for w in works if w.fate is Fate.PROCESSED}
+        for execution_id in processed:
+            assert execution_id is not None
+            info = await self.execution_info(execution_id)
+            if info is None or info.finished:
+                for work in works:
+                    if work.fate is Fate.PROCESSED and work.execution_id == execution_id:
+                        work.fate, work.outputs = Fate.FINISHED, []
+
+    async def _publish(self, works: Sequence[Work]) -> None:
+        # Send everything first (the producer batches), then wait for every delivery.
+        deliveries: list[Awaitable[Any]] = []
+        for work in works:
+            for topic, output in work.outputs:
+                deliveries.append(await self._send(topic, encode_route_message(output)))
+            if work.fate in DEAD_LETTERED:
+                deliveries.append(
+                    await self._send(self.dead_letter_topic, dead_letter(work, self.route_id))
+                )
+        results = await asyncio.gather(*deliveries, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _send(self, topic: str, record: KafkaRecord) -> Awaitable[Any]:
+        sent: Awaitable[Any] = await self.producer.send(
+            topic, value=record.value, key=record.key, headers=record.headers
+        )
+        return sent
+
+    def _store(self, works: Sequence[Work]) -> None:
+        # The whole batch at once: one segment per execution and direction, flushed together.
+        self.storage.store(self.route_id, stored_items(works, self.route.inbound.topic))
+
+    def _settle(self, works: Sequence[Work], infos: Infos) -> None:
+        self.ledger.settle_many(
+            produced_rows(works),
+            consumed_rows(works, self.scope),
+            failed_rows(works, infos, self.scope),
+        )
+
+    async def _tell(self, works: Sequence[Work], infos: Infos) -> None:
+        failed = {execution_id for execution_id, _, _ in failed_rows(works, infos, self.scope)}
+        for execution_id in sorted(failed):
+            await self.on_failed(execution_id)
+        touched = {
+            w.execution_id
+            for w in works
+            if w.fate in (Fate.PROCESSED, Fate.DUPLICATE)
+            and w.execution_id is not None
+            and w.execution_id not in failed
+        }
+        # One grouped query for the batch, after the settling transaction has committed.
+        drained = await asyncio.to_thread(self.ledger.drained_among, touched) if touched else ()
+        for execution_id in sorted(drained):
+            await self.on_drained(execution_id)
+
+    # --- bookkeeping ---------------------------------------------------------------------
+
+    def _count(self, works: Sequence[Work]) -> None:
+        self.stats.batches += 1
+        for work in works:
+            assert work.fate is not None
+            self.stats.fates[work.fate] += 1
+            self.stats.produced += len(work.outputs)
+            if work.fate in DEAD_LETTERED:
+                log.warning(
+                    "Route %r dead-lettered a message to %s: %s",
+                    self.route_id,
+                    self.dead_letter_topic,
+                    work.error,
+                )
+
+    def _note_failure(self, what: str, error: Exception) -> None:
+        self._retry.failed(what, error)
+        self.stats.retries = self._retry.failures
+        self.stats.last_error = self._retry.last_error
+
+
+__all__ = ["RouteWorker", "RouteWorkerStats", "dead_letter_topic", "route_group_id"]

@@ -1,0 +1,252 @@
+"""Decide a batch of commands and store it in ONE event-store transaction.
+
+For every command of the batch: a command id already processed gets its stored result
+back, byte for byte, without calling the domain; a new one is handed to its handler on
+the batch's unit of work; its result (accepted or rejected) is recorded with the batch's
+events. A 503 rejection is the one exception: it says the command was not processed yet
+("retry later", e.g. no orchestrator is alive), so it is answered but not recorded, and
+the same command id sent again is decided again.
+
+On a concurrency conflict (another writer got there first, e.g. after a rebalance) the
+cache is dropped and the batch is decided again once; if it conflicts again each command
+gets its own transaction. Infrastructure errors propagate: the caller does not commit
+offsets, so the batch is redelivered.
+
+Synchronous, like the eventsourcing library: async callers use `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import orjson
+from eventsourcing.application import LRUCache
+from eventsourcing.persistence import PersistenceError
+
+from contracts import Command, CommandAccepted, CommandRejected, rejection
+from contracts.cloudevents import encode_result
+from contracts.envelope import KafkaRecord
+from contracts.events import event_id
+from contracts.results import RESULTS, CommandResult
+from contracts.validation import ValidationReport
+from domain.adapters import BUILTIN_ADAPTERS, AdapterRegistry
+from domain.errors import DomainError
+from services.adapters.command_records import PostgresCommandRecorder, SQLiteCommandRecorder
+from services.adapters.eventstore import ConcurrencyConflict, EventStore
+from services.service_layer.handling import DEFAULT_RUN_TIMEOUT, Context, ExecutionGate, Handler
+from services.service_layer.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+PER_COMMAND_ATTEMPTS = 3
+# A rejection with this status is "not now", not an answer: it is not recorded.
+RETRY_LATER_STATUS = 503
+
+
+@dataclass(frozen=True)
+class Item:
+    """One message of a batch: a decoded command, or a rejection made while decoding it."""
+
+    command_id: str
+    correlation_id: str | None = None
+    command: Command | None = None
+    rejected: CommandRejected | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    command_id: str
+    correlation_id: str | None
+    result: CommandResult
+    value: bytes
+    repeated: bool = False
+
+    def record(self) -> KafkaRecord:
+        """The result record for the results topic; a repeat carries the stored bytes."""
+        fresh = encode_result(self.result, correlation_id=self.correlation_id)
+        return KafkaRecord(key=fresh.key, value=self.value, headers=fresh.headers)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Decider:
+    def __init__(
+        self,
+        store: EventStore,
+        handlers: Mapping[type[Command], Handler],
+        *,
+        adapters: AdapterRegistry = BUILTIN_ADAPTERS,
+        run_timeout: timedelta = DEFAULT_RUN_TIMEOUT,
+        clock: Callable[[], datetime] = _now,
+        gate: ExecutionGate | None = None,
+    ) -> None:
+        self.store = store
+        self.handlers = handlers
+        self.adapters = adapters
+        self.run_timeout = run_timeout
+        self.clock = clock
+        self.gate = gate
+        recorder = store.recorder
+        if not isinstance(recorder, SQLiteCommandRecorder | PostgresCommandRecorder):
+            raise TypeError("The decider needs an event store opened with the command recorder")
+        self.recorder = recorder
+
+    def decide(self, items: Sequence[Item]) -> list[Outcome]:
+        try:
+            return self._decide_and_save(items)
+        except ConcurrencyConflict as conflict:
+            log.info("Batch conflicted (%s); deciding it again", conflict)
+            self.drop_cache()
+        try:
+            return self._decide_and_save(items)
+        except ConcurrencyConflict:
+            self.drop_cache()
+        log.warning("Batch conflicted twice; one transaction per command")
+        outcomes: list[Outcome] = []
+        for item in items:
+            outcomes.extend(self._decide_alone(item))
+        return outcomes
+
+    def drop_cache(self) -> None:
+        """Forget cached aggregates (on rebalance and on conflict)."""
+        repository = self.store.repository
+        if isinstance(repository.cache, LRUCache):
+            repository.cache = LRUCache(maxsize=repository.cache.maxsize)
+
+    def _decide_alone(self, item: Item) -> list[Outcome]:
+        for attempt in range(PER_COMMAND_ATTEMPTS):
+            try:
+                return self._decide_and_save([item])
+            except ConcurrencyConflict:
+                self.drop_cache()
+                if attempt == PER_COMMAND_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _decide_and_save(self, items: Sequence[Item]) -> list[Outcome]:
+        try:
+            return self._decide_and_save_once(items)
+        except BaseException:
+            # The batch mutated cached aggregates in place and was not saved.
+            self.drop_cache()
+            raise
+
+    def _decide_and_save_once(self, items: Sequence[Item]) -> list[Outcome]:
+        known = self.recorder.select_processed(i.command_id for i in items if i.rejected is None)
+        uow = UnitOfWork(self.store)
+        outcomes: list[Outcome] = []
+        decided: dict[str, Outcome] = {}
+        records: list[tuple[str, bytes]] = []
+        for item in items:
+            if item.rejected is not None:
+                # Wire-level rejections are a function of the bytes: not recorded.
+                outcomes.append(self._outcome(item, item.rejected))
+            elif item.command_id in known:
+                outcomes.append(self._repeat(item, known[item.command_id]))
+            elif item.command_id in decided:
+                first = decided[item.command_id]
+                outcomes.append(self._repeat(item, first.value))
+            else:
+                outcome = self._outcome(item, self._decide_one(item, uow))
+                decided[item.command_id] = outcome
+                if not _retry_later(outcome.result):
+                    records.append((item.command_id, outcome.value))
+                outcomes.append(outcome)
+        if records:
+            self.store.save(*uow.aggregates(), processed_commands=records)
+        return outcomes
+
+    def _decide_one(self, item: Item, uow: UnitOfWork) -> CommandResult:
+        command = cast(Command, item.command)
+        command_type = command.command_type()
+        handler = self.handlers.get(type(command))
+        if handler is None:
+            return rejection(
+                DomainError(
+                    "CommandNotHandled",
+                    f"No handler is registered for command type '{command_type}'",
+                    {"command_type": command_type},
+                    http_status=501,
+                ),
+                command_id=item.command_id,
+                command_type=command_type,
+            )
+        mark = uow.mark()
+        context = Context(
+            uow=uow,
+            now=self.clock(),
+            command_id=item.command_id,
+            adapters=self.adapters,
+            run_timeout=self.run_timeout,
+            gate=self.gate,
+        )
+        try:
+            decision = handler(command, context)
+        except DomainError as error:
+            uow.rollback_to(mark)
+            return rejection(
+                error,
+                command_id=item.command_id,
+                command_type=command_type,
+                validation_report=_report_of(error),
+            )
+        except (PersistenceError, ConcurrencyConflict):
+            raise
+        except Exception as error:
+            # A bug must not stop the consumer or poison the partition: answer it.
+            log.exception("Handler for %s raised", command_type)
+            uow.rollback_to(mark)
+            return rejection(
+                DomainError(
+                    "InternalError",
+                    f"The {command_type} handler failed: {type(error).__name__}",
+                    {"command_type": command_type},
+                    http_status=500,
+                ),
+                command_id=item.command_id,
+                command_type=command_type,
+            )
+        raised = uow.new_events_since(mark)
+        version = None
+        if decision.aggregate_id is not None:
+            aggregate = uow.peek(decision.aggregate_id)
+            version = aggregate.version if aggregate is not None else None
+        return CommandAccepted(
+            command_id=item.command_id,
+            command_type=command_type,
+            aggregate_id=None if decision.aggregate_id is None else str(decision.aggregate_id),
+            aggregate_version=version,
+            event_ids=[event_id(str(aid), v) for aid, v in raised],
+            reply=decision.reply,
+            http_status=decision.http_status,
+        )
+
+    def _outcome(self, item: Item, result: CommandResult) -> Outcome:
+        value = encode_result(result).value
+        return Outcome(item.command_id, item.correlation_id, result, value)
+
+    def _repeat(self, item: Item, value: bytes) -> Outcome:
+        result = _parse_result(value)
+        return Outcome(item.command_id, item.correlation_id, result, value, repeated=True)
+
+
+def _retry_later(result: CommandResult) -> bool:
+    return isinstance(result, CommandRejected) and result.http_status == RETRY_LATER_STATUS
+
+
+def _parse_result(value: bytes) -> CommandResult:
+    data: dict[str, Any] = orjson.loads(value)
+    model = RESULTS["CommandAccepted" if data.get("outcome") == "accepted" else "CommandRejected"]
+    return model.model_validate(data)
+
+
+def _report_of(error: DomainError) -> ValidationReport | None:
+    if error.error_code == "ConfigValidationFailed" and isinstance(error.details, dict):
+        return ValidationReport.model_validate(error.details)
+    return None

@@ -1,0 +1,249 @@
+"""What the broker does that later code might lean on without knowing (DESIGN.md "Testing").
+
+Quirks of the embedded broker are pinned so a Tansu upgrade that changes them is noticed;
+they are skipped on other brokers. Generic behaviour runs on any broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from services.adapters.kafka.embedded_broker import (
+    BrokerStartError,
+    EmbeddedBroker,
+    create_topics,
+    reached_cluster_id,
+)
+from tests.infra.kafka import BrokerKind, read_partitions
+
+pytestmark = pytest.mark.broker
+
+APACHE_KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
+
+
+@pytest.fixture
+def embedded_only(broker_kind: BrokerKind) -> None:
+    if broker_kind != "embedded":
+        pytest.skip(f"a quirk of the embedded broker; the session broker is {broker_kind}")
+
+
+async def produce_one_batch(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        batch = producer.create_batch()
+        for value in values:
+            assert batch.append(key=None, value=value, timestamp=None) is not None
+        batch.close()
+        await (await producer.send_batch(batch, topic, partition=0))
+    finally:
+        await producer.stop()
+
+
+@pytest.mark.usefixtures("embedded_only")
+async def test_end_offset_is_last_batch_base_offset_plus_one(
+    kafka_bootstrap: str, topic_name: Callable[[str], str]
+) -> None:
+    topic = topic_name("end-offsets")
+    await create_topics(kafka_bootstrap, [topic])
+    values = [f"v{i}".encode() for i in range(5)]
+    await produce_one_batch(kafka_bootstrap, topic, values)
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        end_offsets = await consumer.end_offsets([tp])
+    finally:
+        await consumer.stop()
+    records = await read_partitions(kafka_bootstrap, topic, expected=len(values))
+
+    # Apache Kafka answers 5; never count records or lag by end offsets.
+    assert end_offsets[tp] == 1
+    assert [r.value for r in records] == values
+    assert [r.offset for r in records] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.usefixtures("embedded_only")
+async def test_idempotent_producer_is_refused(
+    kafka_bootstrap: str, topic_name: Callable[[str], str]
+) -> None:
+    topic = topic_name("idempotent")
+    await create_topics(kafka_bootstrap, [topic])
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True)
+    try:
+        with pytest.raises(KafkaError):
+            await asyncio.wait_for(producer.start(), 20)
+            await asyncio.wait_for(producer.send_and_wait(topic, b"x"), 20)
+    finally:
+        await producer.stop()
+
+
+@pytest.mark.usefixtures("embedded_only")
+async def test_message_above_apache_kafka_limit_is_accepted(
+    kafka_bootstrap: str, topic_name: Callable[[str], str]
+) -> None:
+    topic = topic_name("oversized")
+    await create_topics(kafka_bootstrap, [topic])
+    big = bytes(range(256)) * (2 * APACHE_KAFKA_DEFAULT_MAX_MESSAGE_BYTES // 256)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka_bootstrap,
+        max_request_size=4 * APACHE_KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
+    )
+    await producer.start()
+    try:
+        metadata = await producer.send_and_wait(topic, big, partition=0)
+    finally:
+        await producer.stop()
+
+    (record,) = await read_partitions(
+        kafka_bootstrap,
+        topic,
+        expected=1,
+        max_partition_fetch_bytes=8 * APACHE_KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
+        fetch_max_bytes=8 * APACHE_KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
+    )
+
+    # The broker enforces no limit, so the command handler must enforce its own.
+    assert metadata.offset == 0
+    assert record.value == big
+
+
+async def test_second_broker_on_a_taken_port_is_detected() -> None:
+    """Tansu panics on a taken port; our wrapper must not mistake the first broker for it."""
+    async with EmbeddedBroker() as first:
+        second = EmbeddedBroker(port=first.port, start_timeout_s=10)
+        with pytest.raises(BrokerStartError, match=str(first.port)):
+            await second.astart()
+
+        assert not second.running
+        assert first.running
+        assert await reached_cluster_id(first.bootstrap_servers) == first.cluster_id
+    assert not first.running
+
+
+async def test_committed_offsets_survive_a_consumer_restart(
+    kafka_bootstrap: str, topic_name: Callable[[str], str]
+) -> None:
+    topic = topic_name("committed")
+    group = topic_name("group")
+    await create_topics(kafka_bootstrap, [topic])
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        for i in range(6):
+            await producer.send(topic, f"m{i}".encode(), partition=0)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    tp = TopicPartition(topic, 0)
+
+    async def group_consumer() -> AIOKafkaConsumer:
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=kafka_bootstrap,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            # The embedded broker waits out the rebalance timeout on a join and the departed
+            # member's session on a rejoin: keep both short (6 s is Kafka's minimum session).
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=500,
+            rebalance_timeout_ms=3000,
+        )
+        await consumer.start()
+        return consumer
+
+    first = await group_consumer()
+    try:
+        seen = []
+        while len(seen) < 3:
+            records = await asyncio.wait_for(first.getone(), 30)
+            seen.append(records.value)
+        await first.commit({tp: 3})  # processed m0..m2; m3.. must come again
+    finally:
+        await first.stop()
+
+    second = await group_consumer()
+    try:
+        resumed = await asyncio.wait_for(second.getone(), 30)
+        committed = await second.committed(tp)
+    finally:
+        await second.stop()
+
+    assert seen == [b"m0", b"m1", b"m2"]
+    assert committed == 3
+    assert (resumed.offset, resumed.value) == (3, b"m3")
+
+
+async def test_earliest_reset_sees_everything_across_partitions(
+    kafka_bootstrap: str, topic_name: Callable[[str], str]
+) -> None:
+    topic = topic_name("earliest")
+    await create_topics(kafka_bootstrap, [topic], partitions=3)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        sent = {f"k{i}".encode(): f"v{i}".encode() for i in range(30)}
+        for key, value in sent.items():
+            await producer.send(topic, value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+    records = await read_partitions(kafka_bootstrap, topic, range(3), expected=len(sent))
+
+    assert {r.key: r.value for r in records} == sent
+    assert len(records) == len(sent)
+    assert len({r.partition for r in records}) > 1  # keys spread, each key on one partition
+
+
+async def test_headers_round_trip_byte_for_byte(
+    kafka_bootstrap: str, topic_name: Callable[[str], str]
+) -> None:
+    topic = topic_name("headers")
+    await create_topics(kafka_bootstrap, [topic])
+    headers = [
+        ("binary", bytes(range(256))),
+        ("empty", b""),
+        ("dup", b"first"),
+        ("dup", b"second"),
+        ("ünïcode-kéy", "välue".encode()),
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"payload", headers=headers, partition=0)
+    finally:
+        await producer.stop()
+
+    (record,) = await read_partitions(kafka_bootstrap, topic, expected=1)
+
+    assert list(record.headers) == headers
+
+
+async def test_gzip_compressed_batches_decompress(
+    kafka_bootstrap: str, topic_name: Callable[[str], str]
+) -> None:
+    topic = topic_name("gzip")
+    await create_topics(kafka_bootstrap, [topic])
+    values = [(b"compressible " * 100) + str(i).encode() for i in range(20)]
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka_bootstrap, compression_type="gzip", linger_ms=20
+    )
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send(topic, value, partition=0)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+    records = await read_partitions(kafka_bootstrap, topic, expected=len(values))
+
+    assert [r.value for r in records] == values

@@ -1,0 +1,97 @@
+"""The gateway and the `api` role without a command handler: a 503 with Retry-After when
+no result comes in time, a command that is answered once a handler runs, a taken port."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import pytest
+
+from contracts.pipeline_commands import CreatePipeline
+from contracts.results import CommandAccepted
+from services.entrypoints.http.gateway import CommandGateway, GatewayUnavailable
+from services.entrypoints.http.server import run_api
+from tests.entrypoints.http.support import api_settings, api_stack, command_handler
+
+
+async def test_no_result_in_time_is_503_with_retry_after_and_the_command_id(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    async with api_stack(kafka_bootstrap, tmp_path, handler=False, api_result_timeout_s=1.0) as (
+        settings,
+        client,
+        _,
+    ):
+        response = await client.post("/v0/pipelines", json={"name": "late"})
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "5"
+        body = response.json()
+        assert body["error_code"] == "CommandResultTimeout"
+        command_id = body["details"]["command_id"]
+        assert body["details"] == {
+            "command_id": command_id,
+            "command_type": "CreatePipeline",
+            "timeout_s": 1.0,
+        }
+        assert f"Idempotency-Key: {command_id}" in body["message"]
+
+        # The command waited on the topic: once a handler runs, retrying with the id the
+        # 503 named gets its result (created once, not a DuplicateName).
+        async with command_handler(settings):
+            retried = await client.post(
+                "/v0/pipelines",
+                json={"name": "late"},
+                headers={"Idempotency-Key": command_id},
+                timeout=60,
+            )
+            for _ in range(30):  # the handler may still be catching up on the first copy
+                if retried.status_code != 503:
+                    break
+                retried = await client.post(
+                    "/v0/pipelines", json={"name": "late"}, headers={"Idempotency-Key": command_id}
+                )
+        assert retried.status_code == 201, retried.text
+        assert retried.json()["name"] == "late"
+
+
+async def test_a_gateway_that_is_not_running_refuses_to_send(
+    kafka_bootstrap: str, sqlite_url: str
+) -> None:
+    gateway = CommandGateway(api_settings(kafka_bootstrap, sqlite_url))
+    with pytest.raises(GatewayUnavailable, match="not running"):
+        await gateway.send(CreatePipeline(name="p"))
+
+
+async def test_the_gateway_fails_to_start_without_the_results_topic(
+    kafka_bootstrap: str, sqlite_url: str
+) -> None:
+    gateway = CommandGateway(api_settings(kafka_bootstrap, sqlite_url))
+    with pytest.raises(RuntimeError, match="does not exist"):
+        await gateway.start()
+
+
+async def test_the_api_role_fails_on_a_taken_port(kafka_bootstrap: str, sqlite_url: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = api_settings(kafka_bootstrap, sqlite_url, api_port=taken.getsockname()[1])
+        with pytest.raises(OSError):
+            await run_api(settings, asyncio.Event(), lambda: None)
+
+
+async def test_send_returns_the_result_the_handler_published(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    async with api_stack(kafka_bootstrap, tmp_path) as (settings, _, __):
+        gateway = CommandGateway(settings)
+        await gateway.start()
+        try:
+            result = await gateway.send(CreatePipeline(name="direct"), command_id="cmd-1")
+            repeated = await gateway.send(CreatePipeline(name="direct"), command_id="cmd-1")
+        finally:
+            await gateway.stop()
+    assert isinstance(result, CommandAccepted)
+    assert (result.command_id, result.http_status, result.reply["name"]) == ("cmd-1", 201, "direct")
+    assert repeated == result

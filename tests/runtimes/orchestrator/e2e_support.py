@@ -1,0 +1,225 @@
+"""The whole service for end-to-end tests of executions: the `api` role over real HTTP, the
+command handler as its role builds it (orchestrator gate, run timeout), the relay, the
+projector and orchestrator role instances, on the session's broker and one event store
+per stack (SQLite by default, or the `store_url` given).
+
+Route workers use short group sessions on the embedded broker (the
+`orchestrator_session_timeout_ms` setting; see tests/runtimes/orchestrator/worker_support.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import httpx
+import yaml
+
+from projections.store import ReadStore
+from services.adapters.kafka.clients import ensure_topics
+from services.adapters.stores import open_command_store
+from services.entrypoints.roles import handler_decider, run_roles
+from services.runtimes.command_handler import CommandConsumer
+from services.runtimes.orchestrator.ledger import Ledger
+from services.runtimes.orchestrator.liveness import open_gate
+from services.runtimes.orchestrator.role import Orchestrator
+from services.runtimes.orchestrator.route_batch import Fate
+from services.runtimes.orchestrator.route_worker import RouteWorker
+from services.runtimes.routes.adapters import AdapterRuntime
+from services.settings import Settings
+from tests.entrypoints.http.support import api_server, api_settings
+from tests.runtimes.command_handler.consumer_support import running
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "orders.yaml"
+CONFIGS = "/api/v1/configs"
+EXECUTIONS = "/api/v1/executions"
+WAIT_S = 60.0
+
+
+def stack_settings(
+    bootstrap: str, broker_kind: str, tmp: Path, store_url: str | None = None, **overrides: Any
+) -> Settings:
+    """The stack's settings: its event store on `store_url` (default: SQLite in `tmp`)."""
+    session = {"orchestrator_session_timeout_ms": 2000} if broker_kind == "embedded" else {}
+    return api_settings(
+        bootstrap,
+        store_url or f"sqlite:///{tmp / 'events.db'}",
+        execution_storage_dir=str(tmp / "executions"),
+        orchestrator_sweep_ms=100,
+        **{**session, **overrides},
+    )
+
+
+def orders_document(**route_changes: dict[str, Any]) -> str:
+    """examples/orders.yaml with topics unique to the caller (the session shares one
+    broker) and `route_changes` merged into its routes."""
+    tag = uuid.uuid4().hex[:8]
+    text = EXAMPLE.read_text().replace("example.orders.", f"test.e2e.{tag}.orders.")
+    document: dict[str, Any] = yaml.safe_load(text)
+    for route, changes in route_changes.items():
+        document["routes"][route].update(changes)
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def topics_of(document: str) -> dict[str, str]:
+    """Route id -> its inbound topic; `done` -> the last route's outbound topic."""
+    routes = yaml.safe_load(document)["routes"]
+    found = {route: spec["inbound"]["topic"] for route, spec in routes.items()}
+    found["done"] = routes["notify"]["outbound"][0]
+    found["dead_letters"] = routes["validate"]["error_handling"]["dead_letter_topic"]
+    return found
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    client: httpx.AsyncClient
+    orchestrators: list[Orchestrator] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    stops: list[asyncio.Event] = field(default_factory=list)
+
+    async def add_orchestrator(self, adapters: AdapterRuntime | None = None) -> Orchestrator:
+        orchestrator = Orchestrator(self.settings, adapters=adapters)
+        stop = asyncio.Event()
+        task = asyncio.create_task(orchestrator.run(stop))
+        self.orchestrators.append(orchestrator)
+        self.tasks.append(task)
+        self.stops.append(stop)
+        await eventually(lambda: orchestrator.sweeps > 0 or task.done(), "a first sweep")
+        if task.done():
+            task.result()
+        return orchestrator
+
+    async def stop_orchestrator(self, orchestrator: Orchestrator) -> None:
+        index = self.orchestrators.index(orchestrator)
+        self.stops[index].set()
+        await asyncio.wait_for(self.tasks[index], 60)
+        del self.orchestrators[index], self.tasks[index], self.stops[index]
+
+    async def create_config(self, document: str, name: str = "orders") -> UUID:
+        response = await self.client.post(
+            CONFIGS, params={"name": name}, content=document, headers=YAML
+        )
+        assert response.status_code == 201, response.text
+        return UUID(response.json()["id"])
+
+    async def run(self, config_id: UUID, overrides: Any = None, **params: Any) -> httpx.Response:
+        return await self.client.post(
+            f"{CONFIGS}/{config_id}/run",
+            params={k: _param(v) for k, v in params.items()},
+            json=overrides,
+        )
+
+    async def started(self, config_id: UUID, overrides: Any = None, **params: Any) -> UUID:
+        response = await self.run(config_id, overrides, **params)
+        assert response.status_code == 200, response.text
+        return UUID(response.json()["id"])
+
+    async def execution(self, execution_id: UUID) -> dict[str, Any]:
+        response = await self.client.get(f"{EXECUTIONS}/{execution_id}")
+        assert response.status_code in (200, 404), response.text
+        body: dict[str, Any] = response.json()
+        return body if response.status_code == 200 else {"status": None}
+
+    async def until_status(self, execution_id: UUID, status: str) -> dict[str, Any]:
+        """Poll GET /api/v1/executions/{id} until it shows `status` (a condition: the
+        timeout only ends a hang)."""
+        found: dict[str, Any] = {}
+
+        async def check() -> bool:
+            nonlocal found
+            found = await self.execution(execution_id)
+            return found["status"] == status
+
+        await eventually_async(check, f"execution {execution_id} {status}")
+        return found
+
+    def stages(self, execution_id: UUID) -> dict[str, dict[str, Any]]:
+        """The execution's stage runs in the read model, by route."""
+        with ReadStore(self.settings.event_store_url) as store:
+            return {s["route"]: s for s in store.get_stage_runs(str(execution_id))}
+
+    def ledger_counts(self, execution_id: UUID) -> dict[str, tuple[int, int, int]]:
+        ledger = Ledger(self.settings.event_store_url)
+        try:
+            return {r: tuple(c) for r, c in ledger.counts(execution_id).items()}  # type: ignore[misc]
+        finally:
+            ledger.close()
+
+    def fates(
+        self, config_id: UUID, route: str, orchestrators: list[Orchestrator] | None = None
+    ) -> dict[Fate, int]:
+        """What the running workers of the config's `route` did (in every orchestrator of
+        the stack, or in those given)."""
+        total: dict[Fate, int] = {}
+        for orchestrator in self.orchestrators if orchestrators is None else orchestrators:
+            for worker in workers_of(orchestrator, config_id, route):
+                for fate, count in worker.stats.fates.items():
+                    total[fate] = total.get(fate, 0) + count
+        return total
+
+
+def workers_of(orchestrator: Orchestrator, config_id: UUID, route: str) -> list[RouteWorker]:
+    return [
+        worker
+        for (config, _), group in orchestrator.workers.items()
+        if config == config_id
+        for worker in group.workers
+        if worker.route_id == route
+    ]
+
+
+YAML = {"Content-Type": "application/yaml"}
+
+
+def _param(value: Any) -> Any:
+    return str(value).lower() if isinstance(value, bool) else value
+
+
+@contextlib.asynccontextmanager
+async def e2e_stack(settings: Settings, *, orchestrators: int = 1) -> AsyncIterator[Stack]:
+    await ensure_topics(settings)
+    store = await asyncio.to_thread(open_command_store, settings.event_store_url)
+    gate = await asyncio.to_thread(open_gate, settings)
+    stop = asyncio.Event()
+    roles = asyncio.create_task(run_roles(settings, ["relay", "projector"], stop))
+    stack: Stack | None = None
+    try:
+        consumer = CommandConsumer(settings, handler_decider(settings, store, gate))
+        async with running(consumer), api_server(settings) as client:
+            stack = Stack(settings, client)
+            try:
+                for _ in range(orchestrators):
+                    await stack.add_orchestrator()
+                yield stack
+            finally:
+                for orchestrator in list(stack.orchestrators):
+                    await stack.stop_orchestrator(orchestrator)
+    finally:
+        stop.set()
+        await asyncio.wait_for(roles, 30)
+        await asyncio.to_thread(gate.close)
+        await asyncio.to_thread(store.close)
+
+
+async def eventually(check: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"gave up waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def eventually_async(check: Callable[[], Any], what: str, timeout_s: float = WAIT_S) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"gave up waiting for {what}")
+        await asyncio.sleep(0.1)

@@ -1,0 +1,178 @@
+"""An orchestrator process (`pipelines serve --role orchestrator`) SIGKILLed in the middle
+of an execution, then started again: the execution resumes and completes (it is not
+interrupted), and every message is counted once — in the ledger, in the stage runs and in
+the message storage — though the killed process's last batch runs again.
+
+The rest of the service (api, handler, relay, projector) runs in the test's process on
+the same SQLite event store."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+import yaml
+
+from contracts.route_messages import RouteMessage, encode_route_message
+from services.adapters.kafka.clients import make_producer
+from services.runtimes.orchestrator.storage import MessageStorage
+from services.settings import Settings
+from tests.runtimes.orchestrator.e2e_support import (
+    Stack,
+    e2e_stack,
+    eventually,
+    orders_document,
+    stack_settings,
+    topics_of,
+)
+from tests.runtimes.orchestrator.worker_support import read_keyed
+
+pytestmark = pytest.mark.broker
+
+REPO = Path(__file__).resolve().parents[2]
+MESSAGES = 6
+KILL_AFTER = 2  # enrich has consumed this many when the process is killed
+ENRICH_DELAY_S = 0.5
+ROUTES = ("validate", "enrich", "notify")
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    kafka_bootstrap: str, broker_kind: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    tmp = tmp_path_factory.mktemp("e2e-kill")
+    async with e2e_stack(stack_settings(kafka_bootstrap, broker_kind, tmp), orchestrators=0) as s:
+        yield s
+
+
+def spawn(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    """`pipelines serve --role orchestrator` with the settings in its environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINES_")}
+    for name, value in settings.model_dump(exclude_none=True).items():
+        env[f"PIPELINES_{name.upper()}"] = str(value)
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.entrypoints.cli", "serve", "--role", "orchestrator"],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+async def test_a_killed_orchestrator_restarted_completes_the_execution_counting_once(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # One message per enrich batch, each a little slow: the kill lands between batches
+    # or inside one, never after all of them.
+    parsed = yaml.safe_load(orders_document())
+    enrich = parsed["routes"]["enrich"]
+    enrich["inbound"].update(concurrency=1, prefetch=1)
+    enrich["adapters"].append({"type": "delay", "config": {"seconds": ENRICH_DELAY_S}})
+    document = yaml.safe_dump(parsed, sort_keys=False)
+    topics = topics_of(document)
+    config_id = await stack.create_config(document)
+    log = tmp_path / "orchestrator.log"
+
+    first = spawn(stack.settings, log)
+    try:
+        # The gate admits it once the process has beaten its heartbeat.
+        execution_id = await _run_when_admitted(stack, config_id)
+        await _publish(stack, topics["validate"], execution_id)
+        await eventually(
+            lambda: (
+                first.poll() is not None or _consumed(stack, execution_id, "enrich") >= KILL_AFTER
+            ),
+            "enrich to consume some messages",
+        )
+        assert first.poll() is None, log.read_text()
+        assert _consumed(stack, execution_id, "enrich") < MESSAGES
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        stop(first)
+
+    second = spawn(stack.settings, log)
+    try:
+        await stack.until_status(execution_id, "completed")
+    finally:
+        stop(second)
+    assert second.returncode == 0, log.read_text()
+
+    assert stack.ledger_counts(execution_id) == {r: (MESSAGES, MESSAGES, 0) for r in ROUTES}
+    stages = stack.stages(execution_id)
+    for route in ROUTES:
+        stage = stages[route]
+        assert (stage["status"], stage["messages_in"], stage["messages_out"]) == (
+            "success",
+            MESSAGES,
+            MESSAGES,
+        ), route
+    storage = MessageStorage(stack.settings.execution_storage_dir)
+    for route in ROUTES:
+        consumed = storage.consumed(execution_id, route)
+        produced = storage.produced(execution_id, route)
+        assert len({s.message.id for s in consumed}) == len(consumed) == MESSAGES, route
+        assert len({s.message.id for s in produced}) == len(produced) == MESSAGES, route
+    # The killed batch may have been published twice, as the same messages.
+    bootstrap = stack.settings.kafka_bootstrap_servers
+    assert bootstrap is not None
+    done = await read_keyed(bootstrap, topics["done"], str(execution_id).encode(), MESSAGES)
+    ids = {dict(r.headers)["ce_id"] for r in done}
+    assert len(ids) == MESSAGES
+
+
+async def _run_when_admitted(stack: Stack, config_id: UUID) -> UUID:
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        response = await stack.run(config_id, skip_init_message=True)
+        if response.status_code == 200:
+            return UUID(response.json()["id"])
+        assert response.status_code == 503, response.text
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("the orchestrator process never beat its heartbeat")
+        await asyncio.sleep(0.2)
+
+
+async def _publish(stack: Stack, topic: str, execution_id: UUID) -> None:
+    """MESSAGES orders from outside (ce_route `init`), sent together."""
+    producer = make_producer(stack.settings)
+    await producer.start()
+    try:
+        sent = []
+        for n in range(MESSAGES):
+            message = RouteMessage(
+                id=uuid.uuid4(),
+                execution_id=execution_id,
+                route="init",
+                payload={"order_id": f"K-{n}", "customer": "Kill", "amount": n + 1},
+            )
+            record = encode_route_message(message)
+            headers = record.headers
+            sent.append(await producer.send(topic, record.value, record.key, headers=headers))
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+
+def _consumed(stack: Stack, execution_id: UUID, route: str) -> int:
+    return stack.ledger_counts(execution_id).get(route, (0, 0, 0))[1]
