@@ -26,7 +26,7 @@ from services.entrypoints.health import Heartbeat
 from services.entrypoints.roles import run_roles
 from services.settings import Settings
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def cli_env(**extra: str) -> dict[str, str]:

@@ -39,7 +39,7 @@ from tests.runtimes.command_handler.consumer_support import producer_for, send_a
 
 pytestmark = pytest.mark.broker
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PIPELINES = 10
 CYCLES = 3
 BATCH_MAX = 8

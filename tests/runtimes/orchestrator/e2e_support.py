@@ -36,7 +36,7 @@ from services.settings import Settings
 from tests.entrypoints.http.support import api_server, api_settings
 from tests.runtimes.command_handler.consumer_support import running
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "examples" / "orders.yaml"
 CONFIGS = "/api/v1/configs"
 EXECUTIONS = "/api/v1/executions"

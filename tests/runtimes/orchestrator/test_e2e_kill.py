@@ -37,7 +37,7 @@ from tests.runtimes.orchestrator.worker_support import read_keyed
 
 pytestmark = pytest.mark.broker
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 MESSAGES = 6
 KILL_AFTER = 2  # enrich has consumed this many when the process is killed
 ENRICH_DELAY_S = 0.5

@@ -40,7 +40,7 @@ from services.runtimes.orchestrator.store_lookups import EventStoreReader, Execu
 from services.runtimes.routes.adapters import load_adapter_registry
 from services.settings import Settings
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 ROUTES = ("a", "b", "c")
 C, F = ExecutionDecision.COMPLETE, ExecutionDecision.FAIL

@@ -22,7 +22,7 @@ from tests.runtimes.reconciler.support import Outbound, Stack, reconciler_stack,
 
 pytestmark = pytest.mark.broker
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 # The reconciler killed while Provisioning sweeps this slowly: a pipeline stays
 # Provisioning for at least one whole sweep, long enough to see it and kill the process.
 SLOW_SWEEP_MS = 4000
