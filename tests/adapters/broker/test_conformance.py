@@ -1,4 +1,5 @@
-"""What the broker does that later code might lean on without knowing (DESIGN.md "Testing").
+"""What the broker does that later code might lean on without knowing (docs/architecture.md,
+"The embedded broker and its quirks").
 
 Quirks of the embedded broker are pinned so a Tansu upgrade that changes them is noticed;
 they are skipped on other brokers. Generic behaviour runs on any broker.
@@ -67,6 +68,30 @@ async def test_end_offset_is_last_batch_base_offset_plus_one(
     assert end_offsets[tp] == 1
     assert [r.value for r in records] == values
     assert [r.offset for r in records] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.usefixtures("embedded_only")
+async def test_offset_for_a_time_past_every_record_is_offset_zero_without_a_timestamp(
+    kafka_bootstrap: str, topic_name: Callable[[str], str]
+) -> None:
+    topic = topic_name("offsets-for-times")
+    await create_topics(kafka_bootstrap, [topic])
+    await produce_one_batch(kafka_bootstrap, topic, [b"a", b"b", b"c"])
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        far_future_ms = 2**62
+        found = await consumer.offsets_for_times({tp: far_future_ms})
+    finally:
+        await consumer.stop()
+
+    # Apache Kafka answers None ("no record that recent"); read literally, this answer
+    # would replay the partition from the start (services/adapters/kafka/positions.py).
+    at = found[tp]
+    assert at is not None
+    assert (at.offset, at.timestamp) == (0, -1)
 
 
 @pytest.mark.usefixtures("embedded_only")
