@@ -6,6 +6,8 @@ from typing import Any
 
 from contracts.errors import ErrorBody
 
+RETRY_AFTER_SECONDS = 5
+
 
 class DomainError(Exception):
     """A command the domain refuses. Carries everything a rejection result needs."""
@@ -24,3 +26,12 @@ class DomainError(Exception):
 
     def __repr__(self) -> str:
         return f"DomainError({self.error_code!r}, {self.message!r})"
+
+
+class RetryableError(DomainError):
+    """A 503: the API answers it with `Retry-After: {retry_after}`."""
+
+    retry_after: int = RETRY_AFTER_SECONDS
+
+    def __init__(self, error_code: str, message: str, details: Any = None) -> None:
+        super().__init__(error_code, message, details, http_status=503)

@@ -1,9 +1,10 @@
 """The Execution aggregate: one run of a pipeline (seed 003) or of a config (seed 004).
 
 Its status moves only along `domain.run_status.TRANSITIONS`; seeds 002 and 004 read it
-through the mapping functions there. Every verb checks first and raises a `DomainError`
-before its event is triggered, so a refused command leaves no pending event; the
-`@event` methods only copy their arguments into state, so replay is exact.
+through `contracts.run_views`. Every verb checks first and raises a `DomainError` before
+its event is triggered, so a refused command leaves no pending event; the `@event`
+methods only copy their arguments into state, so replay is exact. The stage verbs live
+in `domain.stage_runs`, the state's field list in `domain.execution_fields`.
 
 Time. The caller passes `now` (its clock); a transition's time is its `at` when given,
 else `now`. A late message never rewinds a run:
@@ -21,8 +22,6 @@ A run's deadline is `created_at + timeout` (21 days by default, Esper's document
 default): a run stuck before it started should time out too. `time_out(now)` is refused
 before the deadline, so a sweep cannot time out a run early.
 
-Stage runs (one per route) count messages in/out/failed as cumulative totals: a report
-only raises a counter, never lowers it, so a redelivered or reordered report is harmless.
 Seed 004's effective init payload is the config's init payload deep-merged with the
 overrides (`domain.payload_merge`); the creation event also records the init route's
 inbound topic (`init_topic`), which the outbox relay publishes the init message to.
@@ -37,24 +36,36 @@ already has, `RunAlreadyTerminal` otherwise), whatever version it was made on.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Final
 from uuid import UUID
 
 from eventsourcing.domain import event
 
 from contracts.orchestrator_commands import ExecutionDecision
+from contracts.run_views import (
+    STARTED,
+    TERMINAL,
+    closes_stage,
+    execution_status,
+    marquez_state,
+    stage_end,
+)
 from contracts.statuses import ExecutionStatus, MarquezRunState, ReplaySource, RunStatus
 from domain import run_status as rs
-from domain.base import Aggregate, AggregateSnapshot, Immutable, SnapshotState
-from domain.errors import DomainError
+from domain.base import Aggregate, AggregateSnapshot
+from domain.execution_fields import (
+    ExecutionState,
+    JsonObject,
+    RunOwnerKind,
+    StageRun,
+    aware,
+)
 from domain.payload_merge import deep_merge
-from domain.run_status import TERMINAL, MarquezAction, Verdict
+from domain.run_status import MarquezAction, Verdict
+from domain.stage_runs import StageBookkeeping
 
 DEFAULT_RUN_TIMEOUT = timedelta(days=21)
-
-JsonObject = dict[str, Any]
 
 # An orchestrator decision -> the status it moves the execution to.
 DECISIONS: Final[Mapping[ExecutionDecision, RunStatus]] = {
@@ -64,64 +75,6 @@ DECISIONS: Final[Mapping[ExecutionDecision, RunStatus]] = {
     ExecutionDecision.TIME_OUT: RunStatus.TIMEOUT,
     ExecutionDecision.INTERRUPT: RunStatus.INTERRUPTED,
 }
-
-
-class RunOwnerKind(StrEnum):
-    PIPELINE = "pipeline"
-    CONFIG = "config"
-
-
-class StageRun(Immutable):
-    """One route's part of an execution."""
-
-    route: str
-    status: RunStatus = RunStatus.PENDING
-    messages_in: int = 0
-    messages_out: int = 0
-    messages_failed: int = 0
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-
-
-# An execution stopped from outside (cancel, deadline, crash) stops its unfinished stages
-# with it: nobody will report them again, and they must not read as still running.
-CLOSES_OPEN_STAGES: frozenset[RunStatus] = frozenset(
-    {RunStatus.CANCELLED, RunStatus.TIMEOUT, RunStatus.INTERRUPTED}
-)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-class ExecutionState(SnapshotState):
-    owner_kind: RunOwnerKind
-    pipeline_id: UUID | None
-    config_id: UUID | None
-    config_version: int | None
-    run_number: int | None
-    tag: str | None
-    parent_execution_id: UUID | None
-    replay_source: ReplaySource | None
-    skip_init_message: bool
-    init_route: str | None
-    # Snapshots taken before init_topic existed lack it.
-    init_topic: str | None = None
-    init_payload: JsonObject | None
-    init_payload_overrides: JsonObject | None
-    args: JsonObject
-    facets: JsonObject
-    nominal_start_time: datetime | None
-    nominal_end_time: datetime | None
-    timeout: timedelta
-    routes: dict[str, StageRun]
-    status: RunStatus
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None
-    ended_at: datetime | None
-    last_transition_at: datetime | None
-    deleted: bool
 
 
 class _CreatedUpcasts(Aggregate):
@@ -136,7 +89,7 @@ class _CreatedUpcasts(Aggregate):
             state["init_topic"] = None  # v1 had no init topic: no init message to publish
 
 
-class Execution(_CreatedUpcasts):
+class Execution(StageBookkeeping, _CreatedUpcasts):
     """One run's history; its id (a UUIDv7) comes with the command that creates it."""
 
     class Snapshot(AggregateSnapshot):
@@ -185,8 +138,8 @@ class Execution(_CreatedUpcasts):
         self.init_topic = init_topic
         self.init_payload = init_payload
         self.init_payload_overrides = init_payload_overrides
-        self.args: JsonObject = dict(args or {})
-        self.facets: JsonObject = dict(facets or {})
+        self.args = dict(args or {})
+        self.facets = dict(facets or {})
         self.nominal_start_time = nominal_start_time
         self.nominal_end_time = nominal_end_time
         self.timeout = timeout
@@ -194,9 +147,9 @@ class Execution(_CreatedUpcasts):
         self.status = RunStatus.PENDING
         self.created_at = at
         self.updated_at = at
-        self.started_at: datetime | None = None
-        self.ended_at: datetime | None = None
-        self.last_transition_at: datetime | None = None
+        self.started_at = None
+        self.ended_at = None
+        self.last_transition_at = None
         self.deleted = False
 
     # --- creation -------------------------------------------------------------------------
@@ -223,7 +176,7 @@ class Execution(_CreatedUpcasts):
         return cls(
             execution_id=execution_id,
             owner_kind=RunOwnerKind.PIPELINE,
-            at=_aware(at),
+            at=aware(at),
             route_ids=list(dict.fromkeys(route_ids)),
             pipeline_id=pipeline_id,
             config_id=config_id,
@@ -264,7 +217,7 @@ class Execution(_CreatedUpcasts):
         return cls(
             execution_id=execution_id,
             owner_kind=RunOwnerKind.CONFIG,
-            at=_aware(at),
+            at=aware(at),
             route_ids=list(dict.fromkeys(route_ids)),
             config_id=config_id,
             config_version=config_version,
@@ -285,16 +238,6 @@ class Execution(_CreatedUpcasts):
     # --- derived values -------------------------------------------------------------------
 
     @property
-    def owner_id(self) -> UUID:
-        owner = self.pipeline_id if self.owner_kind is RunOwnerKind.PIPELINE else self.config_id
-        assert owner is not None  # both factories set the owner's id
-        return owner
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL
-
-    @property
     def deadline(self) -> datetime:
         return self.created_at + self.timeout
 
@@ -306,15 +249,11 @@ class Execution(_CreatedUpcasts):
 
     @property
     def marquez_state(self) -> MarquezRunState:
-        return rs.to_marquez(self.status)
+        return marquez_state(self.status)
 
     @property
     def execution_status(self) -> ExecutionStatus:
-        return rs.to_execution_status(self.status)
-
-    @property
-    def all_stages_finished(self) -> bool:
-        return all(stage.status in TERMINAL for stage in self.routes.values())
+        return execution_status(self.status)
 
     # --- status verbs ---------------------------------------------------------------------
 
@@ -340,8 +279,8 @@ class Execution(_CreatedUpcasts):
                 raise rs.illegal_run_transition(self.id, self.status, target)
         if target is RunStatus.INVALID and self.routes:
             raise rs.run_has_routes(self.id, list(self.routes))
-        reported = _aware(at) if at is not None else None
-        when = reported if reported is not None else _aware(now)
+        reported = aware(at) if at is not None else None
+        when = reported if reported is not None else aware(now)
         last = self.last_transition_at
         if last is not None and when < last:
             if target not in TERMINAL:
@@ -361,26 +300,9 @@ class Execution(_CreatedUpcasts):
     def start(self, *, at: datetime | None = None, now: datetime) -> bool:
         return self.transition(RunStatus.RUNNING, at=at, now=now)
 
-    def complete(self, *, at: datetime | None = None, now: datetime) -> bool:
-        return self.transition(RunStatus.SUCCESS, at=at, now=now)
-
-    def fail(self, *, at: datetime | None = None, now: datetime) -> bool:
-        return self.transition(RunStatus.FAILURE, at=at, now=now)
-
-    def abort(self, *, at: datetime | None = None, now: datetime) -> bool:
-        return self.transition(RunStatus.CANCELLED, at=at, now=now)
-
     def cancel(self, *, at: datetime | None = None, now: datetime) -> bool:
         """CancelExecution (seed 004) and Esper's user cancel."""
         return self.transition(RunStatus.CANCELLED, at=at, now=now)
-
-    def mark_interrupted(self, *, at: datetime | None = None, now: datetime) -> bool:
-        """The orchestrator found this run unfinished after a crash."""
-        return self.transition(RunStatus.INTERRUPTED, at=at, now=now)
-
-    def invalid(self, *, at: datetime | None = None, now: datetime) -> bool:
-        """Esper's INVALID: the run has no stage runs (zero routes)."""
-        return self.transition(RunStatus.INVALID, at=at, now=now)
 
     def time_out(self, *, now: datetime, reason: str | None = None) -> bool:
         """The deadline sweep: only a run past its deadline times out."""
@@ -389,8 +311,8 @@ class Execution(_CreatedUpcasts):
             return False
         if self.is_terminal:
             raise rs.run_already_terminal(self.id, self.status, RunStatus.TIMEOUT)
-        if _aware(now) < self.deadline:
-            raise rs.run_deadline_not_reached(self.id, self.deadline, _aware(now))
+        if aware(now) < self.deadline:
+            raise rs.run_deadline_not_reached(self.id, self.deadline, aware(now))
         return self.transition(RunStatus.TIMEOUT, now=now, reason=reason)
 
     def decide(
@@ -409,7 +331,7 @@ class Execution(_CreatedUpcasts):
         self._check_live()
         chosen = ExecutionDecision(decision)
         if not self.is_terminal and expected_version not in (None, self.version):
-            raise stale_decision(self.id, chosen, expected_version, self.version)
+            raise rs.stale_decision(self.id, chosen, expected_version, self.version)
         if chosen is ExecutionDecision.TIME_OUT:
             return self.time_out(now=now, reason=reason)
         return self.transition(DECISIONS[chosen], at=at, now=now, reason=reason)
@@ -417,136 +339,7 @@ class Execution(_CreatedUpcasts):
     def delete(self, *, at: datetime) -> None:
         """Seed 003's DELETE: the run is gone for every later command (UnknownRun)."""
         self._check_live()
-        self._deleted(at=_aware(at))
-
-    # --- stage verbs ----------------------------------------------------------------------
-
-    def stage_started(self, route: str, *, at: datetime) -> bool:
-        stage = self._stage_for(route, "stage_started")
-        match rs.stage_verdict(stage.status, RunStatus.RUNNING):
-            case Verdict.NO_OP:
-                return False
-            case Verdict.TERMINAL:
-                raise rs.stage_already_finished(self.id, route, stage.status)
-            case Verdict.ILLEGAL:  # pragma: no cover - the stage table allows pending -> running
-                raise rs.illegal_stage_transition(self.id, route, stage.status, RunStatus.RUNNING)
-        self._stage_started(route=route, at=_aware(at))
-        return True
-
-    def stage_progress(
-        self, route: str, messages_in: int, messages_out: int, messages_failed: int, *, at: datetime
-    ) -> bool:
-        """Report cumulative counters; only counters that grew are recorded."""
-        stage = self._stage_for(route, "stage_progress")
-        if stage.status in TERMINAL:
-            raise rs.stage_already_finished(self.id, route, stage.status)
-        counts = self._checked_counts(route, messages_in, messages_out, messages_failed)
-        if counts == (stage.messages_in, stage.messages_out, stage.messages_failed):
-            return False
-        self._stage_progressed(
-            route=route,
-            messages_in=counts[0],
-            messages_out=counts[1],
-            messages_failed=counts[2],
-            at=_aware(at),
-        )
-        return True
-
-    def stage_finished(
-        self,
-        route: str,
-        status: RunStatus | str,
-        *,
-        at: datetime,
-        messages_in: int = 0,
-        messages_out: int = 0,
-        messages_failed: int = 0,
-    ) -> bool:
-        """A route drained (or failed): its final status and, optionally, final counters."""
-        stage = self._stage_for(route, "stage_finished")
-        target = RunStatus(status)
-        if target not in TERMINAL:
-            raise rs.invalid_stage_report(self.id, route, f"'{target}' is not a final status")
-        match rs.stage_verdict(stage.status, target):
-            case Verdict.NO_OP:
-                return False
-            case Verdict.TERMINAL:
-                raise rs.stage_already_finished(self.id, route, stage.status)
-            case Verdict.ILLEGAL:  # pragma: no cover - every stage may finish
-                raise rs.illegal_stage_transition(self.id, route, stage.status, target)
-        counts = self._checked_counts(route, messages_in, messages_out, messages_failed)
-        self._stage_finished(
-            route=route,
-            status=target,
-            messages_in=counts[0],
-            messages_out=counts[1],
-            messages_failed=counts[2],
-            at=_aware(at),
-        )
-        return True
-
-    def report_stage(
-        self,
-        route: str,
-        messages_in: int,
-        messages_out: int,
-        messages_failed: int,
-        *,
-        finished: RunStatus | str | None = None,
-        at: datetime,
-    ) -> bool:
-        """The orchestrator's ReportStageProgress: a pending stage starts with its first
-        report, the counters only grow, and `finished` (a final status) ends the stage.
-        Everything is checked before the first event, so a refused report changes nothing."""
-        stage = self._stage_for(route, "report_stage")
-        outcome = None if finished is None else RunStatus(finished)
-        if outcome is not None and outcome not in TERMINAL:
-            raise rs.invalid_stage_report(self.id, route, f"'{outcome}' is not a final status")
-        self._checked_counts(route, messages_in, messages_out, messages_failed)
-        if outcome is None and stage.status in TERMINAL:
-            raise rs.stage_already_finished(self.id, route, stage.status)
-        started = stage.status == RunStatus.PENDING and self.stage_started(route, at=at)
-        if outcome is None:
-            counted = self.stage_progress(route, messages_in, messages_out, messages_failed, at=at)
-        else:
-            counted = self.stage_finished(
-                route,
-                outcome,
-                at=at,
-                messages_in=messages_in,
-                messages_out=messages_out,
-                messages_failed=messages_failed,
-            )
-        return started or counted
-
-    # --- guards ---------------------------------------------------------------------------
-
-    def _check_live(self) -> None:
-        if self.deleted:
-            raise rs.unknown_run(self.id)
-
-    def _stage_for(self, route: str, action: str) -> StageRun:
-        self._check_live()
-        if self.is_terminal:
-            raise rs.run_already_finished(self.id, self.status, action)
-        stage = self.routes.get(route)
-        if stage is None:
-            raise rs.unknown_route(self.id, route)
-        return stage
-
-    def _checked_counts(
-        self, route: str, messages_in: int, messages_out: int, messages_failed: int
-    ) -> tuple[int, int, int]:
-        given = (messages_in, messages_out, messages_failed)
-        if min(given) < 0:
-            raise rs.invalid_stage_report(self.id, route, f"negative message counts {list(given)}")
-        stage = self.routes[route]
-        current = (stage.messages_in, stage.messages_out, stage.messages_failed)
-        return (
-            max(given[0], current[0]),
-            max(given[1], current[1]),
-            max(given[2], current[2]),
-        )
+        self._deleted(at=aware(at))
 
     # --- events: state changes only -------------------------------------------------------
 
@@ -561,15 +354,13 @@ class Execution(_CreatedUpcasts):
         self.status = status
         self.last_transition_at = at
         self.updated_at = max(self.updated_at, at)
-        if status in rs.STARTED and self.started_at is None:
+        if status in STARTED and self.started_at is None:
             self.started_at = at
         if status in TERMINAL:
             self.ended_at = at
-        if status in CLOSES_OPEN_STAGES:
-            for route, stage in self.routes.items():
-                if stage.status not in TERMINAL:
-                    ended = max(at, stage.started_at) if stage.started_at is not None else at
-                    self._replace_stage(route, status=status, ended_at=ended)
+        for route, stage in self.routes.items():
+            if closes_stage(status, stage.status):
+                self._replace_stage(route, status=status, ended_at=stage_end(at, stage.started_at))
 
     @event("StageStarted")
     def _stage_started(self, route: str, at: datetime) -> None:
@@ -598,16 +389,13 @@ class Execution(_CreatedUpcasts):
         messages_failed: int,
         at: datetime,
     ) -> None:
-        stage = self.routes[route]
-        # A stage never ends before it started, even when the report's clock lags.
-        ended = max(at, stage.started_at) if stage.started_at is not None else at
         self._replace_stage(
             route,
             status=status,
             messages_in=messages_in,
             messages_out=messages_out,
             messages_failed=messages_failed,
-            ended_at=ended,
+            ended_at=stage_end(at, self.routes[route].started_at),
         )
         self.updated_at = max(self.updated_at, at)
 
@@ -622,18 +410,4 @@ class Execution(_CreatedUpcasts):
         self.updated_at = max(self.updated_at, at)
 
 
-def stale_decision(
-    execution_id: UUID, decision: ExecutionDecision, expected: int | None, actual: int
-) -> DomainError:
-    return DomainError(
-        "StaleDecision",
-        f"Decision '{decision}' on execution '{execution_id}' was made at version {expected}, "
-        f"but the execution is at version {actual}",
-        {
-            "execution_id": str(execution_id),
-            "decision": decision.value,
-            "expected_version": expected,
-            "version": actual,
-        },
-        409,
-    )
+__all__ = ["DECISIONS", "DEFAULT_RUN_TIMEOUT", "Execution", "ExecutionState", "RunOwnerKind"]

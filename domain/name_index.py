@@ -1,4 +1,4 @@
-"""NameIndex: which pipeline currently holds a name.
+"""NameIndex: which pipeline currently holds a name (a `domain.claims.KeyClaim`).
 
 Its id derives from the name, so the name is the lookup key while each Pipeline keeps
 its own UUIDv7: deleting a pipeline and creating one with the same name gives a new
@@ -16,6 +16,8 @@ from eventsourcing.domain import event
 
 from domain import pipeline_errors as err
 from domain.base import Aggregate, AggregateSnapshot, SnapshotState
+from domain.claims import KeyClaim
+from domain.errors import DomainError
 
 # Fixed forever: changing it would orphan every stored index.
 NAME_INDEX_NAMESPACE = UUID("5b0e6c1e-2f0a-4d4e-9a57-6a1f3c9d7e21")
@@ -30,7 +32,7 @@ class NameIndexState(SnapshotState):
     pipeline_id: UUID | None
 
 
-class NameIndex(Aggregate):
+class NameIndex(KeyClaim, Aggregate):
     class Snapshot(AggregateSnapshot):
         state: NameIndexState
 
@@ -44,24 +46,14 @@ class NameIndex(Aggregate):
         self.pipeline_id: UUID | None = pipeline_id
 
     @property
-    def is_held(self) -> bool:
-        return self.pipeline_id is not None
+    def holder(self) -> UUID | None:
+        return self.pipeline_id
 
-    def claim(self, pipeline_id: UUID, *, at: datetime) -> None:
-        """Point the name at `pipeline_id`; a name another live pipeline holds is taken."""
-        if self.pipeline_id == pipeline_id:
-            return
-        if self.pipeline_id is not None:
-            raise err.duplicate_name()
-        self._claimed(pipeline_id=pipeline_id, at=at)
+    def _taken(self, holder: UUID) -> DomainError:
+        return err.duplicate_name()
 
-    def release(self, pipeline_id: UUID, *, at: datetime) -> None:
-        """Free the name (delete, or the old name of a rename); only its holder may."""
-        if self.pipeline_id is None:
-            return
-        if self.pipeline_id != pipeline_id:
-            raise err.name_held_by_another(self.name, pipeline_id, self.pipeline_id)
-        self._released(pipeline_id=pipeline_id, at=at)
+    def _held_by_another(self, given: UUID, holder: UUID) -> DomainError:
+        return err.name_held_by_another(self.name, given, holder)
 
     @event("Reclaimed")
     def _claimed(self, pipeline_id: UUID, at: datetime) -> None:

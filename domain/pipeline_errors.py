@@ -1,5 +1,7 @@
-"""Every error a pipeline command can be refused with (Feldera lifecycle §3), one named
-constructor each: code, HTTP status, message and `details` are fixed here and nowhere else.
+"""Every error a user's pipeline command can be refused with (Feldera lifecycle §3), one
+named constructor each: code, HTTP status, message and `details` are fixed here and
+nowhere else. The reconciler's refusals and the errors it stores as `deployment_error`
+are `domain.deployment_errors`.
 
 Messages follow Feldera's `db/error.rs` / `runner/error.rs` wording; where the seed documents
 differ from Feldera's code, the seeds win (the IllegalPipelineAction hint).
@@ -7,7 +9,6 @@ differ from Feldera's code, the seeds win (the IllegalPipelineAction hint).
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 from contracts.statuses import (
@@ -17,29 +18,12 @@ from contracts.statuses import (
     ResourcesStatus,
     StorageStatus,
 )
-from domain.errors import DomainError
-
-RETRY_AFTER_SECONDS = 5
+from domain.errors import DomainError, RetryableError
 
 RESTART_WHILE_STOPPING_HINT = (
     "Cannot restart the pipeline while it is stopping. "
     "Wait for it to stop before starting a new instance of the pipeline."
 )
-BOOTSTRAP_REJECTED_MESSAGE = "Bootstrapping of the modified pipeline was rejected by the user."
-
-
-class RetryableError(DomainError):
-    """A 503: the API answers it with `Retry-After: {retry_after}`."""
-
-    retry_after: int = RETRY_AFTER_SECONDS
-
-    def __init__(self, error_code: str, message: str, details: Any = None) -> None:
-        super().__init__(error_code, message, details, http_status=503)
-
-
-def deployment_error(error: DomainError) -> dict[str, Any]:
-    """The `deployment_error` value a runner-set error is stored as (ErrorResponse shape)."""
-    return error.body().model_dump(mode="json")
 
 
 # --- lookup and naming -------------------------------------------------------------------
@@ -64,24 +48,7 @@ def name_held_by_another(name: str, given: UUID, holder: UUID) -> DomainError:
     )
 
 
-def outdated_pipeline_version(outdated: int, latest: int) -> DomainError:
-    return DomainError(
-        "OutdatedPipelineVersion",
-        f"Pipeline version ({outdated}) is outdated by latest ({latest})",
-        {"outdated_version": outdated, "latest_version": latest},
-        409,
-    )
-
-
 # --- /start ------------------------------------------------------------------------------
-
-
-def invalid_bootstrap_config() -> DomainError:
-    return DomainError(
-        "InvalidBootstrapConfig",
-        "Invalid bootstrap configuration: `silent_bootstrap` and `concurrent_bootstrap` "
-        "cannot both be enabled.",
-    )
 
 
 def unsupported_pipeline_action(action: str, reason: str) -> DomainError:
@@ -155,24 +122,6 @@ def bootstrap_policy_immutable_unless_stopped() -> DomainError:
     return DomainError(
         "BootstrapPolicyImmutableUnlessStopped",
         "Bootstrap policy cannot be changed unless the pipeline is desired to become Stopped.",
-    )
-
-
-def initial_standby_not_allowed() -> DomainError:
-    return DomainError(
-        "InitialStandbyNotAllowed",
-        "Initial desired runtime status can only be set to Standby if: "
-        "(1) `runtime_config.storage.backend.name` is set to `file`, and "
-        "(2) `runtime_config.storage.backend.config.sync` is configured.",
-    )
-
-
-def enterprise_feature(feature: str) -> DomainError:
-    return DomainError(
-        "EnterpriseFeature",
-        f"Cannot use enterprise-only feature ({feature}) in Feldera community edition.",
-        {"feature": feature},
-        501,
     )
 
 
@@ -270,23 +219,6 @@ def pipeline_unavailable(name: str) -> RetryableError:
     )
 
 
-def pipeline_interaction_unreachable(name: str, request: str, error: str) -> RetryableError:
-    return RetryableError(
-        "PipelineInteractionUnreachable",
-        f"Unable to reach pipeline to interact due to: {error}",
-        {"pipeline_name": name, "request": request, "error": error},
-    )
-
-
-def pipeline_interaction_invalid_response(error: str) -> DomainError:
-    return DomainError(
-        "PipelineInteractionInvalidResponse",
-        "During pipeline interaction an unexpected invalid response was encountered: " + error,
-        {"error": error},
-        500,
-    )
-
-
 def invalid_transition(transition: str, current: str) -> DomainError:
     """The pipeline process's own refusal (§2.3), e.g. `pause` from `Standby`."""
     return DomainError(
@@ -296,81 +228,7 @@ def invalid_transition(transition: str, current: str) -> DomainError:
     )
 
 
-def invalid_activate_status(value: str) -> DomainError:
-    return DomainError(
-        "InvalidActivateStatus",
-        f"Invalid activate status '{value}': it must be 'running' or 'paused'",
-        {"value": value},
-    )
-
-
-def pause_while_not_provisioned() -> DomainError:
-    return DomainError(
-        "PauseWhileNotProvisioned",
-        "You can only call /pause when the pipeline is not Stopped, Provisioning or Stopping.",
-    )
-
-
-def resume_while_not_provisioned() -> DomainError:
-    return DomainError(
-        "ResumeWhileNotProvisioned",
-        "You can only call /resume when the pipeline is not Stopped, Provisioning or Stopping.",
-    )
-
-
-# --- reconciler steps --------------------------------------------------------------------
-
-
-def invalid_resources_status_transition(
-    storage: StorageStatus, current: ResourcesStatus, new: ResourcesStatus
-) -> DomainError:
-    return DomainError(
-        "InvalidResourcesStatusTransition",
-        f"Cannot transition from deployment resources status '{current}' "
-        f"(storage status: '{storage}') to '{new}'",
-        {"storage_status": str(storage), "current_status": str(current), "new_status": str(new)},
-        500,
-    )
-
-
-def transition_requires_compiled_program(
-    current: ResourcesStatus, transition_to: ResourcesStatus
-) -> DomainError:
-    return DomainError(
-        "TransitionRequiresCompiledProgram",
-        f"Transition from '{current}' to '{transition_to}' requires a successfully compiled "
-        "program",
-        {"current": str(current), "transition_to": str(transition_to)},
-        500,
-    )
-
-
-def stale_deployment(step: str, given: UUID | None, current: UUID | None) -> DomainError:
-    """A reconciler decision about a deployment that is no longer the current one."""
-    return DomainError(
-        "StaleDeployment",
-        f"Reconciler step '{step}' is about deployment '{given}', "
-        f"but the pipeline's current deployment is '{current}'",
-        {
-            "step": step,
-            "deployment_id": None if given is None else str(given),
-            "current_deployment_id": None if current is None else str(current),
-        },
-        409,
-    )
-
-
-def step_not_applicable(
-    step: str, status: ResourcesStatus, desired: ResourcesDesiredStatus, reason: str
-) -> DomainError:
-    """A reconciler decision the pipeline has moved past (e.g. desired changed meanwhile)."""
-    return DomainError(
-        "ReconcilerStepNotApplicable",
-        f"Reconciler step '{step}' does not apply to deployment resources status "
-        f"'{status}' (desired: '{desired}'): {reason}",
-        {"step": step, "status": str(status), "desired_status": str(desired), "reason": reason},
-        409,
-    )
+# --- the program's validation result ----------------------------------------------------
 
 
 def stale_program(given: UUID, current: UUID | None) -> DomainError:
@@ -379,63 +237,6 @@ def stale_program(given: UUID, current: UUID | None) -> DomainError:
         f"Validation result is for config '{given}', but the pipeline's program is '{current}'",
         {"config_id": str(given), "current_config_id": None if current is None else str(current)},
         409,
-    )
-
-
-# --- runner-set errors, stored as `deployment_error` -------------------------------------
-
-
-def automaton_provisioning_timeout(timeout_s: int) -> DomainError:
-    return DomainError(
-        "AutomatonProvisioningTimeout",
-        f"Pipeline could not be provisioned within the timeout of {timeout_s}s. Possible "
-        "reasons:\n\n"
-        "1) It takes too long to bring up the pipeline (e.g., cloud resources) compared to the "
-        "timeout.\n   If so, try increasing `provisioning_timeout_secs` in the Pipeline "
-        "settings.\n\n"
-        "2) Your cloud environment could not provision some required resources like volumes or "
-        "containers.\n   The pipeline logs might provide more insight if this is the case.\n",
-        {"timeout": {"secs": timeout_s, "nanos": 0}},
-        500,
-    )
-
-
-def bootstrap_rejected() -> DomainError:
-    return DomainError("BootstrapRejected", BOOTSTRAP_REJECTED_MESSAGE, None, 500)
-
-
-def start_failed_due_to_failed_compilation(compiler_error: str) -> DomainError:
-    return DomainError(
-        "StartFailedDueToFailedCompilation",
-        "Not possible to start the pipeline because the program failed to compile",
-        {"compiler_error": compiler_error},
-    )
-
-
-def runner_provision_error(error: str) -> DomainError:
-    return DomainError(
-        "RunnerProvisionError", f"Pipeline provision failed: {error}", {"error": error}, 500
-    )
-
-
-def runner_check_error(error: str) -> DomainError:
-    return DomainError(
-        "RunnerCheckError",
-        "Pipeline check failed: compute and/or storage resources encountered a fatal error."
-        f"\n\n{error}",
-        {"error": error},
-        500,
-    )
-
-
-def automaton_impossible_desired_status(
-    current: ResourcesStatus, desired: ResourcesDesiredStatus
-) -> DomainError:
-    return DomainError(
-        "AutomatonImpossibleDesiredStatus",
-        f"Current deployment status {current} cannot reach desired status {desired}",
-        {"current_status": str(current), "desired_status": str(desired)},
-        500,
     )
 
 

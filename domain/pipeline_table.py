@@ -10,13 +10,9 @@ from enum import StrEnum
 from typing import Final
 
 from contracts.statuses import (
-    CombinedDesiredStatus,
-    CombinedStatus,
-    InitialStatus,
     ResourcesDesiredStatus,
     ResourcesStatus,
     RuntimeDesiredStatus,
-    RuntimeStatus,
     StorageStatus,
 )
 
@@ -104,11 +100,20 @@ class Action(StrEnum):
 
 
 class Outcome(StrEnum):
-    ACCEPT = "accept"  # goes on to the action's own checks (start 5-9, storage, delete)
+    """A cell of the action matrix: where the action goes, or the error it is refused with
+    (the value is then the error code)."""
+
+    # Goes on to the action's own checks (start §2.1 5-9, storage, delete), then to its
+    # next state: start -> desired Provisioned, stop -> desired Stopped, clear -> storage
+    # Clearing, delete -> deleted, dismiss_error -> no error, update -> edited.
+    ACCEPT = "accept"
+    # Handed to the runtime rule (§2.3, `may_transition_to`): pause -> runtime desired
+    # Paused, resume -> Running, stop -> Suspended; approve and checkpoint are recorded.
+    FORWARD = "forward"
+    # A non-forced stop that acts as a forced one: desired Stopped.
+    FORCED = "forced"
     ILLEGAL = "IllegalPipelineAction"
     NOT_DEPLOYED = "PipelineInteractionNotDeployed"
-    FORWARD = "forward"  # handed to the runtime rule (§2.3, may_transition_to)
-    FORCED = "forced"  # a non-forced stop that acts as a forced one
     STORAGE_IMMUTABLE = "StorageStatusImmutableUnlessStopped"
     DELETE_RESTRICTED = "DeleteRestrictedToFullyStopped"
     UPDATE_RESTRICTED = "UpdateRestrictedToStopped"
@@ -118,90 +123,102 @@ class Outcome(StrEnum):
 A = Action
 O = Outcome  # noqa: E741
 
-_STOPPED_ROW: Final[dict[A, O]] = {
-    A.START: O.ACCEPT,
-    A.STOP_FORCE: O.ACCEPT,
-    A.STOP: O.FORCED,
-    A.PAUSE: O.NOT_DEPLOYED,
-    A.RESUME: O.NOT_DEPLOYED,
-    A.APPROVE: O.NOT_DEPLOYED,
-    A.CHECKPOINT: O.NOT_DEPLOYED,
-    A.CLEAR: O.ACCEPT,
-    A.DELETE: O.ACCEPT,
-    A.DISMISS_ERROR: O.ACCEPT,
-    A.UPDATE: O.ACCEPT,
-}
-
-
-def _not_stopped_row(start: O, stop: O, interact: O) -> dict[A, O]:
-    return {
-        A.START: start,
-        A.STOP_FORCE: O.ACCEPT,
-        A.STOP: stop,
-        A.PAUSE: interact,
-        A.RESUME: interact,
-        A.APPROVE: interact,
-        A.CHECKPOINT: interact,
-        A.CLEAR: O.STORAGE_IMMUTABLE,
-        A.DELETE: O.DELETE_RESTRICTED,
-        A.DISMISS_ERROR: O.DISMISS_RESTRICTED,
-        A.UPDATE: O.UPDATE_RESTRICTED,
-    }
-
-
-# (resources status, resources desired) -> action -> outcome. Only reachable states are
-# listed: every entry into Stopping sets desired Stopped, so Stopping/Provisioned never occurs.
-ACTION_MATRIX: Final[dict[tuple[R, D], dict[A, O]]] = {
-    (R.STOPPED, D.STOPPED): _STOPPED_ROW,
+# (resources status, resources desired status, action) -> outcome, one cell a line. Only
+# reachable states are listed: every entry into Stopping sets desired Stopped, so
+# Stopping/Provisioned never occurs.
+ACTION_MATRIX: Final[dict[tuple[R, D, A], O]] = {
+    # At rest.
+    (R.STOPPED, D.STOPPED, A.START): O.ACCEPT,
+    (R.STOPPED, D.STOPPED, A.STOP_FORCE): O.ACCEPT,
+    (R.STOPPED, D.STOPPED, A.STOP): O.FORCED,
+    (R.STOPPED, D.STOPPED, A.PAUSE): O.NOT_DEPLOYED,
+    (R.STOPPED, D.STOPPED, A.RESUME): O.NOT_DEPLOYED,
+    (R.STOPPED, D.STOPPED, A.APPROVE): O.NOT_DEPLOYED,
+    (R.STOPPED, D.STOPPED, A.CHECKPOINT): O.NOT_DEPLOYED,
+    (R.STOPPED, D.STOPPED, A.CLEAR): O.ACCEPT,
+    (R.STOPPED, D.STOPPED, A.DELETE): O.ACCEPT,
+    (R.STOPPED, D.STOPPED, A.DISMISS_ERROR): O.ACCEPT,
+    (R.STOPPED, D.STOPPED, A.UPDATE): O.ACCEPT,
     # Early start: the reconciler has not acted yet.
-    (R.STOPPED, D.PROVISIONED): _not_stopped_row(O.ACCEPT, O.FORCED, O.NOT_DEPLOYED),
-    (R.PROVISIONING, D.PROVISIONED): _not_stopped_row(O.ACCEPT, O.FORCED, O.NOT_DEPLOYED),
-    (R.PROVISIONED, D.PROVISIONED): _not_stopped_row(O.ACCEPT, O.FORWARD, O.FORWARD),
-    (R.PROVISIONING, D.STOPPED): _not_stopped_row(O.ILLEGAL, O.FORCED, O.NOT_DEPLOYED),
-    (R.PROVISIONED, D.STOPPED): _not_stopped_row(O.ILLEGAL, O.FORWARD, O.FORWARD),
-    (R.STOPPING, D.STOPPED): _not_stopped_row(O.ILLEGAL, O.FORCED, O.NOT_DEPLOYED),
+    (R.STOPPED, D.PROVISIONED, A.START): O.ACCEPT,
+    (R.STOPPED, D.PROVISIONED, A.STOP_FORCE): O.ACCEPT,
+    (R.STOPPED, D.PROVISIONED, A.STOP): O.FORCED,
+    (R.STOPPED, D.PROVISIONED, A.PAUSE): O.NOT_DEPLOYED,
+    (R.STOPPED, D.PROVISIONED, A.RESUME): O.NOT_DEPLOYED,
+    (R.STOPPED, D.PROVISIONED, A.APPROVE): O.NOT_DEPLOYED,
+    (R.STOPPED, D.PROVISIONED, A.CHECKPOINT): O.NOT_DEPLOYED,
+    (R.STOPPED, D.PROVISIONED, A.CLEAR): O.STORAGE_IMMUTABLE,
+    (R.STOPPED, D.PROVISIONED, A.DELETE): O.DELETE_RESTRICTED,
+    (R.STOPPED, D.PROVISIONED, A.DISMISS_ERROR): O.DISMISS_RESTRICTED,
+    (R.STOPPED, D.PROVISIONED, A.UPDATE): O.UPDATE_RESTRICTED,
+    # Starting.
+    (R.PROVISIONING, D.PROVISIONED, A.START): O.ACCEPT,
+    (R.PROVISIONING, D.PROVISIONED, A.STOP_FORCE): O.ACCEPT,
+    (R.PROVISIONING, D.PROVISIONED, A.STOP): O.FORCED,
+    (R.PROVISIONING, D.PROVISIONED, A.PAUSE): O.NOT_DEPLOYED,
+    (R.PROVISIONING, D.PROVISIONED, A.RESUME): O.NOT_DEPLOYED,
+    (R.PROVISIONING, D.PROVISIONED, A.APPROVE): O.NOT_DEPLOYED,
+    (R.PROVISIONING, D.PROVISIONED, A.CHECKPOINT): O.NOT_DEPLOYED,
+    (R.PROVISIONING, D.PROVISIONED, A.CLEAR): O.STORAGE_IMMUTABLE,
+    (R.PROVISIONING, D.PROVISIONED, A.DELETE): O.DELETE_RESTRICTED,
+    (R.PROVISIONING, D.PROVISIONED, A.DISMISS_ERROR): O.DISMISS_RESTRICTED,
+    (R.PROVISIONING, D.PROVISIONED, A.UPDATE): O.UPDATE_RESTRICTED,
+    # Deployed: the runtime answers the interactions.
+    (R.PROVISIONED, D.PROVISIONED, A.START): O.ACCEPT,
+    (R.PROVISIONED, D.PROVISIONED, A.STOP_FORCE): O.ACCEPT,
+    (R.PROVISIONED, D.PROVISIONED, A.STOP): O.FORWARD,
+    (R.PROVISIONED, D.PROVISIONED, A.PAUSE): O.FORWARD,
+    (R.PROVISIONED, D.PROVISIONED, A.RESUME): O.FORWARD,
+    (R.PROVISIONED, D.PROVISIONED, A.APPROVE): O.FORWARD,
+    (R.PROVISIONED, D.PROVISIONED, A.CHECKPOINT): O.FORWARD,
+    (R.PROVISIONED, D.PROVISIONED, A.CLEAR): O.STORAGE_IMMUTABLE,
+    (R.PROVISIONED, D.PROVISIONED, A.DELETE): O.DELETE_RESTRICTED,
+    (R.PROVISIONED, D.PROVISIONED, A.DISMISS_ERROR): O.DISMISS_RESTRICTED,
+    (R.PROVISIONED, D.PROVISIONED, A.UPDATE): O.UPDATE_RESTRICTED,
+    # Stop asked while starting; the reconciler has not stopped it yet.
+    (R.PROVISIONING, D.STOPPED, A.START): O.ILLEGAL,
+    (R.PROVISIONING, D.STOPPED, A.STOP_FORCE): O.ACCEPT,
+    (R.PROVISIONING, D.STOPPED, A.STOP): O.FORCED,
+    (R.PROVISIONING, D.STOPPED, A.PAUSE): O.NOT_DEPLOYED,
+    (R.PROVISIONING, D.STOPPED, A.RESUME): O.NOT_DEPLOYED,
+    (R.PROVISIONING, D.STOPPED, A.APPROVE): O.NOT_DEPLOYED,
+    (R.PROVISIONING, D.STOPPED, A.CHECKPOINT): O.NOT_DEPLOYED,
+    (R.PROVISIONING, D.STOPPED, A.CLEAR): O.STORAGE_IMMUTABLE,
+    (R.PROVISIONING, D.STOPPED, A.DELETE): O.DELETE_RESTRICTED,
+    (R.PROVISIONING, D.STOPPED, A.DISMISS_ERROR): O.DISMISS_RESTRICTED,
+    (R.PROVISIONING, D.STOPPED, A.UPDATE): O.UPDATE_RESTRICTED,
+    # Stop asked while deployed; the reconciler has not stopped it yet.
+    (R.PROVISIONED, D.STOPPED, A.START): O.ILLEGAL,
+    (R.PROVISIONED, D.STOPPED, A.STOP_FORCE): O.ACCEPT,
+    (R.PROVISIONED, D.STOPPED, A.STOP): O.FORWARD,
+    (R.PROVISIONED, D.STOPPED, A.PAUSE): O.FORWARD,
+    (R.PROVISIONED, D.STOPPED, A.RESUME): O.FORWARD,
+    (R.PROVISIONED, D.STOPPED, A.APPROVE): O.FORWARD,
+    (R.PROVISIONED, D.STOPPED, A.CHECKPOINT): O.FORWARD,
+    (R.PROVISIONED, D.STOPPED, A.CLEAR): O.STORAGE_IMMUTABLE,
+    (R.PROVISIONED, D.STOPPED, A.DELETE): O.DELETE_RESTRICTED,
+    (R.PROVISIONED, D.STOPPED, A.DISMISS_ERROR): O.DISMISS_RESTRICTED,
+    (R.PROVISIONED, D.STOPPED, A.UPDATE): O.UPDATE_RESTRICTED,
+    # Stopping.
+    (R.STOPPING, D.STOPPED, A.START): O.ILLEGAL,
+    (R.STOPPING, D.STOPPED, A.STOP_FORCE): O.ACCEPT,
+    (R.STOPPING, D.STOPPED, A.STOP): O.FORCED,
+    (R.STOPPING, D.STOPPED, A.PAUSE): O.NOT_DEPLOYED,
+    (R.STOPPING, D.STOPPED, A.RESUME): O.NOT_DEPLOYED,
+    (R.STOPPING, D.STOPPED, A.APPROVE): O.NOT_DEPLOYED,
+    (R.STOPPING, D.STOPPED, A.CHECKPOINT): O.NOT_DEPLOYED,
+    (R.STOPPING, D.STOPPED, A.CLEAR): O.STORAGE_IMMUTABLE,
+    (R.STOPPING, D.STOPPED, A.DELETE): O.DELETE_RESTRICTED,
+    (R.STOPPING, D.STOPPED, A.DISMISS_ERROR): O.DISMISS_RESTRICTED,
+    (R.STOPPING, D.STOPPED, A.UPDATE): O.UPDATE_RESTRICTED,
 }
+
+# The reachable states, in the order of the matrix.
+STATES: Final[tuple[tuple[R, D], ...]] = tuple(dict.fromkeys((r, d) for r, d, _ in ACTION_MATRIX))
 
 
 def outcome(resources: R, desired: D, action: A) -> O:
-    return ACTION_MATRIX[(resources, desired)][action]
-
-
-# `/start?initial=` -> the runtime desired status a fresh deployment aims for.
-INITIAL_RUNTIME_DESIRED: Final[dict[InitialStatus, RD]] = {
-    InitialStatus.RUNNING: RD.RUNNING,
-    InitialStatus.PAUSED: RD.PAUSED,
-    InitialStatus.STANDBY: RD.STANDBY,
-}
-
-# Combined status, §1.3: what the resources status shows when it is not Provisioned
-# (while Provisioned, the runtime status shows through instead).
-COMBINED_OF_RESOURCES: Final[dict[R, CombinedStatus]] = {
-    R.STOPPED: CombinedStatus.STOPPED,
-    R.PROVISIONING: CombinedStatus.PROVISIONING,
-    R.STOPPING: CombinedStatus.STOPPING,
-}
-
-
-def combined_status(resources: R, runtime: RuntimeStatus | None) -> CombinedStatus:
-    """`deployment_status`: never `Provisioned`; a missing runtime status reads Unavailable."""
-    if resources is R.PROVISIONED:
-        return CombinedStatus(runtime.value) if runtime else CombinedStatus.UNAVAILABLE
-    return COMBINED_OF_RESOURCES[resources]
-
-
-def combined_desired_status(
-    desired: D, runtime_desired: RD | None, initial: InitialStatus | None
-) -> CombinedDesiredStatus:
-    """`deployment_desired_status`: Stopped, else runtime desired, else initial, else
-    Unavailable."""
-    if desired is D.STOPPED:
-        return CombinedDesiredStatus.STOPPED
-    if runtime_desired is not None:
-        return CombinedDesiredStatus(runtime_desired.value)
-    if initial is not None:
-        return CombinedDesiredStatus(INITIAL_RUNTIME_DESIRED[initial].value)
-    return CombinedDesiredStatus.UNAVAILABLE
+    return ACTION_MATRIX[(resources, desired, action)]
 
 
 # Reconciler steps: the resources statuses a step applies to, the status it leads to and

@@ -1,5 +1,7 @@
 """The run status machine: one canonical vocabulary (`RunStatus`, seed 003 plus
-`interrupted`), its transition table, and the views seeds 002 and 004 answer with.
+`interrupted`), its transition table, seed 002's actions, and the errors a run command
+is refused with. Which statuses are final and what seeds 002 and 004 show for each are
+`contracts.run_views` (the read models derive the same).
 
 The table (`TRANSITIONS`) is the single source of truth: `Execution` reads it, and the
 tests walk every (from, to) pair against it. Its shape follows Esper's documented
@@ -31,14 +33,12 @@ from enum import Enum, StrEnum
 from typing import Final
 from uuid import UUID
 
-from contracts.statuses import ExecutionStatus, MarquezRunState, RunStatus
+from contracts.orchestrator_commands import ExecutionDecision
+from contracts.run_views import TERMINAL
+from contracts.statuses import RunStatus
 from domain.errors import DomainError
 
 S = RunStatus
-
-TERMINAL: Final[frozenset[RunStatus]] = frozenset(
-    {S.SUCCESS, S.FAILURE, S.CANCELLED, S.TIMEOUT, S.INVALID, S.INTERRUPTED}
-)
 
 # from-status -> the statuses it may move to (same -> same is a no-op, not listed).
 TRANSITIONS: Final[Mapping[RunStatus, frozenset[RunStatus]]] = {
@@ -75,47 +75,12 @@ TRANSITIONS: Final[Mapping[RunStatus, frozenset[RunStatus]]] = {
     S.INTERRUPTED: frozenset(),
 }  # fmt: skip
 
-# Entering one of these (the first time) is when a run "started" (seed 002's startedAt):
-# running itself, or a later non-terminal status if running was skipped.
-STARTED: Final[frozenset[RunStatus]] = frozenset({S.RUNNING, S.WAITING, S.COMPLETE})
-
 # A stage run (one route of an execution): Esper's stage-run statuses without the
 # in-between ones our orchestrator never reports.
 STAGE_TRANSITIONS: Final[Mapping[RunStatus, frozenset[RunStatus]]] = {
     S.PENDING: frozenset({S.RUNNING}) | TERMINAL,
     S.RUNNING: TERMINAL,
     **{status: frozenset() for status in TERMINAL},
-}
-
-# The DESIGN.md mapping table, one column per seed.
-TO_MARQUEZ: Final[Mapping[RunStatus, MarquezRunState]] = {
-    S.PENDING: MarquezRunState.NEW,
-    S.QUEUED: MarquezRunState.NEW,
-    S.PROCESSING: MarquezRunState.RUNNING,
-    S.RUNNING: MarquezRunState.RUNNING,
-    S.WAITING: MarquezRunState.RUNNING,
-    S.COMPLETE: MarquezRunState.RUNNING,
-    S.SUCCESS: MarquezRunState.COMPLETED,
-    S.FAILURE: MarquezRunState.FAILED,
-    S.TIMEOUT: MarquezRunState.FAILED,
-    S.INVALID: MarquezRunState.FAILED,
-    S.CANCELLED: MarquezRunState.ABORTED,
-    S.INTERRUPTED: MarquezRunState.ABORTED,
-}
-
-TO_EXECUTION_STATUS: Final[Mapping[RunStatus, ExecutionStatus]] = {
-    S.PENDING: ExecutionStatus.RUNNING,
-    S.QUEUED: ExecutionStatus.RUNNING,
-    S.PROCESSING: ExecutionStatus.RUNNING,
-    S.RUNNING: ExecutionStatus.RUNNING,
-    S.WAITING: ExecutionStatus.RUNNING,
-    S.COMPLETE: ExecutionStatus.RUNNING,
-    S.SUCCESS: ExecutionStatus.COMPLETED,
-    S.FAILURE: ExecutionStatus.FAILED,
-    S.TIMEOUT: ExecutionStatus.FAILED,
-    S.INVALID: ExecutionStatus.FAILED,
-    S.CANCELLED: ExecutionStatus.CANCELLED,
-    S.INTERRUPTED: ExecutionStatus.INTERRUPTED,
 }
 
 
@@ -136,14 +101,6 @@ FROM_MARQUEZ_ACTION: Final[Mapping[MarquezAction, RunStatus]] = {
 }
 
 
-def to_marquez(status: RunStatus) -> MarquezRunState:
-    return TO_MARQUEZ[status]
-
-
-def to_execution_status(status: RunStatus) -> ExecutionStatus:
-    return TO_EXECUTION_STATUS[status]
-
-
 def from_marquez_action(action: MarquezAction | str) -> RunStatus:
     """The canonical status a seed 002 action moves a run to."""
     try:
@@ -158,10 +115,6 @@ def from_marquez_action(action: MarquezAction | str) -> RunStatus:
         ) from None
 
 
-def is_terminal(status: RunStatus) -> bool:
-    return status in TERMINAL
-
-
 class Verdict(Enum):
     """What asking a run in one status to move to another amounts to."""
 
@@ -171,20 +124,20 @@ class Verdict(Enum):
     TERMINAL = "terminal"
 
 
-def verdict(current: RunStatus, target: RunStatus) -> Verdict:
+def verdict(
+    current: RunStatus,
+    target: RunStatus,
+    table: Mapping[RunStatus, frozenset[RunStatus]] = TRANSITIONS,
+) -> Verdict:
     if current == target:
         return Verdict.NO_OP
     if current in TERMINAL:
         return Verdict.TERMINAL
-    return Verdict.MOVE if target in TRANSITIONS[current] else Verdict.ILLEGAL
+    return Verdict.MOVE if target in table.get(current, ()) else Verdict.ILLEGAL
 
 
 def stage_verdict(current: RunStatus, target: RunStatus) -> Verdict:
-    if current == target:
-        return Verdict.NO_OP
-    if current in TERMINAL:
-        return Verdict.TERMINAL
-    return Verdict.MOVE if target in STAGE_TRANSITIONS.get(current, ()) else Verdict.ILLEGAL
+    return verdict(current, target, STAGE_TRANSITIONS)
 
 
 # --- errors a run command can be refused with ---------------------------------------------
@@ -204,20 +157,19 @@ def illegal_run_transition(run_id: UUID, current: RunStatus, target: RunStatus) 
 
 
 def run_already_terminal(run_id: UUID, current: RunStatus, target: RunStatus) -> DomainError:
-    return DomainError(
-        "RunAlreadyTerminal",
-        f"Run '{run_id}' is already '{current}', a final status, and cannot move to '{target}'",
-        _transition_details(run_id, current, target),
-        409,
-    )
+    return _already_terminal(run_id, current, f"cannot move to '{target}'", to=target.value)
 
 
 def run_already_finished(run_id: UUID, current: RunStatus, action: str) -> DomainError:
     """A terminal run refuses every change, not only status moves (stage reports too)."""
+    return _already_terminal(run_id, current, f"accepts no '{action}'", action=action)
+
+
+def _already_terminal(run_id: UUID, current: RunStatus, refusal: str, **what: str) -> DomainError:
     return DomainError(
         "RunAlreadyTerminal",
-        f"Run '{run_id}' is already '{current}', a final status, and accepts no '{action}'",
-        {"run_id": str(run_id), "from": current.value, "action": action},
+        f"Run '{run_id}' is already '{current}', a final status, and {refusal}",
+        {"run_id": str(run_id), "from": current.value, **what},
         409,
     )
 
@@ -252,31 +204,32 @@ def unknown_route(run_id: UUID, route: str) -> DomainError:
 
 
 def stage_already_finished(run_id: UUID, route: str, current: RunStatus) -> DomainError:
-    return DomainError(
-        "StageAlreadyFinished",
-        f"Route '{route}' of run '{run_id}' already finished as '{current}'",
-        {"run_id": str(run_id), "route": route, "status": current.value},
-        409,
-    )
+    what = f" already finished as '{current}'"
+    return _stage_error("StageAlreadyFinished", run_id, route, what, {"status": current.value})
 
 
 def illegal_stage_transition(
     run_id: UUID, route: str, current: RunStatus, target: RunStatus
 ) -> DomainError:
-    return DomainError(
-        "IllegalStageTransition",
-        f"Route '{route}' of run '{run_id}' cannot move from '{current}' to '{target}'",
-        {"run_id": str(run_id), "route": route, "from": current.value, "to": target.value},
-        409,
-    )
+    what = f" cannot move from '{current}' to '{target}'"
+    moves = {"from": current.value, "to": target.value}
+    return _stage_error("IllegalStageTransition", run_id, route, what, moves)
 
 
 def invalid_stage_report(run_id: UUID, route: str, reason: str) -> DomainError:
+    what = f": {reason}"
+    return _stage_error("InvalidStageReport", run_id, route, what, {"reason": reason}, 400)
+
+
+def _stage_error(
+    code: str, run_id: UUID, route: str, what: str, details: dict[str, str], status: int = 409
+) -> DomainError:
+    """A refused stage report: "Route 'r' of run 'id'" and `what`, with both in `details`."""
     return DomainError(
-        "InvalidStageReport",
-        f"Route '{route}' of run '{run_id}': {reason}",
-        {"run_id": str(run_id), "route": route, "reason": reason},
-        400,
+        code,
+        f"Route '{route}' of run '{run_id}'{what}",
+        {"run_id": str(run_id), "route": route, **details},
+        status,
     )
 
 
@@ -294,5 +247,22 @@ def run_deadline_not_reached(run_id: UUID, deadline: datetime, now: datetime) ->
         "RunDeadlineNotReached",
         f"Run '{run_id}' cannot time out before its deadline {deadline.isoformat()}",
         {"run_id": str(run_id), "deadline": deadline.isoformat(), "now": now.isoformat()},
+        409,
+    )
+
+
+def stale_decision(
+    execution_id: UUID, decision: ExecutionDecision, expected: int | None, actual: int
+) -> DomainError:
+    return DomainError(
+        "StaleDecision",
+        f"Decision '{decision}' on execution '{execution_id}' was made at version {expected}, "
+        f"but the execution is at version {actual}",
+        {
+            "execution_id": str(execution_id),
+            "decision": decision.value,
+            "expected_version": expected,
+            "version": actual,
+        },
         409,
     )

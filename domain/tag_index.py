@@ -1,9 +1,6 @@
-"""TagIndex: which execution holds a tag (seed 004: "Tag for the new execution (unique)").
-
-Its id derives from the tag, so uniqueness is enforced by the event store itself: two
-`RunConfig` commands racing for one tag both try to create the same aggregate and the
-second save conflicts. The caller saves the index together with the new Execution, in
-one transaction. A tag is released only by its holder (e.g. when that execution is
+"""TagIndex: which execution holds a tag (seed 004: "Tag for the new execution (unique)"),
+a `domain.claims.KeyClaim`: two `RunConfig` commands racing for one tag conflict in the
+event store. A tag is released only by its holder (e.g. when that execution is
 deleted); the released tag may then be claimed by another execution.
 """
 
@@ -16,6 +13,7 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import event
 
 from domain.base import Aggregate, AggregateSnapshot, SnapshotState
+from domain.claims import KeyClaim
 from domain.errors import DomainError
 
 # Fixed forever: changing it would orphan every stored index.
@@ -49,7 +47,7 @@ class TagIndexState(SnapshotState):
     execution_id: UUID | None
 
 
-class TagIndex(Aggregate):
+class TagIndex(KeyClaim, Aggregate):
     class Snapshot(AggregateSnapshot):
         state: TagIndexState
 
@@ -63,24 +61,14 @@ class TagIndex(Aggregate):
         self.execution_id: UUID | None = execution_id
 
     @property
-    def is_held(self) -> bool:
-        return self.execution_id is not None
+    def holder(self) -> UUID | None:
+        return self.execution_id
 
-    def claim(self, execution_id: UUID, *, at: datetime) -> None:
-        """Point the tag at `execution_id`; a tag another execution holds is refused."""
-        if self.execution_id == execution_id:
-            return
-        if self.execution_id is not None:
-            raise duplicate_tag(self.tag, self.execution_id)
-        self._claimed(execution_id=execution_id, at=at)
+    def _taken(self, holder: UUID) -> DomainError:
+        return duplicate_tag(self.tag, holder)
 
-    def release(self, execution_id: UUID, *, at: datetime) -> None:
-        """Free the tag; only its holder may (releasing a free tag changes nothing)."""
-        if self.execution_id is None:
-            return
-        if self.execution_id != execution_id:
-            raise tag_held_by_another(self.tag, execution_id, self.execution_id)
-        self._released(execution_id=execution_id, at=at)
+    def _held_by_another(self, given: UUID, holder: UUID) -> DomainError:
+        return tag_held_by_another(self.tag, given, holder)
 
     @event("Reclaimed")
     def _claimed(self, execution_id: UUID, at: datetime) -> None:

@@ -5,16 +5,23 @@ SQL is written once with `?` placeholders (PostgreSQL gets `%s`). A write transa
 takes the database's write lock first (SQLite `BEGIN IMMEDIATE`; PostgreSQL a lock on
 the versions table that conflicts with the rebuild's swap), so nothing read inside it
 can be replaced underneath.
+
+Tables are created one way for every store in the event store's database (read models,
+route ledger, heartbeats, checkpoints, API keys): `Database.create_tables`. PostgreSQL
+races on its catalog when two processes create the same table at once, even with IF NOT
+EXISTS, so on PostgreSQL the statements run under the advisory lock `SCHEMA_LOCK_KEY`,
+the same key the event store holds while it creates its own tables
+(services.adapters.eventstore): all table creation in one database takes turns.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Final, Self
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -24,6 +31,8 @@ Params = Sequence[Any]
 _POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 CONNECT_TIMEOUT_S = 10
 SQLITE_BUSY_TIMEOUT_S = 30.0
+# Any fixed number: the advisory lock that serializes table creation ("pipeline").
+SCHEMA_LOCK_KEY: Final = 0x706970656C696E65
 
 
 class Database:
@@ -113,12 +122,48 @@ class Database:
                 self._drop_broken()
                 raise
 
+    def create_tables(self, statements: Iterable[str]) -> None:
+        """Run `CREATE ... IF NOT EXISTS` statements in one transaction, on PostgreSQL
+        under the advisory lock every table creation takes (`SCHEMA_LOCK_KEY`)."""
+        with self.transaction() as cursor:
+            if self.dialect == "postgresql":
+                cursor.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK_KEY,))
+            for statement in statements:
+                cursor.execute(statement)
+
     def table_exists(self, table: str) -> bool:
         if self.dialect == "sqlite":
             rows = self.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,))
             return bool(rows)
         rows = self.query("SELECT to_regclass(?) IS NOT NULL", (table,))
         return bool(rows[0][0])
+
+
+class TableStore:
+    """A store that owns one connection to `url` and creates its `TABLES` (CREATE ... IF
+    NOT EXISTS statements) when opened. Synchronous: call it off the event loop."""
+
+    TABLES: ClassVar[Sequence[str]] = ()
+
+    def __init__(self, url: str) -> None:
+        self.db = Database(url)
+        try:
+            self.create_tables()
+        except BaseException:
+            self.db.close()
+            raise
+
+    def create_tables(self) -> None:
+        self.db.create_tables(self.TABLES)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 class Cursor:

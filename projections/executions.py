@@ -3,7 +3,9 @@
 
 Mirrors `domain.execution.Execution`'s events. Besides the canonical `status` a row keeps
 the views seeds 002 and 004 answer with (`marquez_state`, `execution_status`), the run's
-`duration_ms` and its `deadline` (`created_at + timeout`, for the timeout sweep).
+`duration_ms` and its `deadline` (`created_at + timeout`, for the timeout sweep). What a
+status means (final, started, its seed views, the stages it closes) is
+`contracts.run_views`, as in the aggregate.
 """
 
 from __future__ import annotations
@@ -11,16 +13,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Final
 
+from contracts import run_views
 from contracts.events import LifecycleEvent
 from contracts.statuses import RunStatus
 from projections.rows import Data, Row, Step, apply_with
-from projections.run_views import (
-    CLOSES_OPEN_STAGES,
-    STARTED,
-    TERMINAL,
-    execution_status,
-    marquez_state,
-)
 from projections.times import duration, iso, latest, parse
 
 # Created's data fields copied to the row as they are (ids, flags, JSON objects).
@@ -42,8 +38,8 @@ _COPIED: Final[tuple[str, ...]] = (
 
 def _with_views(row: Row) -> Row:
     status = RunStatus(row["status"])
-    row["marquez_state"] = str(marquez_state(status))
-    row["execution_status"] = str(execution_status(status))
+    row["marquez_state"] = str(run_views.marquez_state(status))
+    row["execution_status"] = str(run_views.execution_status(status))
     started, ended = row["started_at"], row["ended_at"]
     row["duration_ms"] = (
         None
@@ -99,17 +95,20 @@ def _status_changed(row: Row, data: Data) -> Row:
     row["status"] = str(status)
     row["last_transition_at"] = at
     _touch(row, at)
-    if status in STARTED and row["started_at"] is None:
+    if status in run_views.STARTED and row["started_at"] is None:
         row["started_at"] = at
-    if status in TERMINAL:
+    if status in run_views.TERMINAL:
         row["ended_at"] = at
-    if status in CLOSES_OPEN_STAGES:
-        # As the domain does: an execution stopped from outside stops its open stages.
-        for stage in row["stages"]:
-            if RunStatus(stage["status"]) not in TERMINAL:
-                stage["status"] = str(status)
-                stage["ended_at"] = latest(at, stage["started_at"])
+    for stage in row["stages"]:
+        if run_views.closes_stage(status, RunStatus(stage["status"])):
+            stage["status"] = str(status)
+            stage["ended_at"] = _stage_end(at, stage["started_at"])
     return _with_views(row)
+
+
+def _stage_end(at: str | None, started_at: str | None) -> str | None:
+    assert at is not None  # every stage event carries its time
+    return iso(run_views.stage_end(parse(at), None if started_at is None else parse(started_at)))
 
 
 def _replace_stage(row: Row, route: str, **changes: Any) -> Row:
@@ -141,9 +140,7 @@ def _stage_progressed(row: Row, data: Data) -> Row:
 
 def _stage_finished(row: Row, data: Data) -> Row:
     at = iso(data["at"])
-    started = _stage_of(row, data["route"])["started_at"]
-    # As the domain does: a stage never ends before it started.
-    ended = latest(at, started)
+    ended = _stage_end(at, _stage_of(row, data["route"])["started_at"])
     _touch(row, at)
     return _replace_stage(
         row, data["route"], status=data["status"], ended_at=ended, **_counts(data)

@@ -3,69 +3,32 @@
 Each step mirrors the matching `@event` method of `domain.pipeline.Pipeline` (its data
 are that method's arguments). A status's `_since` moves only when the status changes;
 `deployment_status` / `deployment_desired_status` and their `_since` are derived after
-every step (Feldera §1.3, `derive`). `refresh_version` counts every change after
-creation; `version` counts edits.
+every step (Feldera §1.3, `derive`) by `contracts.deployment_status`, as the aggregate
+derives them. `refresh_version` counts every change after creation; `version` counts
+edits.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+from contracts.deployment_status import (
+    INITIAL_RUNTIME_DESIRED,
+    combined_desired_status,
+    combined_status,
+)
 from contracts.events import LifecycleEvent
 from contracts.statuses import (
-    CombinedDesiredStatus,
-    CombinedStatus,
     InitialStatus,
     ProgramStatus,
-    ResourcesDesiredStatus,
-    ResourcesStatus,
     RuntimeDesiredStatus,
     RuntimeStatus,
     StorageStatus,
 )
+from contracts.statuses import ResourcesDesiredStatus as D
+from contracts.statuses import ResourcesStatus as R
 from projections.rows import Data, Row, Step, apply_with
 from projections.times import iso, latest
-
-R = ResourcesStatus
-D = ResourcesDesiredStatus
-
-# --- combined status (Feldera §1.3) --------------------------------------------------------
-
-# What the resources status shows when it is not Provisioned (then the runtime shows).
-COMBINED_OF_RESOURCES: Final[dict[ResourcesStatus, CombinedStatus]] = {
-    R.STOPPED: CombinedStatus.STOPPED,
-    R.PROVISIONING: CombinedStatus.PROVISIONING,
-    R.STOPPING: CombinedStatus.STOPPING,
-}
-
-# `/start?initial=` -> the runtime desired status a new deployment aims for.
-INITIAL_RUNTIME_DESIRED: Final[dict[InitialStatus, RuntimeDesiredStatus]] = {
-    InitialStatus.RUNNING: RuntimeDesiredStatus.RUNNING,
-    InitialStatus.PAUSED: RuntimeDesiredStatus.PAUSED,
-    InitialStatus.STANDBY: RuntimeDesiredStatus.STANDBY,
-}
-
-
-def combined_status(resources: ResourcesStatus, runtime: RuntimeStatus | None) -> CombinedStatus:
-    """Never `Provisioned`: the runtime status shows through, Unavailable when missing."""
-    if resources is R.PROVISIONED:
-        return CombinedStatus.UNAVAILABLE if runtime is None else CombinedStatus(runtime.value)
-    return COMBINED_OF_RESOURCES[resources]
-
-
-def combined_desired_status(
-    desired: ResourcesDesiredStatus,
-    runtime_desired: RuntimeDesiredStatus | None,
-    initial: InitialStatus | None,
-) -> CombinedDesiredStatus:
-    """Stopped, else the runtime desired status, else `initial`'s, else Unavailable."""
-    if desired is D.STOPPED:
-        return CombinedDesiredStatus.STOPPED
-    if runtime_desired is None and initial is not None:
-        runtime_desired = INITIAL_RUNTIME_DESIRED[initial]
-    if runtime_desired is None:
-        return CombinedDesiredStatus.UNAVAILABLE
-    return CombinedDesiredStatus(runtime_desired.value)
 
 
 def derive(row: Row) -> Row:
@@ -152,11 +115,6 @@ def _updated(row: Row, data: Data) -> Row:
     return row
 
 
-def _program_validated(row: Row, data: Data) -> Row:
-    _set(row, "program_status", data["status"], iso(data["at"]))
-    return row
-
-
 def _start_requested(row: Row, data: Data) -> Row:
     _set(row, "deployment_resources_desired_status", D.PROVISIONED, iso(data["at"]))
     row["deployment_initial"] = data["initial"]
@@ -173,11 +131,6 @@ def _stop_requested(row: Row, data: Data) -> Row:
     return row
 
 
-def _runtime_desired_changed(row: Row, data: Data) -> Row:
-    _set(row, "deployment_runtime_desired_status", data["desired"], iso(data["at"]))
-    return row
-
-
 def _checkpoint_requested(row: Row, data: Data) -> Row:
     row["checkpoint_sequence_number"] = data["sequence_number"]
     return row
@@ -185,11 +138,6 @@ def _checkpoint_requested(row: Row, data: Data) -> Row:
 
 def _error_dismissed(row: Row, data: Data) -> Row:
     row["deployment_error"] = None
-    return row
-
-
-def _storage_clear_requested(row: Row, data: Data) -> Row:
-    _set(row, "storage_status", StorageStatus.CLEARING, iso(data["at"]))
     return row
 
 
@@ -253,26 +201,32 @@ def _stopped(row: Row, data: Data) -> Row:
     return row
 
 
-def _storage_cleared(row: Row, data: Data) -> Row:
-    _set(row, "storage_status", StorageStatus.CLEARED, iso(data["at"]))
-    return row
-
-
 def _unchanged(row: Row, data: Data) -> Row:
     return row
+
+
+def _status_step(field: str, *, to: object = None, from_data: str | None = None) -> Step:
+    """A step that only sets one status (and its `_since`): to `to`, or to the event's
+    field `from_data`."""
+
+    def step(row: Row, data: Data) -> Row:
+        _set(row, field, to if from_data is None else data[from_data], iso(data["at"]))
+        return row
+
+    return step
 
 
 # event type -> step; every one of them also bumps `refresh_version` (see `apply`).
 STEPS: Final[dict[str, Step]] = {
     "Updated": _updated,
-    "ProgramValidated": _program_validated,
+    "ProgramValidated": _status_step("program_status", from_data="status"),
     "StartRequested": _start_requested,
     "StopRequested": _stop_requested,
-    "RuntimeDesiredChanged": _runtime_desired_changed,
+    "RuntimeDesiredChanged": _status_step("deployment_runtime_desired_status", from_data="desired"),
     "BootstrapApproved": _unchanged,  # approval is not a polled field
     "CheckpointRequested": _checkpoint_requested,
     "ErrorDismissed": _error_dismissed,
-    "StorageClearRequested": _storage_clear_requested,
+    "StorageClearRequested": _status_step("storage_status", to=StorageStatus.CLEARING),
     "Deleted": _deleted,
     "ProvisioningBegun": _provisioning_begun,
     "StartFailed": _start_failed,
@@ -280,7 +234,7 @@ STEPS: Final[dict[str, Step]] = {
     "RuntimeStatusReported": _runtime_status_reported,
     "StoppingBegun": _stopping_begun,
     "Stopped": _stopped,
-    "StorageCleared": _storage_cleared,
+    "StorageCleared": _status_step("storage_status", to=StorageStatus.CLEARED),
 }
 
 

@@ -21,8 +21,9 @@ from typing import Final
 
 from contracts.events import LifecycleEvent
 from projections import configs, executions, pipelines
+from projections.read_tx import ReadTx
 from projections.rows import Row, UnknownEvent
-from projections.store import ReadStore, ReadTx
+from projections.store import ReadStore
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,8 @@ from itertools import islice
 
 from contracts.events import LifecycleEvent
 from projections.projector import BatchStats, FetchEvents, Projector, apply_events
-from projections.store import ReadStore, ReadTx
+from projections.read_tx import ReadTx
+from projections.store import ReadStore
 
 BATCH_SIZE = 1000
 

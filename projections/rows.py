@@ -9,7 +9,9 @@ knows any event's fields.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
+
+import orjson
 
 from contracts.events import LifecycleEvent
 
@@ -18,27 +20,44 @@ Data = Mapping[str, Any]
 # (current row, event data) -> next row; the table of one aggregate type's events.
 Step = Callable[[Row, Data], Row]
 
-
-class UnknownEvent(ValueError):
-    """An event type the read model has no step for (a newer writer, or drift)."""
-
-    def __init__(self, event: LifecycleEvent) -> None:
-        self.event = event
-        super().__init__(
-            f"No read-model step for {event.aggregate_type}.{event.event_type} "
-            f"({event.aggregate_id} v{event.version})"
-        )
+# Row fields the store keeps for itself (deleted rows are never returned).
+_INTERNAL: Final = ("deleted",)
 
 
-class MissingRow(ValueError):
-    """A non-creation event for an aggregate the read model has no row for."""
+def load(doc: str | bytes) -> Row:
+    """A row from its stored JSON."""
+    row: Row = orjson.loads(doc)
+    return row
 
-    def __init__(self, event: LifecycleEvent) -> None:
+
+def dump(row: Row) -> str:
+    return orjson.dumps(row).decode()
+
+
+def public(row: Row) -> Row:
+    """The row as readers get it: without the fields the store keeps for itself."""
+    for field in _INTERNAL:
+        row.pop(field, None)
+    return row
+
+
+class EventNotApplied(ValueError):
+    """An event a read model cannot apply (`event` is that event)."""
+
+    def __init__(self, event: LifecycleEvent, why: str) -> None:
         self.event = event
         super().__init__(
             f"{event.aggregate_type}.{event.event_type} v{event.version} for "
-            f"{event.aggregate_id}, which has no row (its creation was not applied)"
+            f"{event.aggregate_id}: {why}"
         )
+
+
+class UnknownEvent(EventNotApplied):
+    """An event type the read model has no step for (a newer writer, or drift)."""
+
+
+class MissingRow(EventNotApplied):
+    """A non-creation event for an aggregate the read model has no row for."""
 
 
 def apply_with(
@@ -52,7 +71,7 @@ def apply_with(
         return create(event)
     step = steps.get(event.event_type)
     if step is None:
-        raise UnknownEvent(event)
+        raise UnknownEvent(event, "no read-model step for this event")
     if row is None:
-        raise MissingRow(event)
+        raise MissingRow(event, "no row (its creation was not applied)")
     return step(dict(row), event.data)

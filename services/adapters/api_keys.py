@@ -32,7 +32,7 @@ from typing import Any, Final
 import psycopg
 
 from domain.errors import DomainError
-from projections.db import Database
+from projections.db import TableStore
 from projections.times import iso
 
 KEY_PREFIX: Final = "pls_"  # recognisable in logs and by secret scanners
@@ -157,41 +157,10 @@ def _now() -> str:
     return stamp
 
 
-class ApiKeyStore:
+class ApiKeyStore(TableStore):
     """The `api_keys` table (created if missing). Synchronous: call it off the event loop."""
 
-    def __init__(self, url: str) -> None:
-        self.db = Database(url)
-        try:
-            self._create_table()
-        except BaseException:
-            self.db.close()
-            raise
-
-    def _create_table(self) -> None:
-        for attempt in (1, 2):
-            try:
-                for statement in _SCHEMA:
-                    self.db.query(statement)
-                return
-            except (
-                psycopg.errors.UniqueViolation,
-                psycopg.errors.DuplicateTable,
-                psycopg.errors.DuplicateObject,
-            ):
-                # PostgreSQL: another process created the table between our IF NOT EXISTS
-                # check and our CREATE (two API replicas starting together); look again.
-                if attempt == 2:
-                    raise
-
-    def close(self) -> None:
-        self.db.close()
-
-    def __enter__(self) -> ApiKeyStore:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
+    TABLES = _SCHEMA
 
     def create(self, name: str, scope: Scope) -> NewApiKey:
         """A new live key; DuplicateName (409) if a live key has the name."""

@@ -29,6 +29,8 @@ from eventsourcing.utils import Environment, EnvType, get_topic, resolve_topic
 from psycopg import sql
 from pydantic import BaseModel
 
+from projections.db import SCHEMA_LOCK_KEY
+
 DEFAULT_LOCK_TIMEOUT_S = 5
 DEFAULT_CONNECT_TIMEOUT_S = 10
 
@@ -202,9 +204,10 @@ def open_event_store(
         return store_class(env, snapshotting_intervals=snapshotting_intervals)
     # The library creates its tables and functions on every open (CREATE OR REPLACE
     # FUNCTION included), and two processes doing that at once fail with "tuple
-    # concurrently updated": roles opening one database together take turns.
+    # concurrently updated": roles opening one database together take turns, with each
+    # other and with every other table creation (projections.db.Database.create_tables).
     with _connect(env) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK_KEY,))
+        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
         if env.get("POSTGRES_SCHEMA"):
             conn.execute(
                 sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
@@ -263,10 +266,6 @@ def _search_path_schema(query: str) -> str | None:
                 first = setting.removeprefix("search_path=").split(",")[0].strip()
                 return first.strip('"') or None
     return None
-
-
-# Any fixed number: the session-level advisory lock that serializes table creation.
-_SCHEMA_LOCK_KEY = 0x706970656C696E65  # "pipeline"
 
 
 def _connect(env: Mapping[str, str]) -> psycopg.Connection[Any]:

@@ -36,9 +36,6 @@ log = logging.getLogger(__name__)
 
 Role = Callable[[Settings, asyncio.Event, Callable[[], None]], Coroutine[Any, Any, None]]
 
-# The handler's loop is not ours to hook: it beats while its task is alive.
-_HANDLER_BEAT_S = 5.0
-
 
 def handler_decider(settings: Settings, store: EventStore, gate: ExecutionGate) -> Decider:
     """The command handler's decider: every handler, the orchestrator gate, and the
@@ -58,18 +55,7 @@ async def run_handler(
     try:
         gate = await asyncio.to_thread(open_gate, settings)
         consumer = CommandConsumer(settings, handler_decider(settings, store, gate))
-        task = asyncio.create_task(consumer.run(), name="command-consumer")
-        stopping = asyncio.create_task(stop.wait())
-        try:
-            while not task.done() and not stop.is_set():
-                heartbeat()
-                await asyncio.wait(
-                    {task, stopping}, timeout=_HANDLER_BEAT_S, return_when=asyncio.FIRST_COMPLETED
-                )
-        finally:
-            stopping.cancel()
-        consumer.request_stop()
-        await task  # finishes and commits the current batch; re-raises a crash
+        await consumer.run(stop, heartbeat)  # finishes and commits the current batch
     finally:
         if gate is not None:
             await asyncio.to_thread(gate.close)

@@ -1,69 +1,69 @@
-"""The command handler's Kafka side: read a batch, decide it, answer it, then commit.
+"""The command handler's Kafka side: decide a batch of commands, answer it, then commit.
 
-One loop, plain aiokafka (never FastStream's default ACK_FIRST, which commits before the
-work is done):
+It runs on the one batch-consumer engine (services.adapters.kafka.engine: the commands
+topic, the service's consumer group, commits after the effects, rewind and backoff on a
+failure, the decider's cache dropped on every rebalance); what is written here is only
+what a batch of commands means:
 
-1. `getmany` a batch from the commands topic (consumer group, manual commits);
-2. decode every record; a bad one goes byte for byte, with `dlq_*` reason headers, to
+1. decode every record; a bad one goes byte for byte, with `dlq_*` reason headers, to
    the DLQ topic and, whenever a command id can be read, is answered with a
    CommandRejected;
-3. decide the batch off the event loop (`Decider.decide`: one event-store transaction,
+2. decide the batch off the event loop (`Decider.decide`: one event-store transaction,
    dedupe by command id);
-4. send one result per command to the results topic and the DLQ records, then await
-   every delivery;
-5. only then commit exactly the batch's offsets.
+3. send one result per command to the results topic and the DLQ records, then await
+   every delivery; the engine commits exactly the batch's offsets only after that.
 
 If deciding or publishing fails (the database briefly unavailable, the broker not
-acknowledging) nothing is committed: every partition of the batch is rewound to the
-batch's first offset and the same records are processed again after a backoff. That is
-safe because a repeated command id gets its stored result back without touching the
-domain. Bad input never stops the loop.
+acknowledging) nothing is committed and the engine hands the same records over again
+after a backoff. That is safe because a repeated command id gets its stored result back
+without touching the domain. Bad input never stops the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Unpack
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, MessageSizeTooLargeError
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.errors import MessageSizeTooLargeError
 
 from contracts import rejection
 from contracts.cloudevents import decode_command, encode_dead_letter
 from contracts.envelope import CE_CORRELATIONID, HeaderMap, KafkaRecord
 from contracts.errors import WireError
-from services.adapters.kafka.clients import make_consumer, make_producer
-from services.adapters.kafka.engine import Record
-from services.adapters.kafka.retry import Retry, rewind
+from services.adapters.kafka.clients import make_producer
+from services.adapters.kafka.engine import (
+    AfterCommit,
+    Batch,
+    ConsumerEngine,
+    EngineStats,
+    Record,
+    Tuning,
+)
 from services.service_layer.decider import Decider, Item, Outcome
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-INITIAL_BACKOFF_S = 0.2
-MAX_BACKOFF_S = 5.0
-
-
 @dataclass
-class ConsumerStats:
-    """Counters for health checks and the benchmark (only ever increase)."""
+class ConsumerStats(EngineStats):
+    """The engine's counters (`batches` committed, `retries` after a failure, ...) and the
+    handler's own, counted once a batch is committed (only ever increase)."""
 
-    batches: int = 0
     commands: int = 0  # results published and committed, repeats included
     accepted: int = 0
     rejected: int = 0
     dead_lettered: int = 0
-    retries: int = 0  # batches rewound after a failure
-    last_error: str | None = None
 
 
 @dataclass(frozen=True)
-class Batch:
-    """One `getmany` worth of records, decoded, with the offsets it spans."""
+class Decoded:
+    """One batch's records, decoded, with the offsets it spans."""
 
     items: list[Item]
     dead_letters: list[KafkaRecord]
@@ -71,24 +71,18 @@ class Batch:
     next_offsets: dict[TopicPartition, int] = field(default_factory=dict)
 
 
-def prepare_batch(records: Mapping[TopicPartition, Sequence[Record]], *, max_bytes: int) -> Batch:
+def prepare_batch(records: Mapping[TopicPartition, Sequence[Record]], *, max_bytes: int) -> Decoded:
     """Decode every record; pure, so the rules can be tested without a broker."""
+    batch = Batch({tp: rs for tp, rs in records.items() if rs})
     items: list[Item] = []
     dead_letters: list[KafkaRecord] = []
-    first_offsets: dict[TopicPartition, int] = {}
-    next_offsets: dict[TopicPartition, int] = {}
-    for tp, partition_records in records.items():
-        if not partition_records:
-            continue
-        first_offsets[tp] = partition_records[0].offset
-        next_offsets[tp] = partition_records[-1].offset + 1
-        for record in partition_records:
-            item, dead_letter = decode_record(record, max_bytes=max_bytes)
-            if item is not None:
-                items.append(item)
-            if dead_letter is not None:
-                dead_letters.append(dead_letter)
-    return Batch(items, dead_letters, first_offsets, next_offsets)
+    for record in batch.records:
+        item, dead_letter = decode_record(record, max_bytes=max_bytes)
+        if item is not None:
+            items.append(item)
+        if dead_letter is not None:
+            dead_letters.append(dead_letter)
+    return Decoded(items, dead_letters, batch.first_offsets, batch.next_offsets)
 
 
 def decode_record(record: Record, *, max_bytes: int) -> tuple[Item | None, KafkaRecord | None]:
@@ -124,108 +118,78 @@ def _without_value(record: KafkaRecord) -> KafkaRecord:
     return KafkaRecord(key=record.key, value=b"", headers=[*record.headers, dropped])
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, owner: CommandConsumer) -> None:
-        self.owner = owner
-
-    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        # Let the batch in flight finish (and commit) before the partitions move; then
-        # forget cached aggregates another member may change from now on.
-        async with self.owner.batch_lock:
-            self.owner.decider.drop_cache()
-
-    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        async with self.owner.batch_lock:
-            self.owner.decider.drop_cache()
-        if set(assigned):
-            self.owner.assigned.set()
-
-
 class CommandConsumer:
     """Usage: `task = asyncio.create_task(consumer.run())`; later `consumer.request_stop()`
-    and `await task` (the current batch is finished and committed first)."""
+    (or set the `stop` event given to `run`) and `await task`: the current batch is
+    finished and committed first. `handle` is what the engine runs for every batch."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        decider: Decider,
-        *,
-        initial_backoff_s: float = INITIAL_BACKOFF_S,
-        max_backoff_s: float = MAX_BACKOFF_S,
-        consumer_options: Mapping[str, object] | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, decider: Decider, **tuning: Unpack[Tuning]) -> None:
         self.settings = settings
         self.decider = decider
         self.topics = settings.topics
-        self.consumer_options = dict(consumer_options or {})
         self.stats = ConsumerStats()
-        self.batch_lock = asyncio.Lock()
-        self.assigned = asyncio.Event()  # set once partitions were assigned
-        self._stopping = asyncio.Event()
-        self._retry = Retry(initial_backoff_s, max_backoff_s)
-        self._consumer: AIOKafkaConsumer | None = None
+        tuning.setdefault("batch_max", settings.command_batch_max)
+        tuning.setdefault("batch_wait_ms", settings.command_batch_wait_ms)
+        self.engine = ConsumerEngine(
+            settings,
+            name="command-handler",
+            topics=[self.topics.commands],
+            handle=self.handle,
+            group_id=settings.consumer_group,
+            # Another member may change the aggregates of partitions that moved.
+            on_revoked=self._drop_cache,
+            on_assigned=self._drop_cache,
+            stats=self.stats,
+            **tuning,
+        )
         self._producer: AIOKafkaProducer | None = None
 
+    @property
+    def assigned(self) -> asyncio.Event:
+        """Set once partitions were assigned."""
+        return self.engine.assigned
+
+    @property
+    def batch_lock(self) -> asyncio.Lock:
+        """Held while a batch is handled (tests write to the store between batches)."""
+        return self.engine.batch_lock
+
     def request_stop(self) -> None:
-        self._stopping.set()
+        self.engine.request_stop()
 
-    async def run(self) -> None:
-        consumer = make_consumer(
-            self.settings, group_id=self.settings.consumer_group, **self.consumer_options
-        )
-        producer = make_producer(self.settings)
-        await producer.start()
+    async def run(
+        self, stop: asyncio.Event | None = None, heartbeat: Callable[[], None] | None = None
+    ) -> None:
+        self.engine.on_round = heartbeat
         try:
-            await consumer.start()
-            self._consumer, self._producer = consumer, producer
-            consumer.subscribe([self.topics.commands], listener=_Rebalance(self))
-            while not self._stopping.is_set():
-                await self._step(consumer, producer)
+            await self.engine.run(stop)
         finally:
-            await consumer.stop()
-            await producer.stop()
-            self._consumer = self._producer = None
+            producer, self._producer = self._producer, None
+            if producer is not None:
+                await producer.stop()
 
-    async def _step(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
-        try:
-            records = await consumer.getmany(
-                timeout_ms=self.settings.command_batch_wait_ms,
-                max_records=self.settings.command_batch_max,
-            )
-        except Exception as error:
-            self._note_failure("Fetching commands failed", error)
-            await self._retry.wait(self._stopping)
-            return
-        if not records:
-            return
-        batch = prepare_batch(records, max_bytes=self.settings.max_message_bytes)
-        async with self.batch_lock:
-            try:
-                outcomes = await self._process(batch, consumer, producer)
-            except Exception as error:
-                self._note_failure("Batch failed; it will be processed again", error)
-                rewind(consumer, batch.first_offsets)
-                failed = True
-            else:
-                self._count(batch, outcomes)
-                self._retry.succeeded()
-                failed = False
-        if failed:
-            await self._retry.wait(self._stopping)
-
-    async def _process(
-        self, batch: Batch, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer
-    ) -> list[Outcome]:
+    async def handle(self, batch: Batch) -> AfterCommit:
+        decoded = prepare_batch(batch.partitions, max_bytes=self.settings.max_message_bytes)
         # The eventsourcing library is synchronous: keep it off the event loop.
-        outcomes = await asyncio.to_thread(self.decider.decide, batch.items)
-        await self._publish(producer, outcomes, batch.dead_letters)
-        try:
-            await consumer.commit(dict(batch.next_offsets))
-        except CommitFailedError as error:
-            # The group rebalanced: the partitions' new owner reads these records again
-            # and gets the stored results back. Nothing to retry here.
-            log.warning("Offsets not committed after a rebalance: %s", error)
-        return outcomes
+        outcomes = await asyncio.to_thread(self.decider.decide, decoded.items)
+        await self._publish(await self._started_producer(), outcomes, decoded.dead_letters)
+        return functools.partial(self._count, decoded, outcomes)
+
+    def _drop_cache(self, _: set[TopicPartition]) -> None:
+        self.decider.drop_cache()
+
+    async def _started_producer(self) -> AIOKafkaProducer:
+        # Started with the first batch, so a broker unreachable at start-up is retried
+        # like any failed batch.
+        if self._producer is None:
+            producer = make_producer(self.settings)
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
 
     async def _publish(
         self,
@@ -268,16 +232,10 @@ class CommandConsumer:
             )
             await sent
 
-    def _count(self, batch: Batch, outcomes: Sequence[Outcome]) -> None:
+    def _count(self, decoded: Decoded, outcomes: Sequence[Outcome]) -> None:
         stats = self.stats
-        stats.batches += 1
         stats.commands += len(outcomes)
         accepted = sum(1 for o in outcomes if o.result.outcome == "accepted")
         stats.accepted += accepted
         stats.rejected += len(outcomes) - accepted
-        stats.dead_lettered += len(batch.dead_letters)
-
-    def _note_failure(self, what: str, error: Exception) -> None:
-        self._retry.failed(what, error)
-        self.stats.retries = self._retry.failures
-        self.stats.last_error = self._retry.last_error
+        stats.dead_lettered += len(decoded.dead_letters)

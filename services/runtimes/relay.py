@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -42,6 +42,7 @@ from contracts.envelope import KafkaRecord
 from contracts.events import LifecycleEvent
 from services.adapters.command_records import PostgresCommandRecorder, SQLiteCommandRecorder
 from services.adapters.eventstore import EventStore
+from services.runtimes.sweep import Next, Sweep
 from services.service_layer.outbox import outbound_messages
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,6 @@ _ENVELOPE_FIELDS = (
     "originator_topic",
 )
 _SNAPSHOT_TYPES = frozenset({"Snapshot", "AggregateSnapshot"})
-_MAX_BACKOFF_S = 5.0
 # On PostgreSQL a missed NOTIFY (e.g. a dropped LISTEN connection) costs at most this delay.
 _SAFETY_POLL_S = 5.0
 
@@ -226,58 +226,40 @@ class Relay:
         """Publish until `stop` is set: straight on while the log has a backlog, waiting
         for a wake-up (PostgreSQL) or the poll interval (SQLite) when it is drained, and
         backing off after a failed send."""
-        backoff = self._poll_interval_s
-        async with self._wakeups() as wakeup:
-            while not stop.is_set():
-                if self._heartbeat is not None:
-                    self._heartbeat()
-                wakeup.clear()
-                try:
-                    outcome = await self.publish_batch()
-                except Exception:
-                    log.exception("Relay pass failed; retrying from position %s", self.position)
-                    outcome = BatchOutcome(0, self.position, failed=True)
-                if outcome.failed:
-                    await _wait_either(stop, None, backoff)
-                    backoff = min(backoff * 2, _MAX_BACKOFF_S)
-                    continue
-                backoff = self._poll_interval_s
-                if outcome.read < self._batch_max:
-                    await _wait_either(stop, wakeup.event, wakeup.timeout_s)
+        listens = isinstance(self._recorder, PostgresApplicationRecorder)
+        sweep = Sweep(
+            "Relay",
+            self._pass,
+            _SAFETY_POLL_S if listens else self._poll_interval_s,
+            first_backoff_s=self._poll_interval_s,
+        )
+        async with _wake_ups(self._recorder, sweep.wake):
+            await sweep.run(stop, on_round=self._heartbeat)
+
+    async def _pass(self) -> Next:
+        try:
+            outcome = await self.publish_batch()
+        except Exception:
+            log.exception("Relay pass failed; retrying from position %s", self.position)
+            return Next.BACK_OFF
+        if outcome.failed:
+            return Next.BACK_OFF
+        return Next.NOW if outcome.read >= self._batch_max else Next.WAIT
 
     def _read(self) -> Sequence[Notification]:
         return self._recorder.select_notifications(
             start=self.position, limit=self._batch_max, inclusive_of_start=False
         )
 
-    def _wakeups(self) -> contextlib.AbstractAsyncContextManager[Wakeup]:
-        if isinstance(self._recorder, PostgresApplicationRecorder):
-            return _listen(self._recorder)
-        return _polling(self._poll_interval_s)
-
-
-@dataclass
-class Wakeup:
-    """Set when new notifications may exist; `timeout_s` bounds a wait for it."""
-
-    event: asyncio.Event | None
-    timeout_s: float
-
-    def clear(self) -> None:
-        if self.event is not None:
-            self.event.clear()
-
 
 @contextlib.asynccontextmanager
-async def _polling(interval_s: float) -> Any:
-    yield Wakeup(None, interval_s)
-
-
-@contextlib.asynccontextmanager
-async def _listen(recorder: PostgresApplicationRecorder) -> Any:
-    """A thread LISTENing on the recorder's channel sets the event on every NOTIFY."""
+async def _wake_ups(recorder: PositionRecorder, wake: Callable[[], None]) -> AsyncIterator[None]:
+    """On PostgreSQL, a thread LISTENing on the recorder's channel calls `wake` on every
+    NOTIFY; SQLite has no notifications (the relay polls)."""
+    if not isinstance(recorder, PostgresApplicationRecorder):
+        yield
+        return
     loop = asyncio.get_running_loop()
-    event = asyncio.Event()
     stopped = threading.Event()
     listening = threading.Event()
 
@@ -289,10 +271,10 @@ async def _listen(recorder: PostgresApplicationRecorder) -> Any:
                     conn.commit()
                     listening.set()
                     # Events committed before LISTEN took effect are read by the next pass.
-                    loop.call_soon_threadsafe(event.set)
+                    loop.call_soon_threadsafe(wake)
                     while not stopped.is_set():
                         for _ in conn.notifies(timeout=0.5, stop_after=1):
-                            loop.call_soon_threadsafe(event.set)
+                            loop.call_soon_threadsafe(wake)
             except Exception:
                 log.exception("Relay LISTEN connection failed; reconnecting")
                 listening.set()
@@ -302,7 +284,7 @@ async def _listen(recorder: PostgresApplicationRecorder) -> Any:
     thread.start()
     await asyncio.to_thread(listening.wait, 10.0)
     try:
-        yield Wakeup(event, _SAFETY_POLL_S)
+        yield
     finally:
         stopped.set()
         await asyncio.to_thread(thread.join, 5.0)
@@ -322,14 +304,3 @@ def _discard(acks: Sequence[Awaitable[Any]]) -> None:
     for ack in acks:
         future = asyncio.ensure_future(ack)
         future.add_done_callback(lambda f: f.cancelled() or f.exception())
-
-
-async def _wait_either(stop: asyncio.Event, wakeup: asyncio.Event | None, timeout_s: float) -> None:
-    waiters = [asyncio.ensure_future(stop.wait())]
-    if wakeup is not None:
-        waiters.append(asyncio.ensure_future(wakeup.wait()))
-    try:
-        await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()

@@ -7,43 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from contracts import (
-    AbortRun,
-    ApprovePipeline,
+from contracts import commands as c
+from contracts.statuses import (
     BootstrapPolicy,
-    CancelExecution,
-    CheckpointPipeline,
-    ClearPipelineStorage,
-    Command,
-    CompleteRun,
-    CreateConfig,
-    CreatePipeline,
-    CreateRun,
-    DeletePipeline,
-    DeleteRun,
-    DismissPipelineError,
-    FailRun,
     InitialStatus,
-    PausePipeline,
     ReplaySource,
-    ResumePipeline,
-    RunConfig,
     RunStatus,
-    StartPipeline,
-    StartRun,
-    StopPipeline,
-    UpdateConfig,
-    UpdatePipeline,
-    UpdateRunStatus,
-    ValidateConfig,
+    RuntimeStatus,
 )
-from contracts.orchestrator_commands import (
-    DecideExecution,
-    ExecutionDecision,
-    ReportStageProgress,
-)
-from contracts.reconciler_commands import ReconcilePipeline, ReconcileStep
-from contracts.statuses import RuntimeStatus
 
 CONFIG_ID = UUID("01890a5d-ac96-774b-bcce-b302099a8057")
 OTHER_CONFIG_ID = UUID("01890a5d-ac96-774b-bcce-b302099a8058")
@@ -60,17 +31,17 @@ DOCUMENT = {
 YAML_DOCUMENT = "version: '1.0'\nroutes: {}\ninit_message: {route: a}\n"
 
 # (command, expected key)
-SAMPLES: list[tuple[Command, str | None]] = [
-    (CreatePipeline(name="orders", description="d", config_id=CONFIG_ID), "orders"),
+SAMPLES: list[tuple[c.Command, str | None]] = [
+    (c.CreatePipeline(name="orders", description="d", config_id=CONFIG_ID), "orders"),
     (
-        UpdatePipeline(
+        c.UpdatePipeline(
             pipeline_name="orders", name="orders-v2", description="e", config_id=OTHER_CONFIG_ID
         ),
         "orders",
     ),
-    (DeletePipeline(pipeline_name="orders"), "orders"),
+    (c.DeletePipeline(pipeline_name="orders"), "orders"),
     (
-        StartPipeline(
+        c.StartPipeline(
             pipeline_name="orders",
             initial=InitialStatus.STANDBY,
             bootstrap_policy=BootstrapPolicy.REJECT,
@@ -78,18 +49,18 @@ SAMPLES: list[tuple[Command, str | None]] = [
         ),
         "orders",
     ),
-    (StopPipeline(pipeline_name="orders", force=True), "orders"),
-    (PausePipeline(pipeline_name="orders"), "orders"),
-    (ResumePipeline(pipeline_name="orders"), "orders"),
-    (CheckpointPipeline(pipeline_name="orders"), "orders"),
-    (ApprovePipeline(pipeline_name="orders"), "orders"),
-    (DismissPipelineError(pipeline_name="orders"), "orders"),
-    (ClearPipelineStorage(pipeline_name="orders"), "orders"),
-    (CreateConfig(config_id=CONFIG_ID, name="cfg", document=DOCUMENT), str(CONFIG_ID)),
-    (UpdateConfig(config_id=CONFIG_ID, document=YAML_DOCUMENT, name="cfg2"), str(CONFIG_ID)),
-    (ValidateConfig(document=YAML_DOCUMENT), None),
+    (c.StopPipeline(pipeline_name="orders", force=True), "orders"),
+    (c.PausePipeline(pipeline_name="orders"), "orders"),
+    (c.ResumePipeline(pipeline_name="orders"), "orders"),
+    (c.CheckpointPipeline(pipeline_name="orders"), "orders"),
+    (c.ApprovePipeline(pipeline_name="orders"), "orders"),
+    (c.DismissPipelineError(pipeline_name="orders"), "orders"),
+    (c.ClearPipelineStorage(pipeline_name="orders"), "orders"),
+    (c.CreateConfig(config_id=CONFIG_ID, name="cfg", document=DOCUMENT), str(CONFIG_ID)),
+    (c.UpdateConfig(config_id=CONFIG_ID, document=YAML_DOCUMENT, name="cfg2"), str(CONFIG_ID)),
+    (c.ValidateConfig(document=YAML_DOCUMENT), None),
     (
-        RunConfig(
+        c.RunConfig(
             config_id=CONFIG_ID,
             execution_id=EXECUTION_ID,
             skip_init_message=True,
@@ -100,21 +71,21 @@ SAMPLES: list[tuple[Command, str | None]] = [
         ),
         str(CONFIG_ID),
     ),
-    (CreateRun(pipeline_id="orders", run_id=RUN_ID, args={"retries": "1"}), "orders"),
-    (StartRun(run_id=RUN_ID, at=AT), str(RUN_ID)),
-    (CompleteRun(run_id=RUN_ID, at=AT), str(RUN_ID)),
-    (FailRun(run_id=RUN_ID, at=AT), str(RUN_ID)),
-    (AbortRun(run_id=RUN_ID, at=AT), str(RUN_ID)),
+    (c.CreateRun(pipeline_id="orders", run_id=RUN_ID, args={"retries": "1"}), "orders"),
+    (c.StartRun(run_id=RUN_ID, at=AT), str(RUN_ID)),
+    (c.CompleteRun(run_id=RUN_ID, at=AT), str(RUN_ID)),
+    (c.FailRun(run_id=RUN_ID, at=AT), str(RUN_ID)),
+    (c.AbortRun(run_id=RUN_ID, at=AT), str(RUN_ID)),
     (
-        UpdateRunStatus(run_id=RUN_ID, status=RunStatus.CANCELLED, at=AT, pipeline_id="orders"),
+        c.UpdateRunStatus(run_id=RUN_ID, status=RunStatus.CANCELLED, at=AT, pipeline_id="orders"),
         str(RUN_ID),
     ),
-    (CancelExecution(execution_id=EXECUTION_ID), str(EXECUTION_ID)),
-    (DeleteRun(run_id=RUN_ID, pipeline_id="orders"), str(RUN_ID)),
+    (c.CancelExecution(execution_id=EXECUTION_ID), str(EXECUTION_ID)),
+    (c.DeleteRun(run_id=RUN_ID, pipeline_id="orders"), str(RUN_ID)),
     (
-        DecideExecution(
+        c.DecideExecution(
             execution_id=EXECUTION_ID,
-            decision=ExecutionDecision.FAIL,
+            decision=c.ExecutionDecision.FAIL,
             expected_version=7,
             reason="route 'fetch' dead-lettered a message",
             at=AT,
@@ -122,7 +93,7 @@ SAMPLES: list[tuple[Command, str | None]] = [
         str(EXECUTION_ID),
     ),
     (
-        ReportStageProgress(
+        c.ReportStageProgress(
             execution_id=EXECUTION_ID,
             route="fetch",
             messages_in=3,
@@ -134,10 +105,10 @@ SAMPLES: list[tuple[Command, str | None]] = [
         str(EXECUTION_ID),
     ),
     (
-        ReconcilePipeline(
+        c.ReconcilePipeline(
             pipeline_name="orders",
             pipeline_id=EXECUTION_ID,
-            step=ReconcileStep.RUNTIME_STATUS,
+            step=c.ReconcileStep.RUNTIME_STATUS,
             deployment_id=RUN_ID,
             runtime_status=RuntimeStatus.RUNNING,
             expected_version=4,

@@ -72,7 +72,11 @@ def test_config_run_keeps_what_seed_004_returns() -> None:
         run_number=4,
     )
     assert run.id == execution_id and run.id.version == 7
-    assert (run.owner_kind, run.owner_id, run.config_version) == (RunOwnerKind.CONFIG, config_id, 3)
+    assert (run.owner_kind, run.config_id, run.config_version) == (
+        RunOwnerKind.CONFIG,
+        config_id,
+        3,
+    )
     assert run.init_payload == {"source": {"bucket": "b", "prefix": "replay/"}, "limit": None}
     assert run.init_payload_overrides == {"source": {"prefix": "replay/"}, "limit": None}
     assert (run.tag, run.parent_execution_id, run.replay_source) == (
@@ -97,7 +101,11 @@ def test_pipeline_run_is_owned_by_its_pipeline_and_numbered() -> None:
         args={"email": "me@example.com", "retries": "1"},
         nominal_start_time=at(-60),
     )
-    assert (run.owner_kind, run.owner_id, run.run_number) == (RunOwnerKind.PIPELINE, pipeline_id, 7)
+    assert (run.owner_kind, run.pipeline_id, run.run_number) == (
+        RunOwnerKind.PIPELINE,
+        pipeline_id,
+        7,
+    )
     assert run.args == {"email": "me@example.com", "retries": "1"}
     assert run.facets == {} and run.nominal_start_time == at(-60) and run.nominal_end_time is None
     assert run.init_payload is None and run.routes == {}
@@ -131,7 +139,7 @@ def test_a_transition_takes_its_at_and_falls_back_to_now() -> None:
     assert run.last_transition_at == at(200)
     run.transition(S.RUNNING, now=at(300))
     assert run.started_at == at(5)  # resuming is not starting again
-    run.complete(now=at(400))
+    run.transition(S.SUCCESS, now=at(400))
     assert (run.ended_at, run.duration_ms) == (at(400), 395_000)
     assert run.updated_at == at(400)
 
@@ -170,7 +178,7 @@ def test_a_late_terminal_message_ends_the_run_without_rewinding_time() -> None:
     run.start(at=at(10), now=at(10))
     run.transition(S.WAITING, at=at(20), now=at(20))
     run.collect_events()
-    assert run.complete(at=at(12), now=at(30)) is True
+    assert run.transition(S.SUCCESS, at=at(12), now=at(30)) is True
     (changed,) = run.collect_events()
     assert (changed.status, changed.at, changed.reported_at) == (S.SUCCESS, at(20), at(12))  # type: ignore[attr-defined]
     assert (run.status, run.ended_at, run.duration_ms) == (S.SUCCESS, at(20), 10_000)
@@ -180,14 +188,14 @@ def test_a_late_start_never_regresses_a_finished_run() -> None:
     # Marquez#2264: a retried START after COMPLETE turned a run back to RUNNING.
     run = new_run()
     run.start(at=at(1), now=at(1))
-    run.complete(at=at(9), now=at(9))
+    run.transition(S.SUCCESS, at=at(9), now=at(9))
     e = refused(run, lambda: run.start(at=at(1), now=at(10)))
     assert e.error_code == "RunAlreadyTerminal"
 
 
 def test_a_run_that_never_ran_has_no_duration() -> None:
     run = new_run()
-    run.complete(at=at(3), now=at(3))
+    run.transition(S.SUCCESS, at=at(3), now=at(3))
     assert (run.started_at, run.ended_at, run.duration_ms) == (None, at(3), None)
 
 
@@ -211,11 +219,7 @@ def test_naive_times_are_utc() -> None:
     ("verb", "status"),
     [
         ("start", S.RUNNING),
-        ("complete", S.SUCCESS),
-        ("fail", S.FAILURE),
-        ("abort", S.CANCELLED),
         ("cancel", S.CANCELLED),
-        ("mark_interrupted", S.INTERRUPTED),
     ],
 )
 def test_each_convenience_verb_moves_to_its_status(verb: str, status: RunStatus) -> None:
@@ -243,7 +247,7 @@ def test_seed_002_actions_drive_the_run(action: str) -> None:
 
 def test_only_a_run_without_routes_is_invalid() -> None:
     run = new_run(routes=("a", "b"))
-    e = refused(run, lambda: run.invalid(now=at(1)))
+    e = refused(run, lambda: run.transition(S.INVALID, now=at(1)))
     assert answer(e) == (
         409,
         "RunHasRoutes",
@@ -251,7 +255,7 @@ def test_only_a_run_without_routes_is_invalid() -> None:
         {"run_id": str(run.id), "routes": ["a", "b"]},
     )
     empty = new_run(routes=())
-    assert empty.invalid(now=at(1)) is True
+    assert empty.transition(S.INVALID, now=at(1)) is True
     assert (empty.status, empty.execution_status.value) == (S.INVALID, "failed")
 
 
@@ -346,9 +350,10 @@ def test_a_stage_runs_counts_and_finishes() -> None:
         at(1),
         at(6),
     )
-    assert not run.all_stages_finished
+    assert run.routes["b"].status is S.PENDING
     run.stage_finished("b", S.FAILURE, at=at(7))
-    assert run.all_stages_finished and run.routes["b"].started_at is None
+    assert [stage.status for stage in run.routes.values()] == [S.SUCCESS, S.FAILURE]
+    assert run.routes["b"].started_at is None
     assert run.status is S.RUNNING  # the orchestrator decides the run's outcome
 
 
@@ -397,14 +402,14 @@ def test_a_stage_never_ends_before_it_started() -> None:
 
 def test_a_deleted_run_is_not_found() -> None:
     run = new_run()
-    run.complete(now=at(1))
+    run.transition(S.SUCCESS, now=at(1))
     run.delete(at=at(2))
     assert run.deleted
     run.collect_events()
     expected = (404, "UnknownRun", f"Run '{run.id}' not found.", {"run_id": str(run.id)})
     for call in (
         lambda: run.start(now=at(3)),
-        lambda: run.complete(now=at(3)),  # even the status it already has
+        lambda: run.transition(S.SUCCESS, now=at(3)),  # even the status it already has
         lambda: run.time_out(now=at(3) + DEFAULT_RUN_TIMEOUT),
         lambda: run.stage_started("a", at=at(3)),
         lambda: run.delete(at=at(3)),
@@ -443,7 +448,7 @@ def test_replaying_serialised_events_rebuilds_the_same_run() -> None:
     run.stage_started("a", at=at(2))
     run.stage_progress("a", 3, 2, 1, at=at(3))
     run.stage_finished("a", S.SUCCESS, at=at(4))
-    run.fail(at=at(2), now=at(5))  # late: clamped to the last transition
+    run.transition(S.FAILURE, at=at(2), now=at(5))  # late: clamped to the last transition
     rebuilt: Execution | None = None
     e: Any
     for e in run.collect_events():
@@ -471,7 +476,7 @@ def test_snapshot_round_trip() -> None:
     "stop",
     [
         lambda run: run.cancel(now=at(30)),
-        lambda run: run.mark_interrupted(now=at(30)),
+        lambda run: run.transition(S.INTERRUPTED, now=at(30)),
         lambda run: run.time_out(now=at(30) + DEFAULT_RUN_TIMEOUT),
     ],
     ids=["cancel", "interrupt", "time_out"],
@@ -497,5 +502,5 @@ def test_a_failed_execution_leaves_its_stages_to_their_reports() -> None:
     run = new_run()
     run.start(now=at(1))
     run.stage_started("a", at=at(2))
-    run.fail(now=at(3))
+    run.transition(S.FAILURE, now=at(3))
     assert run.routes["a"].status is RunStatus.RUNNING

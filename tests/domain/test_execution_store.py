@@ -108,7 +108,7 @@ def test_a_long_execution_reloads_from_its_snapshot(store: EventStore) -> None:
     assert loaded.routes["ingest"].messages_in == 1_199
 
     # The reloaded run keeps working and saves on top of the snapshot.
-    loaded.complete(now=T0 + timedelta(seconds=3))
+    loaded.transition(RunStatus.SUCCESS, now=T0 + timedelta(seconds=3))
     store.save(loaded)
     again: Execution = store.repository.get(run.id)
     assert (again.status, again.ended_at) == (RunStatus.SUCCESS, T0 + timedelta(seconds=3))

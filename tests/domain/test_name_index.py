@@ -34,7 +34,7 @@ def test_delete_then_create_gives_a_new_pipeline_with_fresh_history() -> None:
     index = NameIndex(name="orders", pipeline_id=first.id, at=now())
     first.delete(at=now())
     index.release(first.id, at=now())
-    assert not index.is_held
+    assert index.holder is None
 
     second = new_pipeline("orders")
     index.claim(second.id, at=now())

@@ -14,25 +14,18 @@ from contracts.statuses import (
     CombinedStatus,
     InitialStatus,
     ProgramStatus,
-    ResourcesDesiredStatus,
-    ResourcesStatus,
     RuntimeDesiredStatus,
     RuntimeStatus,
-    StorageStatus,
 )
+from contracts.statuses import ResourcesDesiredStatus as D
+from contracts.statuses import ResourcesStatus as R
+from contracts.statuses import StorageStatus as S
+from domain.deployment_errors import deployment_error, start_failed_due_to_failed_compilation
+from domain.errors import RetryableError
 from domain.pipeline import Pipeline
-from domain.pipeline_errors import (
-    RetryableError,
-    deployment_error,
-    start_failed_due_to_failed_compilation,
-    unknown_pipeline,
-)
+from domain.pipeline_errors import unknown_pipeline
 from tests.domain.pipeline_builders import in_state, new_pipeline, now, provisioned
 from tests.domain.test_pipeline_tables import body, refused, state_of
-
-R = ResourcesStatus
-D = ResourcesDesiredStatus
-S = StorageStatus
 
 SEED_ILLEGAL_BODY = {
     "message": "Deployment resources status (current: 'Stopping', desired: 'Stopped') cannot "

@@ -22,7 +22,7 @@ from contracts.statuses import (
 )
 from domain.errors import DomainError
 from domain.pipeline import Pipeline
-from domain.pipeline_table import ACTION_MATRIX, Step
+from domain.pipeline_table import STATES, Step
 from tests.domain.test_pipeline_tables import state_of
 
 R = ResourcesStatus
@@ -195,7 +195,7 @@ class PipelineMachine(RuleBasedStateMachine):
     @invariant()
     def state_is_in_the_action_matrix(self) -> None:
         p = self.pipeline
-        assert (p.resources_status, p.resources_desired_status) in ACTION_MATRIX
+        assert (p.resources_status, p.resources_desired_status) in STATES
 
     @invariant()
     def storage_in_use_while_deployed(self) -> None:

@@ -22,15 +22,15 @@ from contracts.statuses import (
     StorageStatus,
 )
 from domain.base import Aggregate
-from domain.errors import DomainError
+from domain.errors import DomainError, RetryableError
 from domain.pipeline import Pipeline
-from domain.pipeline_errors import RetryableError
 from domain.pipeline_table import (
     ACTION_MATRIX,
     RECONCILER_STEPS,
     RESOURCES_FAIL_SAFE,
     RESOURCES_TRANSITIONS,
     RUNTIME_TRANSITIONS,
+    STATES,
     STORAGE_TRANSITIONS,
     Action,
     Outcome,
@@ -101,13 +101,13 @@ REPLIES: dict[tuple[Action, Outcome], object] = {
     (A.UPDATE, Outcome.ACCEPT): None,
 }
 
-PAIRS = [(state, action) for state in ACTION_MATRIX for action in Action]
+PAIRS = [(state, action) for state in STATES for action in Action]
 
 
 @pytest.mark.parametrize(("state", "action"), PAIRS, ids=[f"{s[0]}/{s[1]}-{a}" for s, a in PAIRS])
 def test_action_matrix(state: tuple[R, D], action: Action) -> None:
     p, _ = in_state(*state)
-    expected = ACTION_MATRIX[state][action]
+    expected = ACTION_MATRIX[(*state, action)]
     call = ACTIONS[action]
     status, desired = p.deployment_status, p.deployment_desired_status
     match expected:
@@ -181,7 +181,7 @@ def test_action_matrix(state: tuple[R, D], action: Action) -> None:
 
 
 def test_every_reachable_state_and_action_is_in_the_matrix() -> None:
-    assert set(ACTION_MATRIX) == {
+    assert set(STATES) == {
         (R.STOPPED, D.STOPPED),
         (R.STOPPED, D.PROVISIONED),
         (R.PROVISIONING, D.PROVISIONED),
@@ -190,25 +190,27 @@ def test_every_reachable_state_and_action_is_in_the_matrix() -> None:
         (R.PROVISIONED, D.STOPPED),
         (R.STOPPING, D.STOPPED),
     }
-    assert all(set(row) == set(Action) for row in ACTION_MATRIX.values())
+    assert set(ACTION_MATRIX) == {(*state, action) for state in STATES for action in Action}
+    assert len(ACTION_MATRIX) == 7 * 11
 
 
 def test_matrix_spot_checks_from_the_reference_summary() -> None:
     """§2.5 read directly: the cells the reference spells out."""
-    assert ACTION_MATRIX[(R.STOPPING, D.STOPPED)][A.START] is Outcome.ILLEGAL
-    assert ACTION_MATRIX[(R.PROVISIONED, D.STOPPED)][A.START] is Outcome.ILLEGAL
-    assert ACTION_MATRIX[(R.PROVISIONING, D.STOPPED)][A.START] is Outcome.ILLEGAL
-    assert ACTION_MATRIX[(R.PROVISIONED, D.PROVISIONED)][A.STOP] is Outcome.FORWARD
-    assert ACTION_MATRIX[(R.STOPPED, D.PROVISIONED)][A.CLEAR] is Outcome.STORAGE_IMMUTABLE
-    assert all(row[A.STOP_FORCE] is Outcome.ACCEPT for row in ACTION_MATRIX.values())
-    for (resources, _), row in ACTION_MATRIX.items():
+    assert ACTION_MATRIX[(R.STOPPING, D.STOPPED, A.START)] is Outcome.ILLEGAL
+    assert ACTION_MATRIX[(R.PROVISIONED, D.STOPPED, A.START)] is Outcome.ILLEGAL
+    assert ACTION_MATRIX[(R.PROVISIONING, D.STOPPED, A.START)] is Outcome.ILLEGAL
+    assert ACTION_MATRIX[(R.PROVISIONED, D.PROVISIONED, A.STOP)] is Outcome.FORWARD
+    assert ACTION_MATRIX[(R.STOPPED, D.PROVISIONED, A.CLEAR)] is Outcome.STORAGE_IMMUTABLE
+    assert all(ACTION_MATRIX[(*state, A.STOP_FORCE)] is Outcome.ACCEPT for state in STATES)
+    for resources, desired in STATES:
         deployed = resources is R.PROVISIONED
-        assert row[A.PAUSE] is (Outcome.FORWARD if deployed else Outcome.NOT_DEPLOYED)
+        expected = Outcome.FORWARD if deployed else Outcome.NOT_DEPLOYED
+        assert ACTION_MATRIX[(resources, desired, A.PAUSE)] is expected
 
 
 def test_clear_rule_in_matrix_agrees_with_storage_rule() -> None:
-    for (resources, desired), row in ACTION_MATRIX.items():
-        immutable = row[A.CLEAR] is Outcome.STORAGE_IMMUTABLE
+    for resources, desired in STATES:
+        immutable = ACTION_MATRIX[(resources, desired, A.CLEAR)] is Outcome.STORAGE_IMMUTABLE
         assert immutable == storage_change_needs_stop(resources, desired, S.CLEARING)
 
 
@@ -232,7 +234,7 @@ def _step(p: Pipeline, step: Step, dep: UUID | None) -> Callable[[], object]:
     return calls[step]
 
 
-STEP_PAIRS = [(state, step) for state in ACTION_MATRIX for step in Step]
+STEP_PAIRS = [(state, step) for state in STATES for step in Step]
 _NO_DEPLOYMENT_STEPS = {Step.BEGIN_PROVISIONING, Step.START_FAILED}
 
 

@@ -1,5 +1,6 @@
-"""The run status machine: every (from, to) pair against the table, the seed views, and the
-decisions the table encodes (checked against the seeds, not against the table itself)."""
+"""The run status machine: every (from, to) pair against the table, seed 002's actions, and
+the decisions the table encodes (checked against the seeds, not against the table itself).
+The seed views of each status are tests/contracts/test_run_views.py."""
 
 from __future__ import annotations
 
@@ -9,19 +10,16 @@ from itertools import product
 import pytest
 from uuid6 import uuid7
 
-from contracts.statuses import ExecutionStatus, MarquezRunState, RunStatus
+from contracts.run_views import TERMINAL, marquez_state
+from contracts.statuses import RunStatus
 from domain.errors import DomainError
 from domain.execution import Execution
 from domain.run_status import (
     STAGE_TRANSITIONS,
-    TERMINAL,
     TRANSITIONS,
     MarquezAction,
     Verdict,
     from_marquez_action,
-    is_terminal,
-    to_execution_status,
-    to_marquez,
     verdict,
 )
 
@@ -52,7 +50,7 @@ def test_terminal_statuses_are_exactly_the_final_six() -> None:
         "success", "failure", "cancelled", "timeout", "invalid", "interrupted",
     }  # fmt: skip
     for status in RunStatus:
-        assert is_terminal(status) == (TRANSITIONS[status] == frozenset())
+        assert (status in TERMINAL) == (TRANSITIONS[status] == frozenset())
 
 
 @pytest.mark.parametrize(("source", "target"), list(product(ALL, ALL)))
@@ -128,34 +126,6 @@ def test_invalid_is_decided_before_the_run_starts() -> None:
     }  # fmt: skip
 
 
-# DESIGN.md's mapping table, row by row.
-DESIGN_ROWS = [
-    ({S.PENDING, S.QUEUED}, MarquezRunState.NEW, ExecutionStatus.RUNNING),
-    ({S.PROCESSING, S.RUNNING, S.WAITING, S.COMPLETE}, MarquezRunState.RUNNING, "running"),
-    ({S.SUCCESS}, MarquezRunState.COMPLETED, ExecutionStatus.COMPLETED),
-    ({S.FAILURE, S.TIMEOUT, S.INVALID}, MarquezRunState.FAILED, ExecutionStatus.FAILED),
-    ({S.CANCELLED}, MarquezRunState.ABORTED, ExecutionStatus.CANCELLED),
-    ({S.INTERRUPTED}, MarquezRunState.ABORTED, ExecutionStatus.INTERRUPTED),
-]
-
-
-@pytest.mark.parametrize("status", ALL)
-def test_seed_views_follow_the_design_table(status: RunStatus) -> None:
-    (row,) = [row for row in DESIGN_ROWS if status in row[0]]
-    assert to_marquez(status) == row[1]
-    assert to_execution_status(status) == row[2]
-    # The wire spellings are what the seeds list.
-    assert to_marquez(status).value in {"NEW", "RUNNING", "COMPLETED", "FAILED", "ABORTED"}
-    assert to_execution_status(status).value in {
-        "running", "completed", "failed", "cancelled", "interrupted",
-    }  # fmt: skip
-
-
-def test_design_rows_cover_each_status_once() -> None:
-    covered = [s for row in DESIGN_ROWS for s in row[0]]
-    assert sorted(covered) == sorted(RunStatus)
-
-
 @pytest.mark.parametrize(
     ("action", "status"),
     [("start", S.RUNNING), ("complete", S.SUCCESS), ("fail", S.FAILURE), ("abort", S.CANCELLED)],
@@ -165,7 +135,7 @@ def test_seed_002_actions_map_to_canonical_statuses(action: str, status: RunStat
     assert from_marquez_action(MarquezAction(action)) is status
     # ...and the action's own state is what seed 002 then shows.
     expected = {"start": "RUNNING", "complete": "COMPLETED", "fail": "FAILED", "abort": "ABORTED"}
-    assert to_marquez(status).value == expected[action]
+    assert marquez_state(status).value == expected[action]
 
 
 def test_an_unknown_seed_002_action_is_refused() -> None:

@@ -11,24 +11,9 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from contracts import (
-    CompleteRun,
-    CreateConfig,
-    CreatePipeline,
-    CreateRun,
-    DeletePipeline,
-    DeleteRun,
-    PausePipeline,
-    RunConfig,
-    StartPipeline,
-    StartRun,
-    StopPipeline,
-    UpdateConfig,
-    UpdatePipeline,
-    UpdateRunStatus,
-)
+from contracts import commands as cmd
 from contracts.events import LifecycleEvent
-from contracts.statuses import RuntimeStatus
+from contracts.statuses import RunStatus, RuntimeStatus
 from domain.config import Config
 from domain.execution import Execution
 from domain.pipeline import Pipeline
@@ -70,18 +55,22 @@ def drive(decider: Decider, prefix: str = "") -> Story:
     with status changes, a deleted run, tagged config executions with stage runs."""
     store = decider.store
     story = Story()
-    c1 = _id(decider, CreateConfig(name=f"{prefix}c1", document=config_document()))
-    c2 = _id(decider, CreateConfig(name=f"{prefix}c2", document=config_document("pass_through")))
-    decide_one(decider, UpdateConfig(config_id=c1, document=config_document(), name=f"{prefix}c1b"))
+    c1 = _id(decider, cmd.CreateConfig(name=f"{prefix}c1", document=config_document()))
+    c2 = _id(
+        decider, cmd.CreateConfig(name=f"{prefix}c2", document=config_document("pass_through"))
+    )
+    decide_one(
+        decider, cmd.UpdateConfig(config_id=c1, document=config_document(), name=f"{prefix}c1b")
+    )
     story.configs += [c1, c2]
 
     a, b, c = (f"{prefix}alpha", f"{prefix}beta", f"{prefix}gamma")
     for name, config in ((a, c1), (b, c2), (c, None)):
-        story.pipelines.append(_id(decider, CreatePipeline(name=name, config_id=config)))
-    decide_one(decider, UpdatePipeline(pipeline_name=b, description="second"))
-    decide_one(decider, StartPipeline(pipeline_name=a))
+        story.pipelines.append(_id(decider, cmd.CreatePipeline(name=name, config_id=config)))
+    decide_one(decider, cmd.UpdatePipeline(pipeline_name=b, description="second"))
+    decide_one(decider, cmd.StartPipeline(pipeline_name=a))
     provision(store, a, T0 + timedelta(minutes=1))
-    decide_one(decider, PausePipeline(pipeline_name=a))
+    decide_one(decider, cmd.PausePipeline(pipeline_name=a))
     pipeline = stored_pipeline(store, a)
     assert pipeline.deployment_id is not None
     pipeline.runtime_status_reported(
@@ -89,29 +78,29 @@ def drive(decider: Decider, prefix: str = "") -> Story:
         details={"reason": "paused"},
     )  # fmt: skip
     store.save(pipeline)
-    decide_one(decider, StartPipeline(pipeline_name=b, initial="paused"))
-    decide_one(decider, StopPipeline(pipeline_name=b, force=True))
-    decide_one(decider, StartPipeline(pipeline_name=c, initial="standby"))
-    decide_one(decider, StopPipeline(pipeline_name=c, force=True))
+    decide_one(decider, cmd.StartPipeline(pipeline_name=b, initial="paused"))
+    decide_one(decider, cmd.StopPipeline(pipeline_name=b, force=True))
+    decide_one(decider, cmd.StartPipeline(pipeline_name=c, initial="standby"))
+    decide_one(decider, cmd.StopPipeline(pipeline_name=c, force=True))
     story.deleted_pipelines.append(story.pipelines[2])
-    decide_one(decider, DeletePipeline(pipeline_name=c))
-    story.pipelines.append(_id(decider, CreatePipeline(name=c, description="again")))
+    decide_one(decider, cmd.DeletePipeline(pipeline_name=c))
+    story.pipelines.append(_id(decider, cmd.CreatePipeline(name=c, description="again")))
 
-    runs = [_id(decider, CreateRun(pipeline_id=name)) for name in (a, a, b, a)]
-    decide_one(decider, StartRun(run_id=runs[0], at=T0 + timedelta(hours=1)))
-    decide_one(decider, CompleteRun(run_id=runs[0], at=T0 + timedelta(hours=2)))
-    decide_one(decider, UpdateRunStatus(run_id=runs[1], pipeline_id=a, status="QUEUED"))
-    decide_one(decider, StartRun(run_id=runs[2], at=T0 + timedelta(minutes=30)))
-    decide_one(decider, DeleteRun(run_id=runs[3], pipeline_id=a))
+    runs = [_id(decider, cmd.CreateRun(pipeline_id=name)) for name in (a, a, b, a)]
+    decide_one(decider, cmd.StartRun(run_id=runs[0], at=T0 + timedelta(hours=1)))
+    decide_one(decider, cmd.CompleteRun(run_id=runs[0], at=T0 + timedelta(hours=2)))
+    decide_one(decider, cmd.UpdateRunStatus(run_id=runs[1], pipeline_id=a, status="QUEUED"))
+    decide_one(decider, cmd.StartRun(run_id=runs[2], at=T0 + timedelta(minutes=30)))
+    decide_one(decider, cmd.DeleteRun(run_id=runs[3], pipeline_id=a))
     story.executions += runs
 
     for tag, config in ((f"{prefix}t1", c1), (f"{prefix}t2", c2), (None, c1)):
-        story.executions.append(_id(decider, RunConfig(config_id=config, tag=tag)))
+        story.executions.append(_id(decider, cmd.RunConfig(config_id=config, tag=tag)))
     execution: Execution = store.repository.get(story.executions[4])
     execution.stage_started("fetch", at=T0 + timedelta(hours=3))
     execution.stage_progress("fetch", 5, 4, 1, at=T0 + timedelta(hours=3, minutes=1))
     execution.stage_finished("fetch", "success", at=T0 + timedelta(hours=4), messages_in=6)
-    execution.complete(now=T0 + timedelta(hours=4))
+    execution.transition(RunStatus.SUCCESS, now=T0 + timedelta(hours=4))
     # Cancelled with one stage running and the rest pending: all of them stop with it.
     cancelled: Execution = store.repository.get(story.executions[5])
     cancelled.stage_started(next(iter(cancelled.routes)), at=T0 + timedelta(hours=3))

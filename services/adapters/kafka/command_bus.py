@@ -165,8 +165,10 @@ class CommandBus:
         command_id = command_id or str(new_id())
         command_type = command.command_type()
         timeout_s = self.timeout_s if timeout_s is None else timeout_s
-        if self._results is None or not self.running:
-            raise NotPublished(command_id, command_type, "the bus is not reading results")
+        if not self.running:
+            raise NotPublished(command_id, command_type, "the bus is not running")
+        if self._results is None:
+            raise NotPublished(command_id, command_type, "the bus reads no results")
         waiting = self._pending.get(command_id)
         first = waiting is None
         if waiting is None:

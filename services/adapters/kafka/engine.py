@@ -11,7 +11,8 @@ A role supplies only what it does with a batch (`BatchHandler`: one async functi
 - rebalances: `on_revoked` / `on_assigned` hooks run under the batch lock (a role drops
   its caches there), and `assigned` is set once partitions arrive;
 - committing only after the handler returned, so offsets never pass effects that are
-  not durable yet (a group-less reader commits nothing);
+  not durable yet (a group-less reader commits nothing); a handler may return what to
+  do once its batch is committed (`AfterCommit`: a role's own counters);
 - a failed batch is rewound to its first offsets and fetched again after one doubling
   backoff (`Retry`); `PutBack` rewinds without counting a failure; an exception listed
   in `fatal` rewinds and ends the run with it;
@@ -19,7 +20,11 @@ A role supplies only what it does with a batch (`BatchHandler`: one async functi
   broker pause or a database restart heals by itself;
 - stopping drains: the batch in flight is finished and committed, then the consumer
   leaves its group;
-- counters (`EngineStats`) for health checks, benchmarks and a metrics exporter.
+- counters (`EngineStats`, or a role's subclass of it given as `stats`) for health
+  checks, benchmarks and a metrics exporter.
+
+What a handler sees is in services.adapters.kafka.batch, where an assigned reader starts
+in services.adapters.kafka.positions; both are importable from here.
 
 Never FastStream's subscriber acks: `ACK_FIRST` commits before the work, and `ACK`
 commits even when the handler raised.
@@ -33,13 +38,15 @@ import enum
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, TypedDict
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError
 
+from services.adapters.kafka.batch import AfterCommit, Batch, BatchHandler, PutBack, Record
 from services.adapters.kafka.clients import make_consumer
+from services.adapters.kafka.positions import Positioner, all_partitions, from_beginning, since
 from services.adapters.kafka.retry import Retry, rewind
 from services.settings import Settings
 
@@ -48,57 +55,18 @@ log = logging.getLogger(__name__)
 INITIAL_BACKOFF_S = 0.2
 MAX_BACKOFF_S = 5.0
 
-
-class Record(Protocol):
-    """What is read of an aiokafka ConsumerRecord (a protocol, so tests can fake one)."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
-    @property
-    def headers(self) -> Sequence[tuple[str, bytes]] | None: ...
-
-
-@dataclass(frozen=True)
-class Batch:
-    """One fetch: its records per partition, in offset order."""
-
-    partitions: Mapping[TopicPartition, Sequence[Record]]
-
-    @property
-    def records(self) -> list[Record]:
-        return [r for rs in self.partitions.values() for r in rs]
-
-    @property
-    def first_offsets(self) -> dict[TopicPartition, int]:
-        return {tp: rs[0].offset for tp, rs in self.partitions.items() if rs}
-
-    @property
-    def next_offsets(self) -> dict[TopicPartition, int]:
-        return {tp: rs[-1].offset + 1 for tp, rs in self.partitions.items() if rs}
-
-    def __len__(self) -> int:
-        return sum(len(rs) for rs in self.partitions.values())
-
-    def of_topic(self, topic: str) -> Batch:
-        return Batch({tp: rs for tp, rs in self.partitions.items() if tp.topic == topic})
-
-
-BatchHandler = Callable[[Batch], Awaitable[None]]
 PartitionsHook = Callable[[set[TopicPartition]], Awaitable[None] | None]
-Positioner = Callable[[AIOKafkaConsumer, list[TopicPartition]], Awaitable[None]]
 
 
-class PutBack(Exception):
-    """Raised by a handler: rewind this batch and fetch it again, not a failure (the role
-    is stopping or pausing and the batch must not be committed)."""
+class Tuning(TypedDict, total=False):
+    """The engine's knobs a role passes through from whoever builds it (tests, benchmarks:
+    `**tuning: Unpack[Tuning]`), so no role repeats them in its signature."""
+
+    batch_max: int
+    batch_wait_ms: int
+    initial_backoff_s: float
+    max_backoff_s: float
+    consumer_options: Mapping[str, Any] | None
 
 
 class Membership(enum.Enum):
@@ -162,6 +130,7 @@ class ConsumerEngine:
         max_backoff_s: float = MAX_BACKOFF_S,
         consumer_options: Mapping[str, Any] | None = None,
         paused: bool = False,
+        stats: EngineStats | None = None,
     ) -> None:
         if group_id is None and membership is Membership.GROUP:
             raise ValueError("a group-less reader assigns its partitions")
@@ -180,7 +149,7 @@ class ConsumerEngine:
         self.on_round = on_round
         self.fatal = fatal
         self.consumer_options = dict(consumer_options or {})
-        self.stats = EngineStats()
+        self.stats = stats if stats is not None else EngineStats()
         self.batch_lock = asyncio.Lock()
         self.assigned = asyncio.Event()  # partitions assigned (and positioned)
         self.retry = Retry(initial_backoff_s, max_backoff_s)
@@ -209,8 +178,8 @@ class ConsumerEngine:
         if self._consumer is not None:
             return
         consumer = make_consumer(self.settings, group_id=self.group_id, **self.consumer_options)
-        await consumer.start()
         try:
+            await consumer.start()
             if self.membership is Membership.GROUP:
                 consumer.subscribe(self.topics, listener=_Listener(self))
             else:
@@ -221,13 +190,7 @@ class ConsumerEngine:
         self._consumer = consumer
 
     async def _assign(self, consumer: AIOKafkaConsumer) -> None:
-        await consumer.topics()  # loads the metadata partitions_for_topic reads
-        tps: list[TopicPartition] = []
-        for topic in self.topics:
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                raise RuntimeError(f"topic {topic!r} has no partitions (create it first)")
-            tps.extend(TopicPartition(topic, p) for p in sorted(partitions))
+        tps = await all_partitions(consumer, self.topics)
         # Committed offsets, else `auto_offset_reset`; `position` may seek elsewhere.
         consumer.assign(tps)
         if self.position is not None:
@@ -246,7 +209,10 @@ class ConsumerEngine:
         prefer `request_stop()` and awaiting the task)."""
         self.request_stop()
         async with self.batch_lock:
-            await self._close()
+            pass
+        # Not under the lock: leaving the group waits for a rebalance under way, whose
+        # revoke hook waits for the lock.
+        await self._close()
 
     async def pause(self) -> None:
         """Fetch nothing more; returns once the batch in flight (if any) is done."""
@@ -306,6 +272,8 @@ class ConsumerEngine:
                 timeout_ms=self.batch_wait_ms, max_records=self.batch_max
             )
         except Exception as error:
+            if self._stopping.is_set():
+                return True  # closed under a fetch by `stop()`: no failure
             self._failed(f"{self.name}: fetching failed", error)
             await self.retry.wait(self._stopping)
             return False
@@ -314,13 +282,16 @@ class ConsumerEngine:
             return True
         batch = Batch(partitions)
         failure: Exception | None = None
+        after: AfterCommit | None = None
         async with self.batch_lock:
-            if not self._consuming.is_set() or self._stopping.is_set():
-                # Paused or stopped while fetching: these come again (on resume).
+            if self._stopping.is_set():
+                return True  # stopped while fetching: uncommitted, they come again
+            if not self._consuming.is_set():
+                # Paused while fetching: these come again on resume.
                 rewind(consumer, batch.first_offsets)
                 return True
             try:
-                await self.handle(batch)
+                after = await self.handle(batch)
                 await self._commit(consumer, batch)
             except PutBack:
                 rewind(consumer, batch.first_offsets)
@@ -335,6 +306,8 @@ class ConsumerEngine:
                 self.stats.batches += 1
                 self.stats.records += len(batch)
                 self.retry.succeeded()
+                if after is not None:
+                    after()
         if failure is not None:
             self._failed(f"{self.name}: a batch failed; it will be handled again", failure)
             await self.retry.wait(self._stopping)
@@ -364,31 +337,6 @@ class ConsumerEngine:
         self.stats.last_error = self.retry.last_error
 
 
-# --- positioning an assigned reader ----------------------------------------------------
-
-
-def since(ms: Callable[[], int]) -> Positioner:
-    """Position every partition at the first record stamped at or after `ms()` (end offsets
-    are wrong on the embedded broker, so never `seek_to_end` when a time answers)."""
-
-    async def position(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
-        found = await consumer.offsets_for_times(dict.fromkeys(tps, ms()))
-        for tp in tps:
-            at = found.get(tp)
-            if at is None:
-                # Nothing that recent: Apache Kafka's end is right; the embedded broker
-                # answers an offset at or before its true end (never past it).
-                await consumer.seek_to_end(tp)
-            else:
-                consumer.seek(tp, at.offset)
-
-    return position
-
-
-def from_beginning(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> Awaitable[None]:
-    return consumer.seek_to_beginning(*tps)  # type: ignore[no-any-return]
-
-
 @dataclass
 class Readers:
     """Engines started and stopped together (the tasks of one role)."""
@@ -410,15 +358,23 @@ class Readers:
                 await task
 
 
+# What a handler sees (batch.py) and where an assigned reader starts (positions.py) are
+# imported from here too: one module names the engine's whole surface.
 __all__ = [
+    "INITIAL_BACKOFF_S",
+    "MAX_BACKOFF_S",
+    "AfterCommit",
     "Batch",
     "BatchHandler",
     "ConsumerEngine",
     "EngineStats",
     "Membership",
+    "Positioner",
     "PutBack",
     "Readers",
     "Record",
+    "Tuning",
+    "all_partitions",
     "from_beginning",
     "since",
 ]

@@ -1,6 +1,9 @@
 """The FastAPI application: routers of the seed families, error shapes, and what runs
-with the app (its lifespan): the command gateway and the read store (the read models in
-the event store's database, kept on `app.state.read_store`).
+with the app (its lifespan): the command bus writes go through (submit.py,
+`app.state.bus`), the read store (the read models in the event store's database,
+`app.state.read_store`) and the event store's history, which tells an id never written
+from one the read model has not caught up with (read_your_writes.py,
+`app.state.event_history`).
 
 Every route needs an API key (services.entrypoints.http.auth: an app-wide dependency, so a router
 added here is covered without asking) except `GET /health` and the documentation
@@ -9,6 +12,7 @@ added here is covered without asking) except `GET /health` and the documentation
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,6 +21,8 @@ from fastapi.responses import JSONResponse, Response
 
 from projections.store import ReadStore
 from services.adapters.api_keys import ApiKeyStore
+from services.adapters.eventstore import open_event_store
+from services.adapters.kafka.command_bus import CommandBus
 from services.entrypoints.http import (
     api_keys,
     config_runs,
@@ -31,7 +37,8 @@ from services.entrypoints.http import (
 from services.entrypoints.http.auth import KeyVerifier, authenticate, install_auth
 from services.entrypoints.http.docs import install_docs
 from services.entrypoints.http.errors import install_error_handling
-from services.entrypoints.http.gateway import CommandGateway
+from services.entrypoints.http.read_your_writes import EventHistory
+from services.entrypoints.http.submit import API_SOURCE
 from services.settings import Settings
 
 
@@ -40,27 +47,28 @@ async def health(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def create_app(settings: Settings, gateway: CommandGateway | None = None) -> FastAPI:
-    """The API app; `gateway` defaults to one built from `settings`. The gateway runs
-    while the app does (FastAPI lifespan), so serve the app with lifespan on."""
-    the_gateway = gateway if gateway is not None else CommandGateway(settings)
+def create_app(settings: Settings, bus: CommandBus | None = None) -> FastAPI:
+    """The API app; `bus` defaults to one built from `settings`. The bus runs while the
+    app does (FastAPI lifespan), so serve the app with lifespan on."""
+    the_bus = bus or CommandBus(
+        settings, source=API_SOURCE, timeout_s=settings.api_result_timeout_s
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.read_store = await asyncio.to_thread(ReadStore, settings.event_store_url)
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            read_store = await asyncio.to_thread(ReadStore, settings.event_store_url)
+            stack.push_async_callback(asyncio.to_thread, read_store.close)
+            app.state.read_store = read_store
+            events = await asyncio.to_thread(open_event_store, settings.event_store_url)
+            stack.push_async_callback(asyncio.to_thread, events.close)
+            app.state.event_history = EventHistory(events)
             key_store = await asyncio.to_thread(ApiKeyStore, settings.event_store_url)
+            stack.push_async_callback(asyncio.to_thread, key_store.close)
             app.state.key_verifier = KeyVerifier(key_store, settings.api_key_cache_ttl_s)
-            try:
-                await the_gateway.start()
-                try:
-                    yield
-                finally:
-                    await the_gateway.stop()
-            finally:
-                await asyncio.to_thread(key_store.close)
-        finally:
-            await asyncio.to_thread(app.state.read_store.close)
+            await the_bus.start(results=True)
+            stack.push_async_callback(the_bus.stop)
+            yield
 
     app = FastAPI(
         title="pipeline-service",
@@ -69,7 +77,7 @@ def create_app(settings: Settings, gateway: CommandGateway | None = None) -> Fas
         dependencies=[Depends(authenticate)],
     )
     app.state.settings = settings
-    app.state.gateway = the_gateway
+    app.state.bus = the_bus
     install_error_handling(app)
     install_auth(app)
     app.router.add_route("/health", health, methods=["GET"])

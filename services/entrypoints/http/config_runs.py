@@ -25,34 +25,25 @@ from typing import Annotated, Any, Final
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
-from contracts.cloudevents import encode_command
-from contracts.command_base import Command, new_id
 from contracts.config_commands import RunConfig
-from contracts.results import CommandAccepted
 from contracts.run_commands import CancelExecution
-from projections.store import ReadStore
-from services.entrypoints.http import configs, executions, factflow
-from services.entrypoints.http.config_bodies import body_too_large, message_bytes
-from services.entrypoints.http.errors import not_published, result_timeout
-from services.entrypoints.http.factflow import ExecutionResponse, IdempotencyKey, error_response
-from services.entrypoints.http.gateway import CommandGateway, GatewayTimeout, GatewayUnavailable
-from services.entrypoints.http.pipelines import VERSION_HEADER
+from services.entrypoints.http import configs, error_docs, executions, factflow
+from services.entrypoints.http.factflow import ExecutionResponse
+from services.entrypoints.http.read_your_writes import read_store_of
+from services.entrypoints.http.submit import SUBMIT_ERRORS, IdempotencyKey, submit
 from services.service_layer.handlers.runs import unknown_execution
 
 config_router = APIRouter(prefix=configs.PREFIX, tags=["configs (FactFlow)"])
 execution_router = APIRouter(prefix=executions.PREFIX, tags=["executions (FactFlow)"])
 
-_CONFLICT: Final[dict[int | str, dict[str, Any]]] = {
-    409: {"model": factflow.ErrorResponse, "description": "Conflicts with the current state"}
-}
-_RUN_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
-    **factflow.errors(404, 413, 503),
-    **_CONFLICT,
+_RUN_ERRORS: Final[error_docs.Responses] = {
+    **error_docs.factflow(404, *SUBMIT_ERRORS),
     400: {
-        "model": factflow.ValidationFailedResponse,
-        "description": "The config does not validate against the handler's adapters",
+        "model": factflow.ValidationFailedResponse | factflow.ErrorResponse,
+        "description": "The config does not validate against the handler's adapters (the "
+        "report), or the body is no JSON at all (an ErrorResponse)",
     },
 }
 
@@ -63,28 +54,6 @@ Overrides = Annotated[
         "init payload (optional)",
     ),
 ]
-
-
-async def send(request: Request, command: Command, idempotency_key: str | None) -> Response:
-    """Send `command` and answer with its result: the reply as it is, or the error."""
-    command_id = idempotency_key or str(new_id())
-    limit = request.app.state.settings.max_message_bytes
-    size = message_bytes(encode_command(command, command_id=command_id))
-    if size > limit:
-        return error_response(body_too_large(limit, size))
-    gateway: CommandGateway = request.app.state.gateway
-    try:
-        result = await gateway.send(command, command_id=command_id)
-    except GatewayTimeout as error:
-        return error_response(result_timeout(error))
-    except GatewayUnavailable as error:
-        return error_response(not_published(error))
-    headers = {}
-    if result.aggregate_version is not None:
-        headers[VERSION_HEADER] = str(result.aggregate_version)
-    if not isinstance(result, CommandAccepted):
-        return configs.rejected(result, headers)
-    return JSONResponse(result.reply, status_code=result.http_status, headers=headers)
 
 
 @config_router.post(
@@ -111,25 +80,25 @@ async def post_run(
         tag=tag,
         init_payload_overrides=overrides or {},
     )
-    return await send(request, command, idempotency_key)
+    return await submit(request, command, idempotency_key, factflow.RENDERER)
 
 
 @execution_router.post(
     "/{execution_id}/cancel",
     summary="Cancel an execution",
     response_model=ExecutionResponse,
-    responses={**factflow.errors(404, 503), **_CONFLICT},
+    responses=error_docs.factflow(404, *SUBMIT_ERRORS),
 )
 async def post_cancel(
     request: Request, execution_id: UUID, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    store: ReadStore = request.app.state.read_store
-    row = await asyncio.to_thread(store.get_execution, str(execution_id))
+    row = await asyncio.to_thread(read_store_of(request).get_execution, str(execution_id))
     if row is not None and not executions.is_execution(row):
         # A pipeline run (seeds 002/003) is not an execution here, as GET answers. A row
         # the read model does not have yet is the handler's to judge.
-        return error_response(unknown_execution(execution_id))
-    return await send(request, CancelExecution(execution_id=execution_id), idempotency_key)
+        raise unknown_execution(execution_id)
+    command = CancelExecution(execution_id=execution_id)
+    return await submit(request, command, idempotency_key, factflow.RENDERER)
 
 
 __all__ = ["config_router", "execution_router", "post_cancel", "post_run"]

@@ -7,7 +7,8 @@
   (ConfigResponse), `Location` and `X-Pipelines-Version`.
 - `PUT /api/v1/configs/{config_id}[?name=<new name>]`: UpdateConfig, same body rules;
   200 with the config, its version one up; 404 UnknownConfig.
-- `GET /api/v1/configs/{config_id}`: from the configs read model (`X-Min-Version`).
+- `GET /api/v1/configs/{config_id}`: from the configs read model (`X-Min-Version`,
+  read_your_writes.py).
 - `POST /api/v1/configs/validate`: always 200 with the ValidationReportResponse, valid or
   not. It runs the command handler's validator in-process (no command: the report is a
   pure function of the document and the adapter registry).
@@ -29,6 +30,7 @@ configs (`GET /api/v1/configs`) is not served: the read store has no config quer
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Final
 from uuid import UUID
@@ -36,39 +38,28 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from contracts.cloudevents import encode_command
-from contracts.command_base import Command, new_id
+from contracts.command_base import Command
 from contracts.config_commands import CreateConfig, UpdateConfig
-from contracts.results import CommandAccepted, CommandRejected
+from contracts.results import CommandAccepted
 from contracts.validation import ValidationIssue, ValidationReport
 from domain.adapters import BUILTIN_ADAPTERS, AdapterRegistry
 from domain.errors import DomainError
 from domain.validation import validate_config
 from projections.store import ReadStore
-from services.entrypoints.http import factflow
+from services.entrypoints.http import error_docs, factflow
 from services.entrypoints.http.config_bodies import (
     MEDIA_TYPES,
-    body_too_large,
     document_format,
     document_text,
-    message_bytes,
     read_body,
-)
-from services.entrypoints.http.errors import (
-    factflow_error,
-    not_published,
-    render_factflow,
-    result_timeout,
 )
 from services.entrypoints.http.factflow import (
     ConfigResponse,
-    IdempotencyKey,
-    MinVersion,
+    ErrorResponse,
     ValidationFailedResponse,
-    error_response,
 )
-from services.entrypoints.http.gateway import CommandGateway, GatewayTimeout, GatewayUnavailable
-from services.entrypoints.http.pipelines import VERSION_HEADER
+from services.entrypoints.http.read_your_writes import Awaited, MinVersion, read_after
+from services.entrypoints.http.submit import SUBMIT_ERRORS, IdempotencyKey, submit
 from services.service_layer.handlers.pipelines import unknown_config
 
 PREFIX: Final = "/api/v1/configs"
@@ -99,12 +90,13 @@ _DOCUMENT_BODY: Final[dict[str, Any]] = {
         },
     }
 }
-_REPORT_400: Final[dict[int | str, dict[str, Any]]] = {
+_WRITE_ERRORS: Final[error_docs.Responses] = {
+    **error_docs.factflow(415, *SUBMIT_ERRORS),
     400: {
-        "model": ValidationFailedResponse,
+        "model": ValidationFailedResponse | ErrorResponse,
         "description": "Validation failed (the report), or the document cannot be parsed "
         "(an ErrorResponse, error_code UnparseableConfigDocument)",
-    }
+    },
 }
 
 
@@ -140,63 +132,30 @@ def config_body(source: Mapping[str, Any]) -> dict[str, Any]:
 # --- answering a write -----------------------------------------------------------------------
 
 
-def rejected(result: CommandRejected, headers: dict[str, str]) -> Response:
-    if result.validation_report is not None:
-        body = result.validation_report.model_dump(mode="json")
-        body.update(factflow_error(result.message, result.error_code))
-        return JSONResponse(body, status_code=result.http_status, headers=headers)
-    response = render_factflow(
-        result.http_status, result.error_code, result.message, result.details
-    )
-    response.headers.update(headers)
-    return response
-
-
 async def write(
-    request: Request,
-    idempotency_key: str | None,
-    build: Callable[[str], Command],
+    request: Request, idempotency_key: str | None, build: Callable[[str], Command]
 ) -> Response:
-    """Read and check the document, send the command `build` makes of its text, and
-    answer with its result."""
-    try:
-        text, problem = await read_document(request)
-        if problem is not None:
-            raise unparseable(problem)
-        assert text is not None
-        # Locally too: an unparseable text is answered without a command, and the
-        # normalized document is what the answer shows.
-        report, parsed = await asyncio.to_thread(validate_config, text, ADAPTERS)
-        problem = parse_failure(report)
-        if problem is not None:
-            raise unparseable(problem)
-        command = build(text)
-        command_id = idempotency_key or str(new_id())
-        limit = request.app.state.settings.max_message_bytes
-        size = message_bytes(encode_command(command, command_id=command_id))
-        if size > limit:
-            raise body_too_large(limit, size)
-    except DomainError as error:
-        return error_response(error)
-    gateway: CommandGateway = request.app.state.gateway
-    try:
-        result = await gateway.send(command, command_id=command_id)
-    except GatewayTimeout as error:
-        return error_response(result_timeout(error))
-    except GatewayUnavailable as error:
-        return error_response(not_published(error))
-    headers = {}
-    if result.aggregate_version is not None:
-        headers[VERSION_HEADER] = str(result.aggregate_version)
-    if not isinstance(result, CommandAccepted):
-        return rejected(result, headers)
-    # The reply names the config; the document is the one sent, normalized as the
-    # handler stored it (the validator is deterministic).
+    """Read and check the document, submit the command `build` makes of its text; the
+    answer is the config, its document the one sent, normalized as the handler stored it
+    (the validator is deterministic)."""
+    text, problem = await read_document(request)
+    if problem is not None:
+        raise unparseable(problem)
+    assert text is not None
+    # Locally too: an unparseable text is answered without a command.
+    report, parsed = await asyncio.to_thread(validate_config, text, ADAPTERS)
+    problem = parse_failure(report)
+    if problem is not None:
+        raise unparseable(problem)
     normalized = None if parsed is None else parsed.model_dump(mode="json")
-    body = config_body({"document": normalized, **result.reply})
-    if result.http_status == 201:
-        headers["Location"] = f"{PREFIX}/{body['id']}"
-    return JSONResponse(body, status_code=result.http_status, headers=headers)
+
+    def accepted(result: CommandAccepted) -> Response:
+        body = config_body({"document": normalized, **result.reply})
+        headers = {"Location": f"{PREFIX}/{body['id']}"} if result.http_status == 201 else None
+        return JSONResponse(body, status_code=result.http_status, headers=headers)
+
+    renderer = dataclasses.replace(factflow.RENDERER, accepted=accepted)
+    return await submit(request, build(text), idempotency_key, renderer)
 
 
 # --- endpoints -------------------------------------------------------------------------------
@@ -206,14 +165,11 @@ async def write(
     "/validate",
     summary="Validate a config document",
     response_model=ValidationReport,
-    responses=factflow.errors(413, 415),
+    responses=error_docs.factflow(413, 415),
     openapi_extra=_DOCUMENT_BODY,
 )
 async def post_validate(request: Request) -> Response:
-    try:
-        text, problem = await read_document(request)
-    except DomainError as error:
-        return error_response(error)
+    text, problem = await read_document(request)
     if problem is not None:
         report = ValidationReport.of([problem])
     else:
@@ -227,7 +183,7 @@ async def post_validate(request: Request) -> Response:
     status_code=201,
     summary="Create a config",
     response_model=ConfigResponse,
-    responses={**_REPORT_400, **factflow.errors(413, 415, 503)},
+    responses=_WRITE_ERRORS,
     openapi_extra=_DOCUMENT_BODY,
 )
 async def post_config(
@@ -242,7 +198,7 @@ async def post_config(
     "/{config_id}",
     summary="Update a config (a new version)",
     response_model=ConfigResponse,
-    responses={**_REPORT_400, **factflow.errors(404, 413, 415, 503)},
+    responses={**_WRITE_ERRORS, **error_docs.factflow(404)},
     openapi_extra=_DOCUMENT_BODY,
 )
 async def put_config(
@@ -262,17 +218,13 @@ async def put_config(
     "/{config_id}",
     summary="Get a config",
     response_model=ConfigResponse,
-    responses=factflow.errors(404, 503),
+    responses=error_docs.factflow(404, 503),
 )
 async def get_config(request: Request, config_id: UUID, min_version: MinVersion = None) -> Response:
-    store: ReadStore = request.app.state.read_store
-    try:
-        await factflow.wait_for_version(store, "config", config_id, min_version)
-        row = await asyncio.to_thread(store.get_config, str(config_id))
-        if row is None:
-            raise unknown_config(config_id)
-    except DomainError as error:
-        return error_response(error)
+    awaited = Awaited.aggregate("config", "id", config_id, ReadStore.get_config)
+    row = await read_after(request, awaited, min_version)
+    if row is None:
+        raise unknown_config(config_id)
     return JSONResponse(config_body(row))
 
 

@@ -21,6 +21,10 @@ from faststream.specification import get_asyncapi_html
 
 from contracts import asyncapi
 from contracts.topics import Topics
+from services.adapters.api_keys import Scope
+from services.entrypoints.http.api_keys import PATHS as API_KEY_PATHS
+from services.entrypoints.http.auth import needed_scope
+from services.entrypoints.http.error_docs import DESCRIPTIONS, FAMILY_MODELS
 from services.entrypoints.http.errors import FASTAPI_VALIDATION_FAMILIES, family_of
 from services.settings import Settings
 
@@ -145,6 +149,43 @@ def drop_unanswered_422(schema: dict[str, Any]) -> None:
             operation.get("responses", {}).pop("422", None)
 
 
+def _refusal(status: int, model_name: str) -> dict[str, Any]:
+    return {
+        "description": DESCRIPTIONS[status],
+        "headers": {
+            "WWW-Authenticate": {
+                "description": "The Bearer challenge (RFC 6750)",
+                "schema": {"type": "string"},
+            }
+        },
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model_name}"}}},
+    }
+
+
+def document_refusals(schema: dict[str, Any]) -> None:
+    """Authentication is app-wide (auth.py), so no route declares what it answers: every
+    operation of a family may be 401, and 403 where the request needs a write key (a
+    write, or any key management), each in the family's shape."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for path, operations in schema.get("paths", {}).items():
+        render = family_of(path)
+        model = None if render is None else FAMILY_MODELS.get(render)
+        if model is None:
+            continue
+        if model.__name__ not in components:
+            found = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(found.pop("$defs", {}))
+            components[model.__name__] = found
+        manages_keys = path.startswith(API_KEY_PATHS)
+        for method, operation in operations.items():
+            refusals = [401]
+            if manages_keys or needed_scope(method) is Scope.WRITE:
+                refusals.append(403)
+            responses = operation.setdefault("responses", {})
+            for status in refusals:
+                responses.setdefault(str(status), _refusal(status, model.__name__))
+
+
 def install_docs(app: FastAPI) -> None:
     """Title, version (the package's), description and tags of the OpenAPI document, its
     responses made true to the family error handling, and the AsyncAPI routes."""
@@ -159,6 +200,7 @@ def install_docs(app: FastAPI) -> None:
         schema = generate()  # FastAPI's, cached on the app after the first call
         if fresh:
             drop_unanswered_422(schema)
+            document_refusals(schema)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
@@ -170,6 +212,7 @@ __all__ = [
     "TAGS",
     "TITLE",
     "answers_validation_with_400",
+    "document_refusals",
     "drop_unanswered_422",
     "install_docs",
     "router",

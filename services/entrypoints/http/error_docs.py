@@ -8,11 +8,19 @@ carries `Retry-After`, as the middleware in errors.py makes sure.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Final
 
 from pydantic import BaseModel, Field
 
 from contracts.errors import ErrorBody
+from services.entrypoints.http.errors import (
+    Renderer,
+    render_esper,
+    render_factflow,
+    render_feldera,
+    render_marquez,
+)
 
 Responses = dict[int | str, dict[str, Any]]
 
@@ -37,12 +45,36 @@ class EsperError(BaseModel):
     content: EsperErrorContent
 
 
+class ErrorResponse(BaseModel):
+    """Standard error response matching FastAPI's HTTPException format."""
+
+    detail: str = Field(description="Error message (matches FastAPI HTTPException)")
+    error_code: str | None = Field(default=None, description="Stable error code")
+    correlation_id: str | None = Field(
+        default=None, description="The request's X-Correlation-ID, or one made for it"
+    )
+    timestamp: datetime = Field(description="Error timestamp")
+
+
+# Each family's error model, by the renderer errors.py answers it with.
+FAMILY_MODELS: Final[dict[Renderer, type[BaseModel]]] = {
+    render_feldera: ErrorBody,
+    render_marquez: MarquezError,
+    render_esper: EsperError,
+    render_factflow: ErrorResponse,
+}
+
 DESCRIPTIONS: Final[dict[int, str]] = {
     400: "Invalid request (a parameter, header or body that does not parse), or an action "
     "the current state does not allow",
+    401: "No API key, or not a live one (`Authorization: Bearer <api key>`)",
+    403: "The API key's scope does not allow this request",
     404: "Not found",
     405: "Action is not supported",
-    409: "Conflicts with the current state (e.g. a duplicate name, or a finished run)",
+    409: "Conflicts with the current state (e.g. a duplicate name, or a finished run), or "
+    "the `Idempotency-Key` was used by another request",
+    413: "The request is larger than one command message",
+    415: "Unsupported Content-Type",
     503: "Try again later: no command result within the timeout (retry with the same "
     "`Idempotency-Key`), the read model has not reached `X-Min-Version`, or the pipeline "
     "cannot be reached",
@@ -82,14 +114,23 @@ def esper(*statuses: int) -> Responses:
     return error_responses(EsperError, *statuses)
 
 
+def factflow(*statuses: int) -> Responses:
+    """FactFlow's ErrorResponse `{detail, error_code, correlation_id, timestamp}` (seed
+    004)."""
+    return error_responses(ErrorResponse, *statuses)
+
+
 __all__ = [
     "DESCRIPTIONS",
+    "FAMILY_MODELS",
+    "ErrorResponse",
     "EsperError",
     "EsperErrorContent",
     "MarquezError",
     "Responses",
     "error_responses",
     "esper",
+    "factflow",
     "feldera",
     "marquez",
 ]

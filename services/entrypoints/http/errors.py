@@ -8,6 +8,9 @@ claims keep FastAPI's defaults. Seed 004's family (FactFlow, itself a FastAPI ap
 FastAPI's 422 HTTPValidationError for a request that fails validation, as the seed
 documents; its other errors are its ErrorResponse, with the request's correlation id.
 
+A DomainError raised by an endpoint (or a dependency) is answered in the shape of the
+family of its path, so a router raises and never renders an error itself.
+
 Every 503 carries `Retry-After: 5`, whoever produced it (a middleware makes sure).
 """
 
@@ -17,7 +20,8 @@ import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, Final
+from enum import StrEnum
+from typing import Any, Final, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import (
@@ -31,11 +35,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.errors import ErrorBody
-from domain.errors import DomainError
-from domain.pipeline_errors import RETRY_AFTER_SECONDS
-from services.entrypoints.http.gateway import GatewayTimeout, GatewayUnavailable
+from domain.errors import RETRY_AFTER_SECONDS, DomainError
 
 RETRY_AFTER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+Choice = TypeVar("Choice", bound=StrEnum)
 
 # (status, error_code, message, details) -> the family's response.
 Renderer = Callable[[int, str, str, Any], Response]
@@ -79,29 +83,16 @@ def invalid_query_parameter(name: str, value: str, expected: str) -> DomainError
     )
 
 
-def result_timeout(error: GatewayTimeout) -> DomainError:
-    return DomainError(
-        "CommandResultTimeout",
-        f"No result for command '{error.command_id}' ({error.command_type}) within "
-        f"{error.timeout_s:g} s; it may still be applied. Retry with the header "
-        f"'Idempotency-Key: {error.command_id}' to get its result without applying it twice.",
-        {
-            "command_id": error.command_id,
-            "command_type": error.command_type,
-            "timeout_s": error.timeout_s,
-        },
-        503,
-    )
-
-
-def not_published(error: GatewayUnavailable) -> DomainError:
-    return DomainError(
-        "CommandNotPublished",
-        f"Command '{error.command_id}' ({error.command_type}) could not be published: "
-        f"{error.reason}",
-        {"command_id": error.command_id, "command_type": error.command_type},
-        503,
-    )
+def parse_choice(name: str, raw: str | None, choices: type[Choice], default: Choice) -> Choice:
+    """A query parameter naming one of `choices` (`default` when absent); another value is
+    the 400 above."""
+    if raw is None:
+        return default
+    try:
+        return choices(raw)
+    except ValueError:
+        expected = "one of " + ", ".join(choice.value for choice in choices)
+        raise invalid_query_parameter(name, raw, expected) from None
 
 
 # --- the Marquez family (/api/v1/jobs, seed 002) ------------------------------------------
@@ -238,6 +229,23 @@ def _validation_summary(error: RequestValidationError) -> tuple[str, list[dict[s
     return summary, errors
 
 
+def render_error(path: str, error: DomainError) -> Response:
+    """`error` answered on `path`: in its family's shape, else FastAPI's `{"detail"}`."""
+    render = family_of(path)
+    if render is None:
+        return JSONResponse(
+            {"detail": error.message},
+            status_code=error.http_status,
+            headers=retry_headers(error.http_status),
+        )
+    return render(error.http_status, error.error_code, error.message, error.details)
+
+
+async def _on_domain_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, DomainError)
+    return render_error(request.url.path, error)
+
+
 async def _on_validation_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     render = family_of(request.url.path)
@@ -281,6 +289,7 @@ class RetryAfterOn503:
 
 
 def install_error_handling(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_middleware(RetryAfterOn503)
@@ -301,10 +310,11 @@ __all__ = [
     "feldera_response",
     "install_error_handling",
     "invalid_query_parameter",
-    "not_published",
+    "parse_choice",
+    "render_error",
     "render_esper",
     "render_factflow",
     "render_feldera",
     "render_marquez",
-    "result_timeout",
+    "retry_headers",
 ]

@@ -6,7 +6,7 @@ requires a `config_id`, and a pipeline's runs (seeds 002/003) live under their o
 so a pipeline run's id is 404 here and the list leaves pipeline runs out.
 
 `status` is seed 004's view of the run's canonical status (running, completed, failed,
-cancelled, interrupted; DESIGN.md's table); `started_at` is when the execution was
+cancelled, interrupted); `started_at` is when the execution was
 created until a stage has started it (the seed requires one), `completed_at` when it
 ended.
 
@@ -26,16 +26,16 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from contracts.statuses import ExecutionStatus
-from domain.errors import DomainError
 from domain.execution import RunOwnerKind
 from projections.rows import Row
 from projections.store import ReadStore
-from services.entrypoints.http import factflow
-from services.entrypoints.http.factflow import (
-    ExecutionListResponse,
-    ExecutionResponse,
+from services.entrypoints.http import error_docs
+from services.entrypoints.http.factflow import ExecutionListResponse, ExecutionResponse
+from services.entrypoints.http.read_your_writes import (
+    Awaited,
     MinVersion,
-    error_response,
+    read_after,
+    read_store_of,
 )
 from services.service_layer.handlers.runs import unknown_execution
 
@@ -71,24 +71,26 @@ def is_execution(row: Row | None) -> bool:
     return row is not None and row.get("owner_kind") == CONFIG_OWNED
 
 
+async def read_execution(request: Request, execution_id: UUID, min_version: int | None) -> Row:
+    """The execution's row (with `X-Min-Version`, once the read model has that version);
+    raises its 404, also for a pipeline run's id."""
+    awaited = Awaited.aggregate("execution", "id", execution_id, ReadStore.get_execution)
+    row = await read_after(request, awaited, min_version)
+    if row is None or not is_execution(row):
+        raise unknown_execution(execution_id)
+    return row
+
+
 @router.get(
     "/{execution_id}",
     summary="Get an execution",
     response_model=ExecutionResponse,
-    responses=factflow.errors(404, 503),
+    responses=error_docs.factflow(404, 503),
 )
 async def get_execution(
     request: Request, execution_id: UUID, min_version: MinVersion = None
 ) -> Response:
-    store: ReadStore = request.app.state.read_store
-    try:
-        await factflow.wait_for_version(store, "execution", execution_id, min_version)
-        row = await asyncio.to_thread(store.get_execution, str(execution_id))
-        if row is None or not is_execution(row):
-            raise unknown_execution(execution_id)
-    except DomainError as error:
-        return error_response(error)
-    return JSONResponse(execution_of(row))
+    return JSONResponse(execution_of(await read_execution(request, execution_id, min_version)))
 
 
 @router.get("", summary="List executions", response_model=ExecutionListResponse)
@@ -100,7 +102,7 @@ async def get_executions(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
     offset: Annotated[int, Query(ge=0, description="Executions to skip")] = 0,
 ) -> Response:
-    store: ReadStore = request.app.state.read_store
+    store = read_store_of(request)
     total, rows = await asyncio.to_thread(
         lambda: store.list_executions(
             config_id=None if config_id is None else str(config_id),
@@ -122,4 +124,12 @@ async def get_executions(
     )
 
 
-__all__ = ["EXECUTION_FIELDS", "MAX_LIMIT", "PREFIX", "execution_of", "router"]
+__all__ = [
+    "EXECUTION_FIELDS",
+    "MAX_LIMIT",
+    "PREFIX",
+    "execution_of",
+    "is_execution",
+    "read_execution",
+    "router",
+]

@@ -1,64 +1,31 @@
-"""What seed 004's (FactFlow's) routers share: response shapes, errors, read-your-writes.
+"""What seed 004's (FactFlow's) routers share: response shapes and how a command's result
+is answered.
 
 The models describe the bodies for the OpenAPI document and give the field order the
 routers answer in (`list(Model.model_fields)`); the bodies themselves are built from the
 read model's rows and the command replies, whose timestamps are already ISO-8601 text.
+Errors are ErrorResponse (error_docs.py), but a request that fails validation, a bad
+`X-Min-Version` included, is FastAPI's 422 in this family.
 
-Read-your-writes: a write answers with the aggregate's version in `X-Pipelines-Version`;
-a read of one config or execution sent with `X-Min-Version: N` waits (up to
-MIN_VERSION_WAIT_S) until its projection has applied version N, else answers 503
-ReadModelBehind (with `Retry-After`). A header that is not an integer >= 0 is FastAPI's 422,
-like every request that fails validation in this family.
+A rejection that carries a validation report (a config that does not validate) is the
+ValidationReportResponse with the ErrorResponse fields beside its own (RENDERER).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Final
+from typing import Any, Final
 from uuid import UUID
 
-from fastapi import Header
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from contracts.results import CommandRejected
 from contracts.statuses import ExecutionStatus, ReplaySource
 from contracts.validation import ValidationReport
-from domain.errors import DomainError
-from projections.store import ReadStore
-from services.entrypoints.http.errors import RETRY_AFTER, render_factflow
-from services.entrypoints.http.pipeline_reads import MIN_VERSION_HEADER
-
-# Read at call time, so a test may shorten it.
-MIN_VERSION_WAIT_S: float = 5.0
-
-MinVersion = Annotated[
-    int | None,
-    Header(
-        alias=MIN_VERSION_HEADER,
-        ge=0,
-        description="Wait (up to 5 s) until the read model has applied this version of the "
-        "resource (a write's `X-Pipelines-Version`); 503 if it has not.",
-    ),
-]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        description="The command id: a request repeated with the same key is the same "
-        "command and gets the same answer.",
-    ),
-]
-
-
-class ErrorResponse(BaseModel):
-    """Standard error response matching FastAPI's HTTPException format."""
-
-    detail: str = Field(description="Error message (matches FastAPI HTTPException)")
-    error_code: str | None = Field(default=None, description="Stable error code")
-    correlation_id: str | None = Field(
-        default=None, description="The request's X-Correlation-ID, or one made for it"
-    )
-    timestamp: datetime = Field(description="Error timestamp")
+from services.entrypoints.http.error_docs import ErrorResponse
+from services.entrypoints.http.errors import factflow_error, render_factflow
+from services.entrypoints.http.submit import Renderer
 
 
 class ValidationFailedResponse(ValidationReport):
@@ -107,73 +74,28 @@ class ExecutionListResponse(BaseModel):
     executions: list[ExecutionResponse]
 
 
-# --- answering -----------------------------------------------------------------------------
+# --- answering a command's result ------------------------------------------------------------
 
 
-def error_response(error: DomainError) -> Response:
-    return render_factflow(error.http_status, error.error_code, error.message, error.details)
+def rejected(result: CommandRejected) -> Response:
+    if result.validation_report is None:
+        return render_factflow(
+            result.http_status, result.error_code, result.message, result.details
+        )
+    body = result.validation_report.model_dump(mode="json")
+    body.update(factflow_error(result.message, result.error_code))
+    return JSONResponse(body, status_code=result.http_status)
 
 
-def projection_behind(what: str, aggregate_id: UUID, version: int, timeout_s: float) -> DomainError:
-    return DomainError(
-        "ReadModelBehind",
-        f"The read model has not reached version {version} of {what} {aggregate_id} within "
-        f"{timeout_s:g} s; retry later.",
-        {"id": str(aggregate_id), "min_version": version, "timeout_s": timeout_s},
-        503,
-    )
-
-
-async def wait_for_version(
-    store: ReadStore, what: str, aggregate_id: UUID, min_version: int | None
-) -> None:
-    """Return once the projection holds `min_version` of the aggregate (at once without
-    one); raise the 503 DomainError after MIN_VERSION_WAIT_S. Checked before the row is
-    read, so the row read next holds at least that version."""
-    if not min_version:
-        return
-    timeout_s = MIN_VERSION_WAIT_S
-    if not await store.wait_for_version(str(aggregate_id), min_version, timeout_s):
-        raise projection_behind(what, aggregate_id, min_version, timeout_s)
-
-
-# --- the OpenAPI document ------------------------------------------------------------------
-
-_DESCRIPTIONS: Final[dict[int, str]] = {
-    400: "Invalid request",
-    404: "Not found",
-    413: "The body is larger than one command message",
-    415: "Unsupported Content-Type",
-    503: "Try again later: no command result within the timeout (retry with the same "
-    "`Idempotency-Key`), or the read model has not reached `X-Min-Version`",
-}
-
-
-def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for these statuses, each an ErrorResponse (503s with Retry-After)."""
-    responses: dict[int | str, dict[str, Any]] = {}
-    for status in statuses:
-        response: dict[str, Any] = {"model": ErrorResponse, "description": _DESCRIPTIONS[status]}
-        if status == 503:
-            response["headers"] = {
-                name: {"description": "Seconds to wait", "schema": {"type": "integer"}}
-                for name in RETRY_AFTER
-            }
-        responses[status] = response
-    return responses
+RENDERER: Final = Renderer(rejected=rejected)
 
 
 __all__ = [
-    "MIN_VERSION_WAIT_S",
+    "RENDERER",
     "ConfigResponse",
     "ErrorResponse",
     "ExecutionListResponse",
     "ExecutionResponse",
-    "IdempotencyKey",
-    "MinVersion",
     "ValidationFailedResponse",
-    "error_response",
-    "errors",
-    "projection_behind",
-    "wait_for_version",
+    "rejected",
 ]

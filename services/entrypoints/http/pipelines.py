@@ -9,15 +9,14 @@ query extractor parses before its handler runs, give a 400 first.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Final
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.command_base import Command, PipelineCommand
+from contracts.command_base import PipelineCommand
 from contracts.pipeline_commands import (
     ApprovePipeline,
     CheckpointPipeline,
@@ -30,35 +29,31 @@ from contracts.pipeline_commands import (
     StartPipeline,
     StopPipeline,
 )
-from contracts.results import CommandAccepted
 from contracts.statuses import BootstrapPolicy, InitialStatus
 from domain import pipeline_errors
-from domain.errors import DomainError
 from services.entrypoints.http import error_docs
-from services.entrypoints.http.errors import (
-    domain_error_response,
-    feldera_response,
-    invalid_query_parameter,
-    not_published,
-    result_timeout,
+from services.entrypoints.http.errors import invalid_query_parameter, parse_choice
+from services.entrypoints.http.submit import (
+    SUBMIT_ERRORS,
+    VERSION_HEADER,
+    IdempotencyKey,
+    submit,
 )
-from services.entrypoints.http.gateway import CommandGateway, GatewayTimeout, GatewayUnavailable
-
-VERSION_HEADER = "X-Pipelines-Version"
 
 router = APIRouter(prefix="/v0/pipelines", tags=["pipelines"])
 
-IdempotencyKey = Annotated[
+# Read as text and parsed here (Feldera's 400 and 405); the schemas document what parses.
+BoolParam = Annotated[
     str | None,
-    Header(
-        alias="Idempotency-Key",
-        description="The command id: a request repeated with the same key is the same "
-        "command and gets the same answer.",
+    Query(
+        description="`true` or `false`",
+        examples=["true"],
+        json_schema_extra={"enum": ["true", "false"]},
     ),
 ]
-BoolParam = Annotated[str | None, Query(description="`true` or `false`", examples=["true"])]
 
-_BOOLEANS = {"true": True, "false": False}
+_BOOLEANS: Final = {"true": True, "false": False}
+_ERRORS: Final = (400, 404, *SUBMIT_ERRORS)
 
 
 class PipelineCreate(BaseModel):
@@ -83,16 +78,6 @@ def parse_bool(name: str, raw: str | None, default: bool) -> bool:
     return value
 
 
-def parse_bootstrap_policy(raw: str | None) -> BootstrapPolicy:
-    if raw is None:
-        return BootstrapPolicy.AWAIT_APPROVAL
-    try:
-        return BootstrapPolicy(raw)
-    except ValueError:
-        expected = "one of " + ", ".join(p.value for p in BootstrapPolicy)
-        raise invalid_query_parameter("bootstrap_policy", raw, expected) from None
-
-
 def parse_initial(raw: str | None) -> InitialStatus:
     if raw is None:
         return InitialStatus.RUNNING
@@ -102,44 +87,6 @@ def parse_initial(raw: str | None) -> InitialStatus:
         raise pipeline_errors.unknown_initial(raw) from None
 
 
-# --- answering -----------------------------------------------------------------------------
-
-
-def gateway_of(request: Request) -> CommandGateway:
-    gateway: CommandGateway = request.app.state.gateway
-    return gateway
-
-
-async def answer(request: Request, command: Command, idempotency_key: str | None) -> Response:
-    """Send `command`; answer with its result's status and body (the reply, or Feldera's
-    ErrorResponse), and the aggregate version it left in `X-Pipelines-Version`."""
-    try:
-        result = await gateway_of(request).send(command, command_id=idempotency_key or None)
-    except GatewayTimeout as error:
-        return domain_error_response(result_timeout(error))
-    except GatewayUnavailable as error:
-        return domain_error_response(not_published(error))
-    headers = {}
-    if result.aggregate_version is not None:
-        headers[VERSION_HEADER] = str(result.aggregate_version)
-    if not isinstance(result, CommandAccepted):
-        return feldera_response(result.http_status, result.body(), headers)
-    if result.reply is None:
-        return Response(status_code=result.http_status, headers=headers)
-    return JSONResponse(result.reply, status_code=result.http_status, headers=headers)
-
-
-async def act(
-    request: Request, idempotency_key: str | None, build: Callable[[], Command]
-) -> Response:
-    """Parse the query (a bad one is answered without sending anything), then send."""
-    try:
-        command = build()
-    except DomainError as error:
-        return domain_error_response(error)
-    return await answer(request, command, idempotency_key)
-
-
 # --- endpoints -----------------------------------------------------------------------------
 
 
@@ -147,60 +94,73 @@ async def act(
     "",
     status_code=201,
     summary="Create a pipeline",
-    responses=error_docs.feldera(400, 404, 409, 503),
+    responses=error_docs.feldera(*_ERRORS),
 )
 async def post_pipeline(
     request: Request, body: PipelineCreate, idempotency_key: IdempotencyKey = None
 ) -> Response:
     command = CreatePipeline(name=body.name, description=body.description, config_id=body.config_id)
-    return await answer(request, command, idempotency_key)
+    return await submit(request, command, idempotency_key)
 
 
 @router.delete(
-    "/{pipeline_name}", summary="Delete a pipeline", responses=error_docs.feldera(400, 404, 503)
+    "/{pipeline_name}",
+    summary="Delete a pipeline",
+    response_class=Response,  # 200 with an empty body, as Feldera answers
+    responses=error_docs.feldera(*_ERRORS),
 )
 async def delete_pipeline(
     request: Request, pipeline_name: str, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    return await answer(request, DeletePipeline(pipeline_name=pipeline_name), idempotency_key)
+    return await submit(request, DeletePipeline(pipeline_name=pipeline_name), idempotency_key)
 
 
 @router.post(
     "/{pipeline_name}/start",
     status_code=202,
     summary="Start the pipeline",
-    responses=error_docs.feldera(400, 404, 405, 503),
+    responses=error_docs.feldera(405, *_ERRORS),
 )
 async def post_start(
     request: Request,
     pipeline_name: str,
     initial: Annotated[
-        str | None, Query(description="standby, paused or running (the default)")
+        str | None,
+        Query(
+            description="standby, paused or running (the default)",
+            json_schema_extra={"enum": list(InitialStatus)},
+        ),
     ] = None,
     bootstrap_policy: Annotated[
-        str | None, Query(description="allow, reject or await_approval (the default)")
+        str | None,
+        Query(
+            description="allow, reject or await_approval (the default)",
+            json_schema_extra={"enum": list(BootstrapPolicy)},
+        ),
     ] = None,
     dismiss_error: BoolParam = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    def build() -> Command:
-        policy = parse_bootstrap_policy(bootstrap_policy)
-        dismiss = parse_bool("dismiss_error", dismiss_error, True)
-        return StartPipeline(
-            pipeline_name=pipeline_name,
-            initial=parse_initial(initial),
-            bootstrap_policy=policy,
-            dismiss_error=dismiss,
-        )
-
-    return await act(request, idempotency_key, build)
+    # Feldera's query extractor parses the policy and the boolean before its handler
+    # checks `initial`: a bad one of those is the 400 first.
+    policy = parse_choice(
+        "bootstrap_policy", bootstrap_policy, BootstrapPolicy, BootstrapPolicy.AWAIT_APPROVAL
+    )
+    dismiss = parse_bool("dismiss_error", dismiss_error, True)
+    command = StartPipeline(
+        pipeline_name=pipeline_name,
+        initial=parse_initial(initial),
+        bootstrap_policy=policy,
+        dismiss_error=dismiss,
+    )
+    return await submit(request, command, idempotency_key)
 
 
 @router.post(
     "/{pipeline_name}/stop",
     status_code=202,
     summary="Stop the pipeline",
-    responses=error_docs.feldera(400, 404, 503),
+    responses=error_docs.feldera(*_ERRORS),
 )
 async def post_stop(
     request: Request,
@@ -208,10 +168,8 @@ async def post_stop(
     force: BoolParam = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    def build() -> Command:
-        return StopPipeline(pipeline_name=pipeline_name, force=parse_bool("force", force, False))
-
-    return await act(request, idempotency_key, build)
+    command = StopPipeline(pipeline_name=pipeline_name, force=parse_bool("force", force, False))
+    return await submit(request, command, idempotency_key)
 
 
 def _simple_action(path: str, model: type[PipelineCommand], summary: str, status: int) -> None:
@@ -221,7 +179,7 @@ def _simple_action(path: str, model: type[PipelineCommand], summary: str, status
     async def endpoint(
         request: Request, pipeline_name: str, idempotency_key: IdempotencyKey = None
     ) -> Response:
-        return await answer(request, model(pipeline_name=pipeline_name), idempotency_key)
+        return await submit(request, model(pipeline_name=pipeline_name), idempotency_key)
 
     endpoint.__name__ = f"post_{path.strip('/')}"
     router.add_api_route(
@@ -230,7 +188,7 @@ def _simple_action(path: str, model: type[PipelineCommand], summary: str, status
         methods=["POST"],
         status_code=status,
         summary=summary,
-        responses=error_docs.feldera(400, 404, 503),
+        responses=error_docs.feldera(*_ERRORS),
     )
 
 
@@ -246,3 +204,13 @@ SIMPLE_ACTIONS: dict[str, tuple[type[PipelineCommand], str, int]] = {
 
 for _path, (_model, _summary, _status) in SIMPLE_ACTIONS.items():
     _simple_action(_path, _model, _summary, _status)
+
+
+__all__ = [
+    "SIMPLE_ACTIONS",
+    "VERSION_HEADER",
+    "PipelineCreate",
+    "parse_bool",
+    "parse_initial",
+    "router",
+]

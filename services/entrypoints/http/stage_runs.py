@@ -25,12 +25,10 @@ Esper's 400 / FastAPI's 422.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Final
 from uuid import UUID, uuid5
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -38,26 +36,16 @@ from contracts.statuses import RunStatus
 from domain.errors import DomainError
 from domain.run_status import unknown_run
 from projections.rows import Row
-from projections.store import ReadStore
-from services.entrypoints.http import error_docs, factflow
-from services.entrypoints.http.errors import render_esper
+from services.entrypoints.http import error_docs
+from services.entrypoints.http.esper import PREFIX, ListQuery, add_route, envelope, page
 from services.entrypoints.http.executions import PREFIX as EXECUTIONS
-from services.entrypoints.http.executions import is_execution
-from services.entrypoints.http.factflow import MinVersion, error_response
-from services.entrypoints.http.pipeline_reads import MIN_VERSION_WAIT_S, parse_min_version
-from services.entrypoints.http.runs_esper import (
-    DEFAULT_LIMIT,
-    MAX_LIMIT,
-    PREFIX,
-    envelope,
-    page_links,
-    parse_count,
-    parse_run_id,
-    parse_status,
+from services.entrypoints.http.executions import read_execution
+from services.entrypoints.http.read_your_writes import (
+    MinVersion,
+    RunMinVersion,
+    parse_min_version,
 )
-from services.entrypoints.http.runs_esper import MinVersion as EsperMinVersion
-from services.entrypoints.http.runs_marquez import read_run
-from services.service_layer.handlers.runs import unknown_execution
+from services.entrypoints.http.runs import parse_run_id, read_run
 
 STAGE_RUNS: Final = f"{PREFIX}/runs/{{run_id}}/stageruns"
 ONE_STAGE_RUN: Final = f"{STAGE_RUNS}/{{stage_run_id}}"
@@ -104,6 +92,10 @@ def stage_run_of(run_id: UUID, stage: Row) -> dict[str, Any]:
     }
 
 
+def stage_runs_of(run_id: UUID, run: Row) -> list[dict[str, Any]]:
+    return [stage_run_of(run_id, stage) for stage in run["stages"]]
+
+
 def unknown_stage_run(run_id: UUID, raw: str) -> DomainError:
     return DomainError(
         "UnknownStageRun",
@@ -111,17 +103,6 @@ def unknown_stage_run(run_id: UUID, raw: str) -> DomainError:
         {"run_id": str(run_id), "stage_run_id": raw},
         404,
     )
-
-
-async def _stage_runs(
-    store: ReadStore, run_id: UUID, min_version: str | None
-) -> list[dict[str, Any]] | None:
-    """The run's stage runs, or None if there is no such run (or it was deleted); with
-    `X-Min-Version`, once the read model has that version of the run (else the 503)."""
-    row = await read_run(store, run_id, parse_min_version(min_version), MIN_VERSION_WAIT_S)
-    if row is None:
-        return None
-    return [stage_run_of(run_id, stage) for stage in row["stages"]]
 
 
 def _find(stage_runs: list[dict[str, Any]], raw: str) -> dict[str, Any] | None:
@@ -138,77 +119,53 @@ def _find(stage_runs: list[dict[str, Any]], raw: str) -> dict[str, Any] | None:
 esper_router = APIRouter(tags=["pipeline runs (Esper)"])
 
 
-def _esper_error(error: DomainError) -> Response:
-    return render_esper(error.http_status, error.error_code, error.message, error.details)
+async def _run_stages(
+    request: Request, raw_run_id: str, min_version: str | None
+) -> tuple[UUID, list[dict[str, Any]]]:
+    """(run id, its stage runs); raises the 404 if there is no such run (or it was
+    deleted); with `X-Min-Version`, once the read model has that version of the run."""
+    run_id = parse_run_id(raw_run_id)
+    row = await read_run(request, run_id, parse_min_version(min_version))
+    if row is None:
+        raise unknown_run(run_id)
+    return run_id, stage_runs_of(run_id, row)
 
 
 async def get_stage_runs(
     request: Request,
     run_id: str,
-    status: Annotated[
-        str | None,
-        Query(description="Filter by stage run status, any case: " + ", ".join(RunStatus)),
-    ] = None,
-    limit: Annotated[str | None, Query(description=f"Page size (default {DEFAULT_LIMIT})")] = None,
-    offset: Annotated[str | None, Query(description="Stage runs to skip (default 0)")] = None,
-    min_version: EsperMinVersion = None,
+    query: Annotated[ListQuery, Depends()],
+    min_version: RunMinVersion = None,
 ) -> Response:
-    store: ReadStore = request.app.state.read_store
-    try:
-        wanted = None if status is None else str(parse_status("status", status))
-        size = parse_count("limit", limit, DEFAULT_LIMIT, 1, MAX_LIMIT)
-        skip = parse_count("offset", offset, 0, 0, None)
-        run = parse_run_id(run_id)
-        found = await _stage_runs(store, run, min_version)
-        if found is None:
-            raise unknown_run(run)
-    except DomainError as error:
-        return _esper_error(error)
+    window = query.parsed()
+    _, found = await _run_stages(request, run_id, min_version)
+    wanted = None if window.status is None else str(window.status)
     matching = [s for s in found if wanted is None or s["status"] == wanted]
-    previous, following = page_links(request, len(matching), size, skip)
-    content = {
-        "count": len(matching),
-        "previous": previous,
-        "next": following,
-        "results": matching[skip : skip + size],
-    }
-    return envelope(content, "Stage runs")
+    shown = matching[window.offset : window.offset + window.limit]
+    return page(request, window, len(matching), shown, "Stage runs")
 
 
 async def get_stage_run(
-    request: Request, run_id: str, stage_run_id: str, min_version: EsperMinVersion = None
+    request: Request, run_id: str, stage_run_id: str, min_version: RunMinVersion = None
 ) -> Response:
-    store: ReadStore = request.app.state.read_store
-    try:
-        run = parse_run_id(run_id)
-        found = await _stage_runs(store, run, min_version)
-        if found is None:
-            raise unknown_run(run)
-        stage_run = _find(found, stage_run_id)
-        if stage_run is None:
-            raise unknown_stage_run(run, stage_run_id)
-    except DomainError as error:
-        return _esper_error(error)
+    run, found = await _run_stages(request, run_id, min_version)
+    stage_run = _find(found, stage_run_id)
+    if stage_run is None:
+        raise unknown_stage_run(run, stage_run_id)
     return envelope(stage_run, "Stage run")
 
 
-def _esper_route(
-    path: str, endpoint: Callable[..., Awaitable[Response]], summary: str, *statuses: int
-) -> None:
-    # Both spellings are served (no redirect), as the run paths are; the document lists one.
-    for variant in (path, f"{path}/"):
-        esper_router.add_api_route(
-            variant,
-            endpoint,
-            methods=["GET"],
-            summary=summary,
-            responses=error_docs.esper(*statuses),
-            include_in_schema=not variant.endswith("/"),
-        )
-
-
-_esper_route(STAGE_RUNS, get_stage_runs, "Get all stage runs of a pipeline run", 400, 404, 503)
-_esper_route(ONE_STAGE_RUN, get_stage_run, "Get a stage run", 400, 404, 503)
+add_route(
+    esper_router,
+    STAGE_RUNS,
+    get_stage_runs,
+    "GET",
+    "Get all stage runs of a pipeline run",
+    400,
+    404,
+    503,
+)
+add_route(esper_router, ONE_STAGE_RUN, get_stage_run, "GET", "Get a stage run", 400, 404, 503)
 
 
 # --- seed 004 (FactFlow) -------------------------------------------------------------------
@@ -220,20 +177,13 @@ factflow_router = APIRouter(prefix=EXECUTIONS, tags=["executions (FactFlow)"])
     "/{execution_id}/stages",
     summary="Get an execution's stage runs",
     response_model=list[StageRunResponse],
-    responses=factflow.errors(404, 503),
+    responses=error_docs.factflow(404, 503),
 )
 async def get_execution_stages(
     request: Request, execution_id: UUID, min_version: MinVersion = None
 ) -> Response:
-    store: ReadStore = request.app.state.read_store
-    try:
-        await factflow.wait_for_version(store, "execution", execution_id, min_version)
-        row = await asyncio.to_thread(store.get_execution, str(execution_id))
-        if row is None or not is_execution(row):
-            raise unknown_execution(execution_id)
-    except DomainError as error:
-        return error_response(error)
-    return JSONResponse([stage_run_of(execution_id, stage) for stage in row["stages"]])
+    row = await read_execution(request, execution_id, min_version)
+    return JSONResponse(stage_runs_of(execution_id, row))
 
 
 __all__ = [

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 from uuid import UUID
 
-from projections.run_views import TERMINAL
+from contracts.run_views import TERMINAL
+from services.adapters.kafka.engine import PutBack
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,9 @@ ExecutionCallback = Callable[[UUID], Awaitable[None]]
 """`on_drained` / `on_failed`: told an execution id; may be told the same one again."""
 
 
-class StopRequested(Exception):
-    """The caller was asked to stop while waiting for an execution to become known."""
+class StopRequested(PutBack):
+    """The caller was asked to stop while waiting for an execution to become known: the
+    engine puts the batch back, uncommitted and not counted as a failure."""
 
 
 class PatientLookup:

@@ -25,14 +25,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, TypeAlias
 from uuid import UUID
 
-from projections.db import Database
+from projections.db import TableStore
 
 LEDGER_TABLE: Final = "route_ledger"
 OUTPUTS_TABLE: Final = "route_outputs"
 _CHUNK: Final = 400
+
+Rows: TypeAlias = Iterable[tuple[UUID, str, UUID]]
+"""(execution id, route, message id) rows."""
 
 _CREATE: Final = (
     f"CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} ("
@@ -113,54 +116,38 @@ class ExecutionProgress:
         return self.routes.get(route, RouteProgress(0, 0, 0, 0))
 
 
-class Ledger:
+class Ledger(TableStore):
     """Synchronous (call it off the event loop); owns one connection to `url`."""
 
-    def __init__(self, url: str) -> None:
-        self.db = Database(url)
-        for table, create in ((LEDGER_TABLE, _CREATE), (OUTPUTS_TABLE, _CREATE_OUTPUTS)):
-            try:
-                self.db.query(create)
-            except Exception:
-                # Two processes creating it at once on PostgreSQL: one loses the race.
-                if not self.db.table_exists(table):
-                    raise
-
-    def close(self) -> None:
-        self.db.close()
+    TABLES = (_CREATE, _CREATE_OUTPUTS)
 
     # --- writes (one transaction each) ---------------------------------------------------
 
     def expect(self, execution_id: UUID, messages: Iterable[tuple[str, UUID]]) -> None:
         """`messages`: (consuming route, message id) pairs expected in the execution."""
-        self._write(_EXPECT, [(str(execution_id), r, str(m)) for r, m in messages])
+        self.expect_many((execution_id, r, m) for r, m in messages)
 
-    def expect_many(self, rows: Iterable[tuple[UUID, str, UUID]]) -> None:
-        """(execution id, route, message id) rows of several executions, in one transaction."""
-        self._write(_EXPECT, [(str(e), r, str(m)) for e, r, m in rows])
+    def expect_many(self, rows: Rows) -> None:
+        """Rows of several executions, in one transaction."""
+        self._write(_EXPECT, _texts(rows))
 
     def consume(self, execution_id: UUID, route: str, message_ids: Iterable[UUID]) -> None:
-        self._write(_CONSUME, [(str(execution_id), route, str(m)) for m in message_ids])
+        self.consume_many((execution_id, route, m) for m in message_ids)
 
-    def consume_many(self, rows: Iterable[tuple[UUID, str, UUID]]) -> None:
-        self._write(_CONSUME, [(str(e), r, str(m)) for e, r, m in rows])
+    def consume_many(self, rows: Rows) -> None:
+        self._write(_CONSUME, _texts(rows))
 
     def fail(self, execution_id: UUID, route: str, message_ids: Iterable[UUID]) -> None:
-        self._write(_FAIL, [(str(execution_id), route, str(m)) for m in message_ids])
+        self.fail_many((execution_id, route, m) for m in message_ids)
 
-    def fail_many(self, rows: Iterable[tuple[UUID, str, UUID]]) -> None:
-        self._write(_FAIL, [(str(e), r, str(m)) for e, r, m in rows])
+    def fail_many(self, rows: Rows) -> None:
+        self._write(_FAIL, _texts(rows))
 
-    def produce_many(self, rows: Iterable[tuple[UUID, str, UUID]]) -> None:
-        """(execution id, producing route, message id) rows: what the routes published."""
-        self._write(_PRODUCE, [(str(e), r, str(m)) for e, r, m in rows])
+    def produce_many(self, rows: Rows) -> None:
+        """Rows of what the routes published (`route` is the producing route)."""
+        self._write(_PRODUCE, _texts(rows))
 
-    def settle_many(
-        self,
-        produced: Iterable[tuple[UUID, str, UUID]],
-        consumed: Iterable[tuple[UUID, str, UUID]],
-        failed: Iterable[tuple[UUID, str, UUID]] = (),
-    ) -> None:
+    def settle_many(self, produced: Rows, consumed: Rows, failed: Rows = ()) -> None:
         """A batch's outcome in one transaction: what it published (`produce_many`), then
         the inputs it consumed and those it dead-lettered (`consume_many`, `fail_many`).
         One commit instead of three, and a batch is never half-settled."""
@@ -313,7 +300,7 @@ class Ledger:
         return bool(rows)
 
 
-def _texts(rows: Iterable[tuple[UUID, str, UUID]]) -> list[tuple[str, str, str]]:
+def _texts(rows: Rows) -> list[tuple[str, str, str]]:
     return [(str(e), r, str(m)) for e, r, m in rows]
 
 
@@ -328,4 +315,5 @@ __all__ = [
     "Ledger",
     "RouteCounts",
     "RouteProgress",
+    "Rows",
 ]

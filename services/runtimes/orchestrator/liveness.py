@@ -33,10 +33,10 @@ from datetime import UTC, datetime
 from typing import Final
 from uuid import UUID
 
+from contracts.run_views import TERMINAL
 from contracts.statuses import RunStatus
-from domain.pipeline_errors import RetryableError
-from projections.db import Database
-from projections.run_views import TERMINAL
+from domain.errors import RetryableError
+from projections.db import Database, TableStore
 from projections.schema import EXECUTIONS
 from services.settings import Settings
 
@@ -64,20 +64,16 @@ class Heartbeat:
     capacity: int
 
 
-class Heartbeats:
+class Heartbeats(TableStore):
     """The heartbeat table: orchestrators `beat`, the command handler asks who is `alive`.
 
     Owns its own connection to the database at `url` (the event store's URL)."""
 
+    TABLES = (_CREATE,)
+
     def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
-        self.db = Database(url)
+        super().__init__(url)
         self._clock = clock
-        try:
-            self.db.query(_CREATE)
-        except Exception:
-            # Two processes creating it at once on PostgreSQL: one of them loses the race.
-            if not self.db.table_exists(HEARTBEATS_TABLE):
-                raise
 
     def beat(self, instance_id: str, capacity: int) -> None:
         """`instance_id` is alive now and takes up to `capacity` executions."""
@@ -98,9 +94,6 @@ class Heartbeats:
             Heartbeat(str(instance), datetime.fromtimestamp(float(at), UTC), int(capacity))
             for instance, at, capacity in rows
         ]
-
-    def close(self) -> None:
-        self.db.close()
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,9 @@ entry-point plug-ins) and a reader of the event store. Every
    counts it alive;
 2. read the live config executions from the read model, and for each (config, config
    version) among them make sure a route worker runs for every route of the config at that
-   version. Workers are keyed by (config id, config version): an execution runs the
-   adapters of the version it was created with, in groups
-   `{consumer_group}.route.{config_id}.v{version}.{route}`, and a worker skips the
-   executions of other versions reading the same topic. A config version whose last live
-   execution finished `PIPELINES_ORCHESTRATOR_WORKER_IDLE_S` ago has its workers stopped.
-   A config version that no longer validates against this orchestrator's adapters (a
-   plug-in was uninstalled) cannot run: its executions are `interrupt`ed;
+   version (services.runtimes.orchestrator.config_workers); a version whose last live
+   execution finished `PIPELINES_ORCHESTRATOR_WORKER_IDLE_S` ago has its workers stopped,
+   and the executions of a version that cannot run here are `interrupt`ed;
 3. per live execution, in this order: past its deadline -> `time_out`; pending -> `start`;
    the ledger shows a dead-lettered message -> fail; the ledger has drained -> complete;
    else report each route's progress that moved since the last report.
@@ -25,10 +21,11 @@ Route workers also call `on_drained` / `on_failed` as soon as a batch finishes a
 execution, so an execution ends without waiting for the sweep; the sweep finishes what a
 callback could not (a decision refused as stale, a crash in between). Finishing is the
 routes' final reports, then the decision, on the version read from the event store
-(services.runtimes.orchestrator.stage_reports). Every command id is derived from its content, so
-repeats and two orchestrators deciding the same thing are one command; nothing here waits
-for the results (the handler answers; a refused decision is retried by the next sweep on
-a fresh read).
+(services.runtimes.orchestrator.stage_reports). Every command id is derived from its
+content, so repeats and two orchestrators deciding the same thing are one command; the
+commands go out through the command bus (services.adapters.kafka.command_bus), which
+waits for the broker's acknowledgement and never for the results (the handler answers; a
+refused decision is retried by the next sweep on a fresh read).
 
 A graceful stop stops the workers (each finishes and commits its batch) and deletes the
 heartbeat, so the gate stops counting this instance at once; a killed instance stops
@@ -47,23 +44,23 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Final
 from uuid import UUID
 
-from aiokafka import AIOKafkaProducer
-
-from contracts.cloudevents import encode_command
 from contracts.orchestrator_commands import ExecutionDecision
-from contracts.validation import Severity
-from domain.config import Config
 from domain.execution import Execution
 from projections.rows import Row
 from projections.store import ReadStore
 from projections.times import parse
-from services.adapters.kafka.clients import make_producer, topic_creator
+from services.adapters.kafka.command_bus import CommandBus
+from services.runtimes.orchestrator.config_workers import (
+    ConfigKey,
+    ConfigWorkerPool,
+    ConfigWorkers,
+    WorkerDeps,
+)
 from services.runtimes.orchestrator.ledger import ExecutionProgress, Ledger, RouteProgress
 from services.runtimes.orchestrator.liveness import Heartbeats
-from services.runtimes.orchestrator.route_worker import RouteWorker
 from services.runtimes.orchestrator.stage_reports import (
     Outgoing,
     decision,
@@ -72,37 +69,32 @@ from services.runtimes.orchestrator.stage_reports import (
 )
 from services.runtimes.orchestrator.storage import MessageStorage
 from services.runtimes.orchestrator.store_lookups import EventStoreReader, ExecutionInfos, info_of
+from services.runtimes.resources import open_command_bus, open_store
 from services.runtimes.routes.adapters import AdapterRuntime, load_adapter_registry
+from services.runtimes.sweep import Sweep, SweepingRole
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ConfigKey = tuple[UUID, int]
-"""(config id, config version): the workers of one version of one config."""
+SOURCE: Final = "/pipelines/orchestrator"
+"""The CloudEvents source of the orchestrator's commands."""
 
 
 def new_instance_id() -> str:
     return f"{socket.gethostname()}-{uuid.uuid4().hex[:12]}"
 
 
-def consumer_options(settings: Settings) -> dict[str, Any]:
-    """The route workers' group session (`orchestrator_session_timeout_ms`), heartbeating
-    often enough for it."""
-    session = settings.orchestrator_session_timeout_ms
-    return {"session_timeout_ms": session, "heartbeat_interval_ms": max(100, session // 6)}
+@dataclass(frozen=True)
+class _Opened:
+    """What `open()` opened."""
 
-
-@dataclass
-class ConfigWorkers:
-    """The running route workers of one config version."""
-
-    workers: list[RouteWorker]
-    tasks: list[asyncio.Task[None]]
-    last_live: float  # loop time the sweep last saw a live execution of it
-
-    async def stop(self) -> None:
-        await asyncio.gather(*(worker.stop() for worker in self.workers), return_exceptions=True)
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+    ledger: Ledger
+    heartbeats: Heartbeats
+    read_store: ReadStore
+    reader: EventStoreReader
+    infos: ExecutionInfos
+    bus: CommandBus
+    workers: ConfigWorkerPool
 
 
 @dataclass
@@ -112,7 +104,7 @@ class _Reported:
     routes: dict[str, RouteProgress] = field(default_factory=dict)
 
 
-class Orchestrator:
+class Orchestrator(SweepingRole[_Opened]):
     """Usage: `await Orchestrator(settings).run(stop, heartbeat)`; `sweep()` is one round."""
 
     def __init__(
@@ -122,97 +114,74 @@ class Orchestrator:
         instance_id: str | None = None,
         adapters: AdapterRuntime | None = None,
     ) -> None:
+        super().__init__()
         self.settings = settings
         self.instance_id = instance_id or new_instance_id()
+        self.name = f"Orchestrator {self.instance_id}"
         self.sweep_s = settings.orchestrator_sweep_ms / 1000
         self.adapters = adapters if adapters is not None else load_adapter_registry()[1]
-        self.registry = self.adapters.registry()
         self.storage = MessageStorage(settings.execution_storage_dir)
-        self.workers: dict[ConfigKey, ConfigWorkers] = {}
         self.sweeps = 0
-        self._unrunnable: dict[ConfigKey, str] = {}  # config version -> why it cannot run
+        # The database or the broker away fails a sweep: the heartbeat is not beaten then
+        # either, so the gate stops admitting executions until a sweep works again.
+        self.loop = Sweep("Orchestrator sweep", self.sweep, self.sweep_s)
         self._reported: dict[UUID, _Reported] = {}
         self._locks: dict[UUID, asyncio.Lock] = {}
-        self._ensure_topics = topic_creator(settings)
-        self._consumer_options = consumer_options(settings)
-        # Opened by `open()`.
-        self._producer: AIOKafkaProducer | None = None
-        self._ledger: Ledger | None = None
-        self._heartbeats: Heartbeats | None = None
-        self._read_store: ReadStore | None = None
-        self._reader: EventStoreReader | None = None
-        self._infos: ExecutionInfos | None = None
+
+    @property
+    def workers(self) -> Mapping[ConfigKey, ConfigWorkers]:
+        """The running route workers, by config version."""
+        return {} if self._io is None else self._io.workers.running
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    async def run(self, stop: asyncio.Event, heartbeat: Callable[[], None] = lambda: None) -> None:
-        """Sweep every `orchestrator_sweep_ms` until `stop` is set, then stop gracefully."""
-        await self.open()
-        try:
-            while not stop.is_set():
-                heartbeat()
-                try:
-                    await self.sweep()
-                except Exception:
-                    # The database or the broker is away: the heartbeat is not beaten either,
-                    # so the gate stops admitting executions until the next sweep works.
-                    log.exception("Orchestrator sweep failed; trying again")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.sweep_s)
-        finally:
-            await self.close()
-
-    async def open(self) -> None:
+    async def _open(self, exits: contextlib.AsyncExitStack) -> _Opened:
+        """What it opens is closed in reverse order on `close()`: the workers stop first
+        (each commits its batch); the gate is told goodbye before the heartbeats close."""
         url = self.settings.event_store_url
-        self._ledger = await asyncio.to_thread(Ledger, url)
-        self._heartbeats = await asyncio.to_thread(Heartbeats, url)
-        self._read_store = await asyncio.to_thread(ReadStore, url)
-        self._reader = await asyncio.to_thread(EventStoreReader, url)
-        self._infos = ExecutionInfos(self._reader, self.sweep_s)
-        self._producer = make_producer(self.settings)
-        await self._producer.start()
-        log.info("Orchestrator %s started", self.instance_id)
+        ledger = await open_store(exits, Ledger, url)
+        heartbeats = await open_store(exits, Heartbeats, url)
+        exits.push_async_callback(self._goodbye, heartbeats)
+        read_store = await open_store(exits, ReadStore, url)
+        reader = await open_store(exits, EventStoreReader, url)
+        producer, bus = await open_command_bus(exits, self.settings, SOURCE)
+        infos = ExecutionInfos(reader, self.sweep_s)
+        deps = WorkerDeps(reader, ledger, infos, producer, self.on_drained, self.on_failed)
+        workers = ConfigWorkerPool(self.settings, self.adapters, self.storage, deps)
+        exits.push_async_callback(workers.stop)
+        return _Opened(ledger, heartbeats, read_store, reader, infos, bus, workers)
 
-    async def close(self) -> None:
-        """Stop the workers (each commits its batch), then say goodbye to the gate."""
-        await asyncio.gather(*(group.stop() for group in self.workers.values()))
-        self.workers.clear()
-        if self._heartbeats is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(self._heartbeats.forget, self.instance_id)
-        if self._producer is not None:
-            await self._producer.stop()
-        for closable in (self._heartbeats, self._ledger, self._read_store, self._reader):
-            if closable is not None:
-                await asyncio.to_thread(closable.close)
-        log.info("Orchestrator %s stopped", self.instance_id)
+    async def _goodbye(self, heartbeats: Heartbeats) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(heartbeats.forget, self.instance_id)
 
     # --- the sweep -----------------------------------------------------------------------
 
     async def sweep(self) -> None:
-        heartbeats, read_store, ledger = self._opened()
-        await asyncio.to_thread(
-            heartbeats.beat, self.instance_id, self.settings.orchestrator_capacity
-        )
-        rows = await asyncio.to_thread(read_store.live_config_executions)
+        io = self._opened()
+        capacity = self.settings.orchestrator_capacity
+        await asyncio.to_thread(io.heartbeats.beat, self.instance_id, capacity)
+        rows = await asyncio.to_thread(io.read_store.live_config_executions)
         now = asyncio.get_running_loop().time()
         live: dict[ConfigKey, list[Row]] = {}
         for row in rows:
             live.setdefault((UUID(row["config_id"]), int(row["config_version"])), []).append(row)
+        runnable: list[Row] = []
         for key, executions in live.items():
-            await self._keep_workers(key, executions, now)
-        await self._retire_idle(set(live), now)
+            unrunnable = await io.workers.keep(key, now)
+            if unrunnable is None:
+                runnable.extend(executions)
+            else:
+                await self._interrupt(executions, unrunnable)
+        await io.workers.retire_idle(set(live), now)
         ids = [UUID(row["id"]) for row in rows]
-        progress = await asyncio.to_thread(ledger.progress, ids)
-        for key, executions in live.items():
-            if key in self._unrunnable:
-                continue
-            for row in executions:
-                execution_id = UUID(row["id"])
-                try:
-                    await self._tend(row, progress.get(execution_id) or ExecutionProgress.empty())
-                except Exception:
-                    log.exception("Orchestrator could not tend execution %s", execution_id)
+        progress = await asyncio.to_thread(io.ledger.progress, ids)
+        for row in runnable:
+            execution_id = UUID(row["id"])
+            try:
+                await self._tend(row, progress.get(execution_id) or ExecutionProgress.empty())
+            except Exception:
+                log.exception("Orchestrator could not tend execution %s", execution_id)
         self._forget(set(ids))
         self.sweeps += 1
 
@@ -231,92 +200,6 @@ class Orchestrator:
         else:
             await self._report_progress(execution_id, progress)
 
-    # --- workers -------------------------------------------------------------------------
-
-    async def _keep_workers(self, key: ConfigKey, executions: Sequence[Row], now: float) -> None:
-        running = self.workers.get(key)
-        if running is not None:
-            running.last_live = now
-            if all(not task.done() for task in running.tasks):
-                return
-            # A worker stopped by itself (it could not start: the broker is away): start
-            # the config version's workers again.
-            for task in running.tasks:
-                if task.done() and not task.cancelled() and task.exception() is not None:
-                    log.error("Route worker of %s failed", key, exc_info=task.exception())
-            await running.stop()
-            del self.workers[key]
-        if key in self._unrunnable:
-            await self._interrupt(executions, self._unrunnable[key])
-            return
-        reader = self._reader
-        assert reader is not None
-        config = await asyncio.to_thread(reader.config, *key)
-        if config is None:
-            log.error("Config %s version %s is not in the event store", *key)
-            return
-        report = config.validate(self.registry)
-        if not report.is_valid:
-            errors = "; ".join(
-                f"{issue.code} {issue.message}"
-                for issue in report.issues
-                if issue.severity is Severity.ERROR
-            )
-            self._unrunnable[key] = (
-                f"config {key[0]} version {key[1]} does not validate against this "
-                f"orchestrator's adapters: {errors}"
-            )
-            log.error("%s: its executions are interrupted", self._unrunnable[key])
-            await self._interrupt(executions, self._unrunnable[key])
-            return
-        self.workers[key] = self._start_workers(key, config, now)
-
-    def _start_workers(self, key: ConfigKey, config: Config, now: float) -> ConfigWorkers:
-        ledger, infos, producer = self._ledger, self._infos, self._producer
-        assert ledger is not None and infos is not None and producer is not None
-        routes = config.parsed.routes
-        consumers_of: dict[str, list[str]] = {}
-        for route_id, route in routes.items():
-            consumers_of.setdefault(route.inbound.topic, []).append(route_id)
-        workers = [
-            RouteWorker(
-                self.settings,
-                key[0],
-                route_id,
-                route,
-                consumers_of,
-                self.adapters,
-                ledger,
-                self.storage,
-                infos,
-                self.on_drained,
-                self.on_failed,
-                producer,
-                ensure_topics=self._ensure_topics,
-                consumer_options=self._consumer_options,
-                config_version=key[1],
-            )
-            for route_id, route in routes.items()
-        ]
-        tasks = [
-            asyncio.create_task(worker.run(), name=f"route-{key[0]}-v{key[1]}-{worker.route_id}")
-            for worker in workers
-        ]
-        log.info("Started route workers of config %s version %s: %s", *key, list(routes))
-        return ConfigWorkers(workers, tasks, now)
-
-    async def _retire_idle(self, live: set[ConfigKey], now: float) -> None:
-        idle_s = self.settings.orchestrator_worker_idle_s
-        idle = [
-            key
-            for key, group in self.workers.items()
-            if key not in live and now - group.last_live >= idle_s
-        ]
-        for key in idle:
-            group = self.workers.pop(key)
-            await group.stop()
-            log.info("Stopped the idle route workers of config %s version %s", *key)
-
     # --- what becomes of an execution ----------------------------------------------------
 
     async def on_drained(self, execution_id: UUID) -> None:
@@ -334,9 +217,7 @@ class Orchestrator:
             execution = await self._load(execution_id)
             if execution is None or execution.is_terminal:
                 return
-            ledger = self._ledger
-            assert ledger is not None
-            found = await asyncio.to_thread(ledger.progress, [execution_id])
+            found = await asyncio.to_thread(self._opened().ledger.progress, [execution_id])
             progress = found[execution_id]
             if chosen is ExecutionDecision.COMPLETE and not progress.drained:
                 return  # told by a worker that read an older ledger
@@ -372,29 +253,20 @@ class Orchestrator:
                 reported.routes[route] = progress.of(route)
 
     async def _load(self, execution_id: UUID) -> Execution | None:
-        reader, infos = self._reader, self._infos
-        assert reader is not None and infos is not None
-        execution = await asyncio.to_thread(reader.execution, execution_id)
+        io = self._opened()
+        execution = await asyncio.to_thread(io.reader.execution, execution_id)
         if execution is not None:
-            infos.remember(info_of(execution))
+            io.infos.remember(info_of(execution))
         return execution
 
     async def _send(self, commands: Sequence[Outgoing]) -> None:
-        """Send in order (one execution's commands share a key, so a partition) and wait
-        for every acknowledgement."""
-        producer = self._producer
-        assert producer is not None
-        topic = self.settings.topics.commands
-        deliveries = []
+        """Send in order, each acknowledged before the next (one execution's commands
+        share a key, so a partition): a command that could not be published stops the
+        ones after it (NotPublished), and the next sweep decides again."""
+        bus = self._opened().bus
         for outgoing in commands:
-            record = encode_command(outgoing.command, command_id=str(outgoing.command_id))
-            deliveries.append(
-                await producer.send(
-                    topic, value=record.value, key=record.key, headers=record.headers
-                )
-            )
+            await bus.publish(outgoing.command, str(outgoing.command_id))
             log.debug("Sent %s %s", type(outgoing.command).__name__, outgoing.command_id)
-        await asyncio.gather(*deliveries)
 
     # --- bookkeeping ---------------------------------------------------------------------
 
@@ -407,13 +279,8 @@ class Orchestrator:
         for execution_id, lock in list(self._locks.items()):
             if execution_id not in live and not lock.locked():
                 del self._locks[execution_id]
-        if self._infos is not None:
-            self._infos.forget_live(live)
-
-    def _opened(self) -> tuple[Heartbeats, ReadStore, Ledger]:
-        if self._heartbeats is None or self._read_store is None or self._ledger is None:
-            raise RuntimeError("Orchestrator.open() first")
-        return self._heartbeats, self._read_store, self._ledger
+        if self._io is not None:
+            self._io.infos.forget_live(live)
 
 
 def _utcnow() -> datetime:
@@ -437,4 +304,4 @@ async def run_orchestrator(
     await Orchestrator(settings).run(stop, heartbeat)
 
 
-__all__ = ["ConfigWorkers", "Orchestrator", "consumer_options", "run_orchestrator"]
+__all__ = ["SOURCE", "Orchestrator", "run_orchestrator"]

@@ -1,6 +1,6 @@
-"""One `getmany` batch of a route worker: the records, what became of each, and the pure
-rules around them (decoding, lanes, output ids, dead-letter records), kept apart from the
-Kafka loop in services.runtimes.orchestrator.route_worker so they read on their own.
+"""One batch of a route worker: the records, what became of each, and the pure rules
+around them (decoding, lanes, output ids, dead-letter records), kept apart from the
+handler in services.runtimes.orchestrator.route_worker so they read on their own.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
-
-from aiokafka import TopicPartition
 
 from contracts.envelope import CE_ID, HeaderMap, KafkaRecord
 from contracts.errors import WireError
@@ -222,15 +220,6 @@ def stored_items(works: Iterable[Work], inbound_topic: str) -> list[ToStore]:
     return items
 
 
-def positions(
-    records: Mapping[TopicPartition, Sequence[Record]],
-) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
-    """(first offset, next offset) per partition: where to rewind to, what to commit."""
-    first = {tp: rs[0].offset for tp, rs in records.items() if rs}
-    following = {tp: rs[-1].offset + 1 for tp, rs in records.items() if rs}
-    return first, following
-
-
 def lanes(works: Iterable[Work], count: int) -> list[list[Work]]:
     """`count` lanes that may run at once; one execution's messages share a lane, in order."""
     split: list[list[Work]] = [[] for _ in range(max(count, 1))]
@@ -298,7 +287,6 @@ __all__ = [
     "failed_rows",
     "lanes",
     "outputs_of",
-    "positions",
     "produced_rows",
     "stored_items",
 ]

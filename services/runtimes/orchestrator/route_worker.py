@@ -1,9 +1,9 @@
 """One route of one config as a Kafka consumer group (docs/orchestrator.md, step 4).
 
-The worker reads its route's inbound topic in `getmany` batches of up to
-`inbound.prefetch * inbound.concurrency` records (group
-`{consumer_group}.route.{config_id}.{route_id}`, `earliest`, manual commits) and takes
-each batch through these steps, in this order, before it commits the batch's offsets:
+The worker runs on the batch-consumer engine (services.adapters.kafka.engine): group
+`{consumer_group}.route.{config_id}.{route_id}`, `earliest`, batches of up to
+`inbound.prefetch * inbound.concurrency` records fetched within `poll_timeout_ms`. What the
+worker adds is its batch handler, these steps in this order:
 
 1. decode every record (a malformed one is dead-lettered);
 2. look up each execution (`ExecutionLookup`): skip the messages of finished executions
@@ -23,19 +23,20 @@ each batch through these steps, in this order, before it commits the batch's off
    store a message twice, never lose it;
 8. record outputs produced and inputs consumed (or failed) in the ledger, one transaction;
 9. tell `on_failed` about executions with a dead-lettered message and `on_drained` about
-   the ones this batch touched whose ledger has drained;
-10. commit the offsets.
+   the ones this batch touched whose ledger has drained.
 
-If any step fails (database, broker, a callback) nothing is committed: the batch's
-partitions are rewound and the batch is processed again after a backoff. That is safe:
-the ledger skips what was consumed, re-produced outputs carry the same ids, storage keeps
-the first copy, and the callbacks' decisions are deduplicated by their command ids.
+The engine commits the offsets once the handler returned (and then the worker counts the
+batch's fates). If any step fails (database,
+broker, a callback) nothing is committed: the engine rewinds the batch and hands it over
+again after its backoff. That is safe: the ledger skips what was consumed, re-produced
+outputs carry the same ids, storage keeps the first copy, and the callbacks' decisions are
+deduplicated by their command ids. A stop while the batch waits for an unknown execution
+puts the batch back (`StopRequested` is a `PutBack`).
 
-`start()` first makes sure the route's topics exist: by default it creates them (existing
-ones are left alone); the role passes its own `ensure_topics` (services.adapters.kafka.clients'
-`topic_creator`, which only creates what is missing). A batch may take long (delays,
-retries): keep it under the consumer's
-`max_poll_interval_ms` (5 minutes by default) or the group moves its partitions on.
+`start()` first makes sure the route's topics exist (`ensure_topics`, by default
+services.adapters.kafka.clients' `topic_creator`: it creates only what is missing). A batch
+may take long (delays, retries): keep it under the consumer's `max_poll_interval_ms`
+(5 minutes by default) or the group moves its partitions on.
 """
 
 from __future__ import annotations
@@ -43,28 +44,32 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError
+from aiokafka import AIOKafkaProducer
 
 from contracts.config_document import RouteSpec
 from contracts.envelope import KafkaRecord
 from contracts.route_messages import RouteDeadLetterCode, encode_route_message
-from services.adapters.kafka.clients import client_options, make_consumer
-from services.adapters.kafka.embedded_broker import create_topics
-from services.adapters.kafka.engine import Record
-from services.adapters.kafka.retry import Retry, rewind
+from services.adapters.kafka.clients import topic_creator
+from services.adapters.kafka.engine import (
+    INITIAL_BACKOFF_S,
+    MAX_BACKOFF_S,
+    AfterCommit,
+    Batch,
+    ConsumerEngine,
+    EngineStats,
+    Membership,
+    Record,
+)
 from services.runtimes.orchestrator.execution_info import (
     ExecutionCallback,
     ExecutionLookup,
     PatientLookup,
-    StopRequested,
 )
 from services.runtimes.orchestrator.ledger import Ledger
 from services.runtimes.orchestrator.route_batch import (
@@ -81,22 +86,18 @@ from services.runtimes.orchestrator.route_batch import (
     failed_rows,
     lanes,
     outputs_of,
-    positions,
     produced_rows,
     stored_items,
 )
 from services.runtimes.orchestrator.storage import MessageStorage
 from services.runtimes.routes.adapters import AdapterContext, AdapterFailure, AdapterRuntime
+from services.runtimes.routes.topics import EnsureTopics, acknowledged, refuse_service_topics
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EnsureTopics = Callable[[Sequence[str]], Awaitable[None]]
-
 DEFAULT_UNKNOWN_GRACE_S = 30.0
 DEFAULT_POLL_TIMEOUT_MS = 200
-INITIAL_BACKOFF_S = 0.2
-MAX_BACKOFF_S = 5.0
 
 
 def route_group_id(
@@ -114,29 +115,13 @@ def dead_letter_topic(settings: Settings, route: RouteSpec) -> str:
 
 
 @dataclass
-class RouteWorkerStats:
-    """Counters for health checks and tests (only ever increase)."""
+class RouteWorkerStats(EngineStats):
+    """The engine's counters (`batches`, `retries`: batches rewound, fetches and starts that
+    failed, ...) and the route's; only ever increase."""
 
-    batches: int = 0
     fates: Counter[Fate] = field(default_factory=Counter)
     produced: int = 0
     adapter_retries: int = 0  # attempts after a failed one
-    retries: int = 0  # batches rewound after a failure
-    last_error: str | None = None
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, owner: RouteWorker) -> None:
-        self.owner = owner
-
-    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        # Let the batch in flight finish and commit before its partitions move.
-        async with self.owner.batch_lock:
-            pass
-
-    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        if set(assigned):
-            self.owner.assigned.set()
 
 
 class RouteWorker:
@@ -187,127 +172,68 @@ class RouteWorker:
         self.producer = producer
         self.group_id = route_group_id(settings, config_id, route_id, config_version)
         self.dead_letter_topic = dead_letter_topic(settings, route_spec)
-        reserved = set(settings.topics.all()) & {
-            route_spec.inbound.topic,
-            self.dead_letter_topic,
-            *route_spec.outbound,
-        }
-        if reserved:
-            raise ValueError(f"route {route_id!r} uses the service's own topics {sorted(reserved)}")
+        inbound = route_spec.inbound
+        self._topics = [inbound.topic, *route_spec.outbound, self.dead_letter_topic]
+        refuse_service_topics(settings, route_id, self._topics)
         self.stats = RouteWorkerStats()
-        self.batch_lock = asyncio.Lock()
-        self.assigned = asyncio.Event()  # set once partitions were assigned
-        self._ensure_topics = ensure_topics or self._create_topics
-        self._poll_timeout_ms = poll_timeout_ms
-        self._retry = Retry(initial_backoff_s, max_backoff_s)
-        self._consumer_options = dict(consumer_options or {})
-        self._stopping = asyncio.Event()
-        self._lookup = PatientLookup(execution_info, unknown_grace_s, self._stopping)
-        self._consumer: AIOKafkaConsumer | None = None
+        self.engine = ConsumerEngine(
+            settings,
+            name=f"route {route_id!r}",
+            topics=[inbound.topic],
+            handle=self._handle,
+            group_id=self.group_id,
+            membership=Membership.GROUP,
+            batch_max=inbound.prefetch * inbound.concurrency,
+            batch_wait_ms=poll_timeout_ms,
+            initial_backoff_s=initial_backoff_s,
+            max_backoff_s=max_backoff_s,
+            consumer_options=consumer_options,
+            stats=self.stats,
+        )
+        self._ensure_topics = ensure_topics or topic_creator(settings)
+        self._topics_ready = False
+        self._lookup = PatientLookup(execution_info, unknown_grace_s, self.engine.stopping)
         self._finished: asyncio.Event | None = None
+
+    @property
+    def assigned(self) -> asyncio.Event:
+        """Set once partitions were assigned."""
+        return self.engine.assigned
 
     # --- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._consumer is not None:
-            return
-        await self._ensure_topics([self.route.inbound.topic, *self.route.outbound])
-        await self._ensure_topics([self.dead_letter_topic])
-        consumer = make_consumer(self.settings, group_id=self.group_id, **self._consumer_options)
-        await consumer.start()
-        consumer.subscribe([self.route.inbound.topic], listener=_Rebalance(self))
-        self._consumer = consumer
+        """Create the route's topics if need be, then join the group."""
+        await self._create_topics()
+        await self.engine.start()
 
     async def run(self, stop_event: asyncio.Event | None = None) -> None:
         """Process batches until `stop_event` is set or `stop()` is called."""
-        await self.start()
         self._finished = asyncio.Event()
-        watcher = asyncio.create_task(self._watch(stop_event)) if stop_event else None
         try:
-            while not self._stopping.is_set():
-                await self._step()
+            await self._create_topics()
+            await self.engine.run(stop_event)
         finally:
-            if watcher is not None:
-                watcher.cancel()
-            await self._close()
             self._finished.set()
 
     async def stop(self) -> None:
         """Finish (and commit) the batch in flight, then leave the group."""
-        self._stopping.set()
-        if self._finished is not None:
-            await self._finished.wait()
-        else:
-            await self._close()
-
-    async def _watch(self, stop_event: asyncio.Event) -> None:
-        await stop_event.wait()
-        self._stopping.set()
-
-    async def _close(self) -> None:
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            await consumer.stop()  # leaves the group
-
-    async def _create_topics(self, topics: Sequence[str]) -> None:
-        options = client_options(self.settings)
-        bootstrap = options.pop("bootstrap_servers")
-        await create_topics(
-            bootstrap,
-            topics,
-            self.settings.partitions,
-            replication_factor=self.settings.replication_factor,
-            client_options=options,
-        )
-
-    # --- the loop ------------------------------------------------------------------------
-
-    async def _step(self) -> None:
-        consumer = self._consumer
-        assert consumer is not None
-        inbound = self.route.inbound
-        try:
-            records = await consumer.getmany(
-                timeout_ms=self._poll_timeout_ms, max_records=inbound.prefetch * inbound.concurrency
-            )
-        except Exception as error:
-            self._note_failure("Fetching route messages failed", error)
-            await self._retry.wait(self._stopping)
+        if self._finished is None:
+            await self.engine.stop()
             return
-        if not records:
-            return
-        first, following = positions(records)
-        async with self.batch_lock:
-            try:
-                works = await self._process([r for rs in records.values() for r in rs])
-                await self._commit(consumer, following)
-            except StopRequested:
-                rewind(consumer, first)
-                return
-            except Exception as error:
-                self._note_failure(
-                    f"Route {self.route_id!r} batch failed; it will run again", error
-                )
-                rewind(consumer, first)
-                failed = True
-            else:
-                self._count(works)
-                self._retry.succeeded()
-                failed = False
-        if failed:
-            await self._retry.wait(self._stopping)
+        self.engine.request_stop()
+        await self._finished.wait()
 
-    async def _commit(
-        self, consumer: AIOKafkaConsumer, offsets: Mapping[TopicPartition, int]
-    ) -> None:
-        try:
-            await consumer.commit(dict(offsets))
-        except CommitFailedError as error:
-            # The group rebalanced: the new owner reads these records again, and the ledger
-            # skips what was consumed.
-            log.warning(
-                "Route %r offsets not committed after a rebalance: %s", self.route_id, error
-            )
+    async def _create_topics(self) -> None:
+        if not self._topics_ready:
+            await self._ensure_topics(self._topics)
+            self._topics_ready = True
+
+    # --- the handler ---------------------------------------------------------------------
+
+    async def _handle(self, batch: Batch) -> AfterCommit:
+        works = await self._process(batch.records)
+        return lambda: self._count(works)
 
     async def _process(self, records: Sequence[Record]) -> list[Work]:
         works = [decode(record) for record in records]
@@ -401,10 +327,7 @@ class RouteWorker:
                 deliveries.append(
                     await self._send(self.dead_letter_topic, dead_letter(work, self.route_id))
                 )
-        results = await asyncio.gather(*deliveries, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        await acknowledged(deliveries)
 
     async def _send(self, topic: str, record: KafkaRecord) -> Awaitable[Any]:
         sent: Awaitable[Any] = await self.producer.send(
@@ -442,7 +365,6 @@ class RouteWorker:
     # --- bookkeeping ---------------------------------------------------------------------
 
     def _count(self, works: Sequence[Work]) -> None:
-        self.stats.batches += 1
         for work in works:
             assert work.fate is not None
             self.stats.fates[work.fate] += 1
@@ -454,11 +376,6 @@ class RouteWorker:
                     self.dead_letter_topic,
                     work.error,
                 )
-
-    def _note_failure(self, what: str, error: Exception) -> None:
-        self._retry.failed(what, error)
-        self.stats.retries = self._retry.failures
-        self.stats.last_error = self._retry.last_error
 
 
 __all__ = ["RouteWorker", "RouteWorkerStats", "dead_letter_topic", "route_group_id"]

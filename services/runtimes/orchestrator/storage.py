@@ -51,6 +51,9 @@ _SYNC_THREADS: Final = 8
 
 @dataclass(frozen=True)
 class StoredMessage:
+    """One message read back: the topic it was read from or written to, when its segment
+    was stored (epoch ns), and its error if it was consumed and failed."""
+
     message: RouteMessage
     topic: str
     stored_at: int

@@ -1,4 +1,5 @@
-"""Executions and configs as the event store has them, for the orchestrator role.
+"""Executions, configs and pipelines as the event store has them, for the orchestrator and
+reconciler roles.
 
 The event store is the truth: the read model lags it, and a route worker may see an init
 message before the projector has its execution (docs/orchestrator.md, step 2). So the
@@ -24,13 +25,14 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Final
+from typing import Final, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.config import Config
 from domain.execution import Execution, RunOwnerKind
+from domain.pipeline import Pipeline
 from services.adapters.command_records import recorder_env
 from services.adapters.eventstore import EventStore, open_event_store
 from services.adapters.stores import snapshotting_intervals
@@ -38,9 +40,12 @@ from services.runtimes.orchestrator.execution_info import ExecutionInfo
 
 FINISHED_CACHE_SIZE: Final = 100_000
 
+A = TypeVar("A", Config, Execution, Pipeline)
+
 
 class EventStoreReader:
-    """Reads aggregates from the event store at `url`; owns its connection."""
+    """Reads aggregates from the event store at `url` (the orchestrator's executions and
+    configs, the reconciler's pipelines and configs); owns its connection."""
 
     def __init__(self, url: str) -> None:
         self.store: EventStore = open_event_store(
@@ -53,13 +58,16 @@ class EventStoreReader:
 
     def execution(self, execution_id: UUID) -> Execution | None:
         """The execution as stored now; None if there is none (or it was deleted)."""
-        try:
-            execution: Execution = self.store.repository.get(execution_id)
-        except AggregateNotFoundError:
-            return None
-        if not isinstance(execution, Execution) or execution.deleted:
-            return None
-        return execution
+        execution = self._get(Execution, execution_id)
+        return None if execution is None or execution.deleted else execution
+
+    def pipeline(self, pipeline_id: UUID) -> Pipeline | None:
+        """The pipeline as stored now; None if there is none (or it was deleted)."""
+        pipeline = self._get(Pipeline, pipeline_id)
+        return None if pipeline is None or pipeline.deleted else pipeline
+
+    def latest_config(self, config_id: UUID) -> Config | None:
+        return self._get(Config, config_id)
 
     def config(self, config_id: UUID, config_version: int) -> Config | None:
         """The config at `config_version`; None if it has no such version."""
@@ -67,14 +75,19 @@ class EventStoreReader:
         found = self._configs.get(key)
         if found is not None:
             return found
-        try:
-            config: Config = self.store.repository.get(config_id, version=config_version)
-        except AggregateNotFoundError:
-            return None
-        if not isinstance(config, Config) or config.config_version != config_version:
+        config = self._get(Config, config_id, config_version)
+        if config is None or config.config_version != config_version:
             return None
         self._configs[key] = config
         return config
+
+    def _get(self, kind: type[A], aggregate_id: UUID, version: int | None = None) -> A | None:
+        """The aggregate (at `version`), if there is one and it is a `kind`."""
+        try:
+            found: object = self.store.repository.get(aggregate_id, version=version)
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, kind) else None
 
 
 def info_of(execution: Execution) -> ExecutionInfo | None:

@@ -27,7 +27,7 @@ from uuid import UUID
 
 from aiokafka import TopicPartition
 
-from projections.db import Database
+from projections.db import TableStore
 
 TABLE: Final = "reconciler_checkpoints"
 
@@ -59,21 +59,10 @@ class Head:
     sequence_number: int = 0
 
 
-class Checkpoints:
+class Checkpoints(TableStore):
     """Owns one connection to `url` (an event-store URL)."""
 
-    def __init__(self, url: str) -> None:
-        self.db = Database(url)
-        for table, create in ((TABLE, _CREATE), (HEADS, _CREATE_HEADS)):
-            try:
-                self.db.query(create)
-            except Exception:
-                # Two processes creating it at once on PostgreSQL: one loses the race.
-                if not self.db.table_exists(table):
-                    raise
-
-    def close(self) -> None:
-        self.db.close()
+    TABLES = (_CREATE, _CREATE_HEADS)
 
     def record(
         self, pipeline_id: UUID, routes: Mapping[str, Offsets], head: Head | None = None

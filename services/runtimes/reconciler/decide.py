@@ -1,43 +1,19 @@
 """The automaton's decision (reference §5), pure: a pipeline as the event store has it and
 what the reconciler sees of its deployment's route workers -> what to do next.
 
-| resources, desired        | seen                            | next                               |
-|---------------------------|---------------------------------|------------------------------------|
-| Stopped, Provisioned      | program Success                 | begin_provisioning (new deployment)|
-| Stopped, Provisioned      | program SqlError                | start_failed                       |
-| Stopped, Provisioned      | program Pending (no config yet) | wait                               |
-| Provisioning, Stopped     | -                               | begin_stopping                     |
-| Provisioning, Provisioned | a worker failed                 | begin_stopping with its error      |
-| Provisioning, Provisioned | all workers assigned            | provisioned                        |
-| Provisioning, Provisioned | past the provisioning timeout   | provisioning_timed_out             |
-| Provisioning, Provisioned | otherwise                       | run the workers, wait              |
-| Provisioned, Stopped      | -                               | begin_stopping                     |
-| Provisioned, Provisioned  | a worker failed                 | begin_stopping with its error      |
-| Provisioned, Provisioned  | runtime Suspended               | begin_stopping                     |
-| Provisioned, Provisioned  | workers not assigned (restart)  | run the workers, wait              |
-| Provisioned, Provisioned  | config changed, not approved    | the bootstrap policy (below)       |
-| Provisioned, Provisioned  | runtime desired Suspended       | checkpoint, runtime Suspended      |
-| Provisioned, Provisioned  | a `/checkpoint` not yet taken   | checkpoint, no step                |
-| Provisioned, Provisioned  | runtime status is not desired's | set the workers, runtime_status    |
-| Stopping, any             | -                               | stop the workers, then stopped     |
-| Stopped, Stopped          | storage Clearing                | delete checkpoint, storage_cleared |
-| Stopped, Stopped          | -                               | release any workers left           |
+The decision is the table `RULES`, read top to bottom: the first row whose resources
+status, resources desired status and condition match the pipeline says what happens.
+A forced stop needs no row of its own: desired Stopped is decided on before anything the
+workers report.
 
 Bootstrap (reference §2.1): when the deployment's config is not the one the checkpoint it
-starts from was taken at, and the bootstrap is not approved yet, `bootstrap_policy` says
-what happens before the workers may consume:
-
-| bootstrap_policy | next                                                            |
-|------------------|-----------------------------------------------------------------|
-| allow            | go on (as approved)                                             |
-| reject           | begin_stopping with `BootstrapRejected` as the deployment error |
-| await_approval   | hold the workers, runtime AwaitingApproval until `/approve`     |
-
-Awaiting approval, the runtime status details carry the `approval_diff`, and a suspend
-records no checkpoint (one taken at the new config would approve it silently): it reports
-Suspended at once, and the old checkpoint stands.
-
-A forced stop needs nothing here: desired Stopped is decided on first.
+starts from was taken at (`Seen.bootstrap`), and the bootstrap is not approved yet,
+`bootstrap_policy` says what happens before the workers may consume: `allow` goes on as
+approved, `reject` stops with `BootstrapRejected` as the deployment error, and
+`await_approval` holds the workers with the runtime AwaitingApproval (its details carry
+the `approval_diff`) until `/approve`. Awaiting approval, a suspend records no checkpoint
+(one taken at the new config would approve it silently): it reports Suspended at once,
+and the old checkpoint stands.
 
 The role carries the decision out: it starts, pauses, resumes and stops the workers the
 decision names before it sends the step (so `provisioned` is only ever sent for workers
@@ -46,6 +22,7 @@ that are assigned, and a runtime status only once the workers are in it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -55,21 +32,14 @@ from uuid import UUID
 from uuid6 import uuid7
 
 from contracts.reconciler_commands import ReconcileStep
-from contracts.statuses import (
-    BootstrapPolicy,
-    ProgramStatus,
-    ResourcesDesiredStatus,
-    ResourcesStatus,
-    RuntimeDesiredStatus,
-    RuntimeStatus,
-    StorageStatus,
-)
-from domain import pipeline_errors as err
+from contracts.statuses import BootstrapPolicy, ProgramStatus, RuntimeStatus, StorageStatus
+from contracts.statuses import ResourcesDesiredStatus as D
+from contracts.statuses import ResourcesStatus as R
+from contracts.statuses import RuntimeDesiredStatus as RD
+from domain import deployment_errors as err
 from domain.pipeline import Pipeline
 
-R = ResourcesStatus
-D = ResourcesDesiredStatus
-RD = RuntimeDesiredStatus
+Step = ReconcileStep
 
 
 class Workers(StrEnum):
@@ -113,90 +83,239 @@ class Next:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-WAIT: Final = Next(Workers.KEEP)
+@dataclass(frozen=True)
+class Situation:
+    """Everything a row's condition and outcome read."""
+
+    pipeline: Pipeline
+    seen: Seen
+    now: datetime
+    provisioning_timeout_s: float
+
+    @property
+    def deployment(self) -> dict[str, Any]:
+        return {"deployment_id": self.pipeline.deployment_id}
+
+    @property
+    def bootstrap_pending(self) -> bool:
+        return self.seen.bootstrap is not None and not self.pipeline.bootstrap_approved
+
+
+Condition = Callable[[Situation], bool]
+Outcome = Callable[[Situation], Next]
+
+
+@dataclass(frozen=True)
+class Rule:
+    resources: frozenset[R]
+    desired: frozenset[D]
+    when: Condition
+    then: Outcome
+
+    def matches(self, s: Situation) -> bool:
+        p = s.pipeline
+        status, desired = p.resources_status, p.resources_desired_status
+        return status in self.resources and desired in self.desired and self.when(s)
 
 
 def decide(pipeline: Pipeline, seen: Seen, now: datetime, provisioning_timeout_s: float) -> Next:
-    status, desired = pipeline.resources_status, pipeline.resources_desired_status
-    deployment: dict[str, Any] = {"deployment_id": pipeline.deployment_id}
-    if status is R.STOPPING:
-        return Next(Workers.STOP, ReconcileStep.STOPPED, deployment)
-    if status is R.STOPPED:
-        if desired is D.STOPPED:
-            if pipeline.storage_status is StorageStatus.CLEARING:
-                return Next(Workers.CLEAR, ReconcileStep.STORAGE_CLEARED)
-            return Next(Workers.RELEASE)
-        return _start(pipeline)
-    if desired is D.STOPPED:
-        return Next(Workers.STOP, ReconcileStep.BEGIN_STOPPING, deployment)
-    if seen.failure is not None:
-        return Next(
-            Workers.STOP, ReconcileStep.BEGIN_STOPPING, {**deployment, "error": seen.failure}
-        )
-    if status is R.PROVISIONING:
-        if seen.ready:
-            return Next(Workers.RUN, ReconcileStep.PROVISIONED, deployment)
-        timeout = (now - pipeline.resources_status_since).total_seconds()
-        if timeout >= provisioning_timeout_s:
-            data = {**deployment, "timeout_s": round(provisioning_timeout_s)}
-            return Next(Workers.STOP, ReconcileStep.PROVISIONING_TIMED_OUT, data)
-        return Next(Workers.RUN)
-    # Provisioned.
-    runtime_desired = pipeline.runtime_desired_status
-    if runtime_desired is RD.SUSPENDED and pipeline.runtime_status is RuntimeStatus.SUSPENDED:
-        return Next(Workers.STOP, ReconcileStep.BEGIN_STOPPING, deployment)
-    if not seen.ready:
-        return Next(Workers.RUN)
-    if seen.bootstrap is not None and not pipeline.bootstrap_approved:
-        held = _bootstrap(pipeline, seen.bootstrap, deployment)
-        if held is not None:
-            return held
-    if runtime_desired is RD.SUSPENDED:
-        # Suspended only once the checkpoint is recorded; Stopping follows (reference §5).
-        data = {**deployment, "runtime_status": RuntimeStatus.SUSPENDED}
-        return Next(Workers.SUSPEND, ReconcileStep.RUNTIME_STATUS, data)
-    if runtime_desired not in RUNTIME_TARGET:
-        return Next(Workers.RUN)
-    if pipeline.checkpoint_sequence_number > seen.checkpointed:
-        return Next(Workers.CHECKPOINT)
-    target, workers = RUNTIME_TARGET[runtime_desired]
-    if pipeline.runtime_status is target:
+    situation = Situation(pipeline, seen, now, provisioning_timeout_s)
+    return next(rule.then(situation) for rule in RULES if rule.matches(situation))
+
+
+# --- conditions ----------------------------------------------------------------------------
+
+
+def always(s: Situation) -> bool:
+    return True
+
+
+def storage_clearing(s: Situation) -> bool:
+    return s.pipeline.storage_status is StorageStatus.CLEARING
+
+
+def program_succeeded(s: Situation) -> bool:
+    return s.pipeline.program_status is ProgramStatus.SUCCESS
+
+
+def program_pending(s: Situation) -> bool:
+    return s.pipeline.program_status is ProgramStatus.PENDING  # no config, or not validated
+
+
+def worker_failed(s: Situation) -> bool:
+    return s.seen.failure is not None
+
+
+def workers_ready(s: Situation) -> bool:
+    return s.seen.ready
+
+
+def workers_not_ready(s: Situation) -> bool:
+    return not s.seen.ready  # e.g. a restarted reconciler: run them again first
+
+
+def provisioning_overdue(s: Situation) -> bool:
+    waited = (s.now - s.pipeline.resources_status_since).total_seconds()
+    return waited >= s.provisioning_timeout_s
+
+
+def suspended(s: Situation) -> bool:
+    p = s.pipeline
+    return p.runtime_desired_status is RD.SUSPENDED and p.runtime_status is RuntimeStatus.SUSPENDED
+
+
+def bootstrap_rejected(s: Situation) -> bool:
+    return s.bootstrap_pending and s.pipeline.bootstrap_policy is BootstrapPolicy.REJECT
+
+
+def bootstrap_awaits_approval(s: Situation) -> bool:
+    return s.bootstrap_pending and s.pipeline.bootstrap_policy is BootstrapPolicy.AWAIT_APPROVAL
+
+
+def suspend_asked(s: Situation) -> bool:
+    return s.pipeline.runtime_desired_status is RD.SUSPENDED
+
+
+def no_runtime_target(s: Situation) -> bool:
+    return s.pipeline.runtime_desired_status not in RUNTIME_TARGET
+
+
+def checkpoint_asked(s: Situation) -> bool:
+    return s.pipeline.checkpoint_sequence_number > s.seen.checkpointed
+
+
+# --- outcomes ------------------------------------------------------------------------------
+
+
+def release_workers(s: Situation) -> Next:
+    return Next(Workers.RELEASE)
+
+
+def clear_storage(s: Situation) -> Next:
+    return Next(Workers.CLEAR, Step.STORAGE_CLEARED)
+
+
+def begin_provisioning(s: Situation) -> Next:
+    new: UUID = UUID(int=uuid7().int)
+    return Next(Workers.RELEASE, Step.BEGIN_PROVISIONING, {"deployment_id": new})
+
+
+def fail_start(s: Situation) -> Next:
+    compiled = err.start_failed_due_to_failed_compilation(str(s.pipeline.program_status))
+    return Next(Workers.RELEASE, Step.START_FAILED, {"error": err.deployment_error(compiled)})
+
+
+def begin_stopping(s: Situation) -> Next:
+    return Next(Workers.STOP, Step.BEGIN_STOPPING, s.deployment)
+
+
+def stop_with_worker_error(s: Situation) -> Next:
+    return Next(Workers.STOP, Step.BEGIN_STOPPING, {**s.deployment, "error": s.seen.failure})
+
+
+def reject_bootstrap(s: Situation) -> Next:
+    error = err.deployment_error(err.bootstrap_rejected())
+    return Next(Workers.STOP, Step.BEGIN_STOPPING, {**s.deployment, "error": error})
+
+
+def report_stopped(s: Situation) -> Next:
+    return Next(Workers.STOP, Step.STOPPED, s.deployment)
+
+
+def run_workers(s: Situation) -> Next:
+    return Next(Workers.RUN)
+
+
+def report_provisioned(s: Situation) -> Next:
+    return Next(Workers.RUN, Step.PROVISIONED, s.deployment)
+
+
+def time_out_provisioning(s: Situation) -> Next:
+    data = {**s.deployment, "timeout_s": round(s.provisioning_timeout_s)}
+    return Next(Workers.STOP, Step.PROVISIONING_TIMED_OUT, data)
+
+
+def await_approval(s: Situation) -> Next:
+    """Hold the workers; the runtime shows AwaitingApproval, or Suspended at once when a
+    suspend is asked meanwhile (nothing consumed: the old checkpoint stands)."""
+    if s.pipeline.runtime_desired_status is RD.SUSPENDED:
+        return _report(s, Workers.HOLD, RuntimeStatus.SUSPENDED, None)
+    details = {"approval_diff": s.seen.bootstrap}
+    return _report(s, Workers.HOLD, RuntimeStatus.AWAITING_APPROVAL, details)
+
+
+def suspend(s: Situation) -> Next:
+    # Suspended only once the checkpoint is recorded; Stopping follows (reference §5).
+    data = {**s.deployment, "runtime_status": RuntimeStatus.SUSPENDED}
+    return Next(Workers.SUSPEND, Step.RUNTIME_STATUS, data)
+
+
+def take_checkpoint(s: Situation) -> Next:
+    return Next(Workers.CHECKPOINT)
+
+
+def reach_runtime_target(s: Situation) -> Next:
+    assert s.pipeline.runtime_desired_status is not None  # no_runtime_target came first
+    status, workers = RUNTIME_TARGET[s.pipeline.runtime_desired_status]
+    if s.pipeline.runtime_status is status:
         return Next(workers)
-    return Next(workers, ReconcileStep.RUNTIME_STATUS, {**deployment, "runtime_status": target})
+    return Next(workers, Step.RUNTIME_STATUS, {**s.deployment, "runtime_status": status})
 
 
-def _bootstrap(pipeline: Pipeline, diff: dict[str, Any], deployment: dict[str, Any]) -> Next | None:
-    """The bootstrap policy on a changed config (None: go on as if approved)."""
-    match pipeline.bootstrap_policy:
-        case BootstrapPolicy.REJECT:
-            error = err.deployment_error(err.bootstrap_rejected())
-            return Next(Workers.STOP, ReconcileStep.BEGIN_STOPPING, {**deployment, "error": error})
-        case BootstrapPolicy.AWAIT_APPROVAL:
-            if pipeline.runtime_desired_status is RD.SUSPENDED:
-                status = RuntimeStatus.SUSPENDED  # nothing consumed: the old checkpoint stands
-            else:
-                status = RuntimeStatus.AWAITING_APPROVAL
-            details = {"approval_diff": diff} if status is RuntimeStatus.AWAITING_APPROVAL else None
-            if pipeline.runtime_status is status and pipeline.runtime_status_details == details:
-                return Next(Workers.HOLD)
-            data = {**deployment, "runtime_status": status, "details": details}
-            return Next(Workers.HOLD, ReconcileStep.RUNTIME_STATUS, data)
-        case _:
-            return None  # allow (or no policy: a pipeline started before policies existed)
+def _report(
+    s: Situation, workers: Workers, status: RuntimeStatus, details: dict[str, Any] | None
+) -> Next:
+    """Put the workers in `workers`; report `status` (and `details`) unless already shown."""
+    p = s.pipeline
+    if p.runtime_status is status and p.runtime_status_details == details:
+        return Next(workers)
+    data = {**s.deployment, "runtime_status": status, "details": details}
+    return Next(workers, Step.RUNTIME_STATUS, data)
 
 
-def _start(pipeline: Pipeline) -> Next:
-    match pipeline.program_status:
-        case ProgramStatus.SUCCESS:
-            new: UUID = UUID(int=uuid7().int)
-            return Next(Workers.RELEASE, ReconcileStep.BEGIN_PROVISIONING, {"deployment_id": new})
-        case ProgramStatus.PENDING:
-            return Next(Workers.RELEASE)  # no config (or not validated) yet
-        case _:
-            error = err.deployment_error(
-                err.start_failed_due_to_failed_compilation(str(pipeline.program_status))
-            )
-            return Next(Workers.RELEASE, ReconcileStep.START_FAILED, {"error": error})
+# --- the table -----------------------------------------------------------------------------
 
 
-__all__ = ["RUNTIME_TARGET", "WAIT", "Next", "Seen", "Workers", "decide"]
+def rule(
+    resources: R | frozenset[R],
+    desired: D | frozenset[D],
+    when: Condition,
+    then: Outcome,
+) -> Rule:
+    return Rule(
+        resources if isinstance(resources, frozenset) else frozenset({resources}),
+        desired if isinstance(desired, frozenset) else frozenset({desired}),
+        when,
+        then,
+    )
+
+
+ANY: Final = frozenset(D)
+DEPLOYED: Final = frozenset({R.PROVISIONING, R.PROVISIONED})
+
+# fmt: off
+RULES: Final[tuple[Rule, ...]] = (
+    #    resources       desired         when                        then
+    rule(R.STOPPING,     ANY,            always,                     report_stopped),
+    rule(R.STOPPED,      D.STOPPED,      storage_clearing,           clear_storage),
+    rule(R.STOPPED,      D.STOPPED,      always,                     release_workers),
+    rule(R.STOPPED,      D.PROVISIONED,  program_succeeded,          begin_provisioning),
+    rule(R.STOPPED,      D.PROVISIONED,  program_pending,            release_workers),
+    rule(R.STOPPED,      D.PROVISIONED,  always,                     fail_start),
+    rule(DEPLOYED,       D.STOPPED,      always,                     begin_stopping),
+    rule(DEPLOYED,       D.PROVISIONED,  worker_failed,              stop_with_worker_error),
+    rule(R.PROVISIONING, D.PROVISIONED,  workers_ready,              report_provisioned),
+    rule(R.PROVISIONING, D.PROVISIONED,  provisioning_overdue,       time_out_provisioning),
+    rule(R.PROVISIONING, D.PROVISIONED,  always,                     run_workers),
+    rule(R.PROVISIONED,  D.PROVISIONED,  suspended,                  begin_stopping),
+    rule(R.PROVISIONED,  D.PROVISIONED,  workers_not_ready,          run_workers),
+    rule(R.PROVISIONED,  D.PROVISIONED,  bootstrap_rejected,         reject_bootstrap),
+    rule(R.PROVISIONED,  D.PROVISIONED,  bootstrap_awaits_approval,  await_approval),
+    rule(R.PROVISIONED,  D.PROVISIONED,  suspend_asked,              suspend),
+    rule(R.PROVISIONED,  D.PROVISIONED,  no_runtime_target,          run_workers),
+    rule(R.PROVISIONED,  D.PROVISIONED,  checkpoint_asked,           take_checkpoint),
+    rule(R.PROVISIONED,  D.PROVISIONED,  always,                     reach_runtime_target),
+)
+# fmt: on
+
+__all__ = ["RULES", "RUNTIME_TARGET", "Next", "Seen", "Workers", "decide"]

@@ -8,28 +8,30 @@ return goes to every outbound topic with the input's key. The adapters see the
 deployment id as `execution_id` and an id derived from the record's position as the
 message id.
 
-Offsets: one consumer group per (pipeline, deployment, route) —
+The worker runs on the batch-consumer engine (services.adapters.kafka.engine), which
+fetches, commits, rewinds and backs off; the worker adds its batch handler and where to
+start. Offsets: one consumer group per (pipeline, deployment, route) —
 `{consumer_group}.pipeline.{pipeline_id}.{deployment_id}.{route}` — whose partitions are
-assigned, not joined (no rebalance: one reconciler runs a deployment), never
-auto-committed. On start every partition's position is resolved (the group's committed
-offset, else the pipeline's checkpoint (services/runtimes/reconciler/checkpoints.py), else the
-topic's end: a new deployment reads what is published from its provisioning on) and
-committed, so a worker started again for the same deployment (after
-a reconciler restart) goes on where its predecessor committed. A batch's offsets are
-committed only after its outputs were acknowledged.
+assigned, not joined (no rebalance: one reconciler runs a deployment). On start every
+partition's position is resolved (the group's committed offset, else the pipeline's
+checkpoint (services/runtimes/reconciler/checkpoints.py), else the topic's end: a new
+deployment reads what is published from its provisioning on) and committed, so a worker
+started again for the same deployment (after a reconciler restart) goes on where its
+predecessor committed. A batch's offsets are committed only after its outputs were
+acknowledged.
 
 Pausing stops fetching after the batch in flight: `await pause()` returns once nothing
-more will be processed, and a batch fetched meanwhile is put back (its partitions seek to
-its first offsets). A message an adapter still fails after the route's retries fails the
-worker (`PipelineRouteFailed`, nothing of its batch committed): the reconciler stops the
-pipeline with that error. Broker errors are retried with a doubling backoff.
+more will be processed, and a batch fetched meanwhile is put back. A message an adapter
+still fails after the route's retries fails the worker (`PipelineRouteFailed`, the
+engine's `fatal`: nothing of its batch committed): the reconciler stops the pipeline with
+that error. Broker errors, at start too, are retried with the engine's backoff.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -38,20 +40,22 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts.config_document import RouteSpec
-from services.adapters.kafka.clients import make_consumer
-from services.adapters.kafka.engine import Record
-from services.adapters.kafka.retry import Retry, rewind
+from services.adapters.kafka.engine import (
+    AfterCommit,
+    Batch,
+    ConsumerEngine,
+    EngineStats,
+    Membership,
+    Record,
+)
 from services.runtimes.routes.adapters import AdapterContext, AdapterFailure, AdapterRuntime
+from services.runtimes.routes.topics import EnsureTopics, acknowledged, refuse_service_topics
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EnsureTopics = Callable[[Sequence[str]], Awaitable[None]]
-
 _MESSAGE_NAMESPACE: Final = uuid5(NAMESPACE_URL, "urn:pipeline-service:pipeline-message")
 POLL_TIMEOUT_MS: Final = 200
-INITIAL_BACKOFF_S: Final = 0.2
-MAX_BACKOFF_S: Final = 5.0
 
 
 def pipeline_group_id(
@@ -77,18 +81,21 @@ def route_failed(route_id: str, message: str, details: Mapping[str, Any]) -> dic
 
 
 @dataclass
-class PipelineWorkerStats:
-    """Counters for health checks and tests (only ever increase)."""
+class PipelineWorkerStats(EngineStats):
+    """The engine's counters (`batches`, `records`, `retries`, ...) and what the route
+    produced; only ever increase."""
 
-    batches: int = 0
-    consumed: int = 0
     produced: int = 0
-    retries: int = 0
+
+    @property
+    def consumed(self) -> int:
+        return self.records
 
 
 class PipelineRouteWorker:
     """Usage: `task = asyncio.create_task(worker.run())`; `ready` is set once its partitions
-    are assigned and positioned; `pause()` / `resume()`; `await worker.stop()`."""
+    are assigned and positioned; `pause()` / `resume()`; `request_stop()` and await the
+    task (the batch in flight is finished and committed first)."""
 
     def __init__(
         self,
@@ -105,9 +112,7 @@ class PipelineRouteWorker:
         poll_timeout_ms: int = POLL_TIMEOUT_MS,
         start_offsets: Mapping[TopicPartition, int] | None = None,
     ) -> None:
-        reserved = set(settings.topics.all()) & {route.inbound.topic, *route.outbound}
-        if reserved:
-            raise ValueError(f"route {route_id!r} uses the service's own topics {sorted(reserved)}")
+        refuse_service_topics(settings, route_id, [route.inbound.topic, *route.outbound])
         self.settings = settings
         self.pipeline_id = pipeline_id
         self.deployment_id = deployment_id
@@ -117,47 +122,56 @@ class PipelineRouteWorker:
         self.producer = producer
         self.group_id = pipeline_group_id(settings, pipeline_id, deployment_id, route_id)
         self.stats = PipelineWorkerStats()
-        self.ready = asyncio.Event()
+        self.engine = ConsumerEngine(
+            settings,
+            name=f"pipeline {pipeline_id} route {route_id!r}",
+            topics=[route.inbound.topic],
+            handle=self._handle,
+            group_id=self.group_id,
+            membership=Membership.ASSIGNED,
+            batch_max=route.inbound.prefetch,
+            batch_wait_ms=poll_timeout_ms,
+            position=self._position,
+            fatal=(PipelineRouteFailed,),
+            # No committed offset and no checkpoint: the topic's end.
+            consumer_options={"auto_offset_reset": "latest"},
+            paused=not consuming,
+            stats=self.stats,
+        )
         self._ensure_topics = ensure_topics
-        self._poll_timeout_ms = poll_timeout_ms
         self._start_offsets = dict(start_offsets or {})
-        self._consuming = consuming
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._batch_lock = asyncio.Lock()
-        self._retry = Retry(INITIAL_BACKOFF_S, MAX_BACKOFF_S)
-        self._consumer: AIOKafkaConsumer | None = None
+
+    @property
+    def ready(self) -> asyncio.Event:
+        """Set once the partitions are assigned, positioned and their start committed."""
+        return self.engine.assigned
 
     @property
     def consuming(self) -> bool:
-        return self._consuming
+        return self.engine.consuming
 
     # --- lifecycle -----------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Serve until `stop()`; raises PipelineRouteFailed (or a crash) when it cannot."""
-        try:
-            await self._start()
-            while not self._stopping.is_set():
-                if not self._consuming:
-                    await self._wait_for_wake()
-                    continue
-                await self._step()
-        finally:
-            consumer, self._consumer = self._consumer, None
-            if consumer is not None:
-                await consumer.stop()
+        """Serve until `request_stop()`; raises PipelineRouteFailed (or a crash) when it
+        cannot."""
+        await self._ensure_topics([self.route.inbound.topic, *self.route.outbound])
+        await self.engine.run()
 
     async def pause(self) -> None:
         """Stop consuming; returns once the batch in flight (if any) is done."""
-        self._consuming = False
-        async with self._batch_lock:
-            pass
+        await self.engine.pause()
+
+    def resume(self) -> None:
+        self.engine.resume()
+
+    def request_stop(self) -> None:
+        self.engine.request_stop()
 
     async def offsets(self) -> dict[TopicPartition, int]:
         """The committed offset of every assigned partition: after `pause()`, where the
         route has got to (every batch it processed is committed)."""
-        consumer = self._consumer
+        consumer = self.engine.consumer
         if consumer is None or not self.ready.is_set():
             raise RuntimeError(f"route {self.route_id!r} is not running")
         found: dict[TopicPartition, int] = {}
@@ -167,30 +181,7 @@ class PipelineRouteWorker:
                 found[tp] = committed
         return found
 
-    def resume(self) -> None:
-        self._consuming = True
-        self._wake.set()
-
-    def request_stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-
-    async def _wait_for_wake(self) -> None:
-        await self._wake.wait()
-        self._wake.clear()
-
-    async def _start(self) -> None:
-        inbound = self.route.inbound.topic
-        await self._ensure_topics([inbound, *self.route.outbound])
-        consumer = make_consumer(self.settings, group_id=self.group_id, auto_offset_reset="latest")
-        self._consumer = consumer
-        await consumer.start()
-        await consumer.topics()  # loads the metadata partitions_for_topic reads
-        partitions = consumer.partitions_for_topic(inbound)
-        if not partitions:
-            raise RuntimeError(f"topic {inbound!r} has no partitions")
-        tps = [TopicPartition(inbound, p) for p in sorted(partitions)]
-        consumer.assign(tps)
+    async def _position(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
         # The group's committed offset (this deployment ran before), else the pipeline's
         # checkpoint, else the end: resolved and committed now, so a restarted worker goes
         # on from here.
@@ -199,52 +190,19 @@ class PipelineRouteWorker:
                 consumer.seek(tp, self._start_offsets[tp])
         start = {tp: await consumer.position(tp) for tp in tps}
         await consumer.commit(start)
-        self.ready.set()
         log.info("Pipeline %s route %r consuming from %s", self.pipeline_id, self.route_id, start)
 
     # --- a batch -------------------------------------------------------------------------
 
-    async def _step(self) -> None:
-        consumer = self._consumer
-        assert consumer is not None
-        inbound = self.route.inbound
-        try:
-            records = await consumer.getmany(
-                timeout_ms=self._poll_timeout_ms, max_records=inbound.prefetch
-            )
-        except Exception as error:
-            await self._failed("Fetching pipeline route messages failed", error)
-            return
-        if not records:
-            return
-        first = {tp: rs[0].offset for tp, rs in records.items() if rs}
-        following = {tp: rs[-1].offset + 1 for tp, rs in records.items() if rs}
-        async with self._batch_lock:
-            if not self._consuming or self._stopping.is_set():
-                rewind(consumer, first)  # paused while fetching: these come again on resume
-                return
-            try:
-                outputs = [
-                    (record, await self._run_adapters(record))
-                    for batch in records.values()
-                    for record in batch
-                ]
-                await self._publish(outputs)
-                await consumer.commit(following)
-            except PipelineRouteFailed:
-                rewind(consumer, first)
-                raise
-            except Exception as error:
-                rewind(consumer, first)
-                failed: Exception | None = error
-            else:
-                failed = None
-                self._retry.succeeded()
-                self.stats.batches += 1
-                self.stats.consumed += len(outputs)
-                self.stats.produced += sum(len(o) for _, o in outputs) * len(self.route.outbound)
-        if failed is not None:
-            await self._failed(f"Pipeline route {self.route_id!r} batch failed", failed)
+    async def _handle(self, batch: Batch) -> AfterCommit:
+        outputs = [(record, await self._run_adapters(record)) for record in batch.records]
+        await self._publish(outputs)
+        produced = sum(len(o) for _, o in outputs) * len(self.route.outbound)
+
+        def count() -> None:
+            self.stats.produced += produced
+
+        return count
 
     async def _run_adapters(self, record: Record) -> list[dict[str, Any]]:
         handling = self.route.error_handling
@@ -291,15 +249,7 @@ class PipelineRouteWorker:
                 value = orjson.dumps(payload)
                 for topic in self.route.outbound:
                     deliveries.append(await self.producer.send(topic, value=value, key=record.key))
-        results = await asyncio.gather(*deliveries, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-
-    async def _failed(self, what: str, error: Exception) -> None:
-        self._retry.failed(what, error)
-        self.stats.retries = self._retry.failures
-        await self._retry.wait(self._stopping)
+        await acknowledged(deliveries)
 
 
 def _at(record: Record) -> dict[str, Any]:

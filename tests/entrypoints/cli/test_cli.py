@@ -19,9 +19,13 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from contracts.cloudevents import decode_result, encode_result
 from contracts.pipeline_commands import CreatePipeline, StopPipeline
+from contracts.results import CommandAccepted, CommandRejected
+from contracts.validation import Severity, ValidationIssue, ValidationReport
 from services.adapters.kafka.clients import ensure_topics
 from services.entrypoints.cli import app, build_command, parse_fields
+from services.entrypoints.cli.send import printed
 from services.entrypoints.health import Heartbeat
 from services.entrypoints.roles import run_roles
 from services.settings import Settings
@@ -112,6 +116,32 @@ async def test_send_prints_the_accepted_result_and_exits_1_on_a_rejection(
     }
     pipeline = next(e for e in events if e["aggregate_type"] == "Pipeline")
     assert pipeline["aggregate_id"] == created["aggregate_id"]
+
+
+async def test_send_exits_3_when_no_handler_answers_and_2_without_topics(
+    kafka_bootstrap: str, topic_name: Any, tmp_path: Path
+) -> None:
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=topic_name("idle"))
+    await ensure_topics(settings)  # topics, but no handler reading them
+    env = cli_env(
+        PIPELINES_KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        PIPELINES_TOPIC_PREFIX=settings.topic_prefix,
+    )
+    code, out, err = await run_cli(
+        "send", "CreatePipeline", "--name", "p1", "--result-timeout", "1", cwd=tmp_path, env=env
+    )
+    assert code == 3, err
+    assert out == ""
+    assert "no result within 1.0 s" in err
+
+    env["PIPELINES_TOPIC_PREFIX"] = topic_name("never-created")
+    code, out, err = await run_cli("send", "CreatePipeline", "--name", "p1", cwd=tmp_path, env=env)
+    assert code == 2, err
+    assert out == ""
+    assert "is the service running?" in err
+    code, out, err = await run_cli("events", "tail", "--limit", "1", cwd=tmp_path, env=env)
+    assert code == 2, err
+    assert "is the service running?" in err
 
 
 # --- dev, as an operator runs it ----------------------------------------------------------
@@ -241,3 +271,32 @@ def test_a_command_is_built_from_fields_and_a_numeric_name_stays_text() -> None:
     )
     with pytest.raises(ValueError, match="unknown command"):
         build_command("LaunchRocket", [])
+
+
+def test_a_result_is_printed_as_it_was_on_the_wire_indented() -> None:
+    issue = ValidationIssue(
+        severity=Severity.ERROR, code="E1", path="$.x", message="bad", suggestion="fix it"
+    )
+    results = [
+        CommandAccepted(
+            command_id="c1",
+            aggregate_id="a1",
+            aggregate_version=2,
+            event_ids=["a1:2"],
+            command_type="CreatePipeline",
+            reply={"name": "p1", "nested": [1, 2.5, None, {"z": True, "a": "é"}]},
+            http_status=201,
+        ),
+        CommandRejected(
+            command_id="c2",
+            command_type="CreateConfig",
+            error_code="InvalidConfig",
+            message="no",
+            details={"why": ["x"]},
+            validation_report=ValidationReport.of([issue]),
+        ),
+    ]
+    for result in results:
+        record = encode_result(result)
+        wire = orjson.dumps(orjson.loads(record.value), option=orjson.OPT_INDENT_2).decode()
+        assert printed(decode_result(record.value, record.headers).result) == wire

@@ -1,7 +1,8 @@
 """The API under test as it runs in production: the `api` role (uvicorn on a free port,
-the app's lifespan starting the command gateway) in front of the real broker, with an
+the app's lifespan starting its command bus) in front of the real broker, with an
 in-process command handler (CommandConsumer + Decider on SQLite) whose store the tests
-can reach to drive reconciler steps no command covers. The client sends a write API key
+can reach to drive reconciler steps no command covers, and with `read_models=True` the
+relay and projector roles keeping the read models. The client sends a write API key
 made in the store before the API starts (as `pipelines api-keys create` does)."""
 
 from __future__ import annotations
@@ -21,14 +22,18 @@ import pytest
 from services.adapters.api_keys import ApiKeyStore, Scope
 from services.adapters.eventstore import EventStore
 from services.adapters.kafka.clients import ensure_topics
+from services.adapters.kafka.command_bus import CommandBus
 from services.adapters.stores import open_command_store
 from services.entrypoints.http.server import run_api
+from services.entrypoints.http.submit import API_SOURCE
+from services.entrypoints.roles import run_roles
 from services.runtimes.command_handler import CommandConsumer
 from services.service_layer.decider import Decider
 from services.service_layer.handlers import HANDLERS
 from services.settings import Settings
 from tests.infra import postgres
 from tests.runtimes.command_handler.consumer_support import running
+from tests.waiting import eventually_async
 
 READY_TIMEOUT_S = 30.0
 
@@ -117,24 +122,38 @@ async def api_server(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def _until_ready(client: httpx.AsyncClient, role: asyncio.Task[None]) -> None:
-    deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_S
-    while True:
+    async def answers() -> bool:
         if role.done():
             role.result()  # raises why it stopped
             raise AssertionError("the api role stopped before serving")
         try:
-            if (await client.get("/openapi.json")).status_code == 200:
-                return
+            return (await client.get("/openapi.json")).status_code == 200
         except httpx.TransportError:
-            pass
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("the api never answered")
-        await asyncio.sleep(0.1)
+            return False
+
+    await eventually_async(answers, "the api to answer", READY_TIMEOUT_S)
+
+
+@contextlib.asynccontextmanager
+async def read_model_roles(settings: Settings) -> AsyncIterator[None]:
+    """The relay and projector roles, keeping the read models, until the block ends."""
+    stop = asyncio.Event()
+    roles = asyncio.create_task(run_roles(settings, ["relay", "projector"], stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(roles, 30)
 
 
 @contextlib.asynccontextmanager
 async def api_stack(
-    bootstrap: str, tmp: Path, *, handler: bool = True, **overrides: Any
+    bootstrap: str,
+    tmp: Path,
+    *,
+    handler: bool = True,
+    read_models: bool = False,
+    **overrides: Any,
 ) -> AsyncIterator[tuple[Settings, httpx.AsyncClient, Handler | None]]:
     settings = api_settings(bootstrap, f"sqlite:///{tmp / 'events.db'}", **overrides)
     await ensure_topics(settings)
@@ -143,7 +162,20 @@ async def api_stack(
             await stack.enter_async_context(command_handler(settings)) if handler else None
         )
         client = await stack.enter_async_context(api_server(settings))
+        if read_models:
+            await stack.enter_async_context(read_model_roles(settings))
         yield settings, client, running_handler
+
+
+@contextlib.asynccontextmanager
+async def command_bus(settings: Settings) -> AsyncIterator[CommandBus]:
+    """A command bus of the test's own, sending as the API does, started and stopped."""
+    bus = CommandBus(settings, source=API_SOURCE, timeout_s=settings.api_result_timeout_s)
+    await bus.start(results=True)
+    try:
+        yield bus
+    finally:
+        await bus.stop()
 
 
 def module_store_url(request: pytest.FixtureRequest, tmp: Path) -> str:

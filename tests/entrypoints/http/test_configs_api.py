@@ -5,10 +5,9 @@ in-process; every error answers in its documented shape."""
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +21,6 @@ from services.entrypoints.http import configs
 from services.entrypoints.http.configs import CONFIG_FIELDS, UNPARSEABLE
 from services.entrypoints.http.factflow import ErrorResponse, ValidationFailedResponse
 from services.entrypoints.http.pipelines import VERSION_HEADER
-from services.entrypoints.roles import run_roles
 from services.service_layer.decider import Decider
 from tests.entrypoints.http.support import api_only, api_stack
 
@@ -59,30 +57,10 @@ async def client(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[httpx.AsyncClient]:
     tmp = tmp_path_factory.mktemp("configs")
-    async with api_stack(kafka_bootstrap, tmp, max_message_bytes=MAX_MESSAGE_BYTES) as (
-        settings,
-        the_client,
-        _,
-    ):
-        stop = asyncio.Event()
-        roles = asyncio.create_task(run_roles(settings, ["relay", "projector"], stop))
-        try:
-            yield the_client
-        finally:
-            stop.set()
-            await asyncio.wait_for(roles, 30)
-
-
-@pytest.fixture
-def fast_min_version_wait() -> Iterator[None]:
-    from services.entrypoints.http import factflow
-
-    kept = factflow.MIN_VERSION_WAIT_S
-    factflow.MIN_VERSION_WAIT_S = 0.3
-    try:
-        yield
-    finally:
-        factflow.MIN_VERSION_WAIT_S = kept
+    async with api_stack(
+        kafka_bootstrap, tmp, read_models=True, max_message_bytes=MAX_MESSAGE_BYTES
+    ) as (_, the_client, __):
+        yield the_client
 
 
 def headers_for(content_type: str | None, **extra: str) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """Seed 004's execution reads over real HTTP, on SQLite and PostgreSQL: the `api` role,
 the real broker, an in-process command handler, and the relay and projector roles keeping
 the read models. Configs are created over HTTP; their executions by RunConfig through a
-command gateway of the test's own (the run endpoint is another router), and moved to each
+command bus of the test's own (the run endpoint is another router), and moved to each
 seed-004 status with UpdateRunStatus. A pipeline run beside them must not show."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,20 +22,20 @@ from contracts.results import CommandAccepted
 from contracts.run_commands import CreateRun, UpdateRunStatus
 from contracts.statuses import ReplaySource
 from services.adapters.kafka.clients import ensure_topics
-from services.entrypoints.http import factflow
+from services.adapters.kafka.command_bus import CommandBus
 from services.entrypoints.http.executions import EXECUTION_FIELDS, MAX_LIMIT
 from services.entrypoints.http.factflow import (
     ErrorResponse,
     ExecutionListResponse,
     ExecutionResponse,
 )
-from services.entrypoints.http.gateway import CommandGateway
 from services.entrypoints.roles import ROLES
 from services.settings import Settings
 from tests.entrypoints.http.support import (
     STORES,
     api_server,
     api_settings,
+    command_bus,
     command_handler,
     module_store_url,
 )
@@ -63,7 +63,7 @@ SHOWN = {
 @dataclass
 class World:
     client: httpx.AsyncClient
-    gateway: CommandGateway
+    bus: CommandBus
     config_a: str = ""
     config_b: str = ""
     # name -> (id, RunConfig's reply, status shown); in creation order
@@ -72,7 +72,7 @@ class World:
     pipeline_run: str = ""
 
     async def send(self, command: Command) -> CommandAccepted:
-        result = await self.gateway.send(command)
+        result = await self.bus.send(command)
         assert isinstance(result, CommandAccepted), result
         return result
 
@@ -122,12 +122,10 @@ async def world(
         client = await stack.enter_async_context(api_server(settings))
         stop = asyncio.Event()
         roles = await one_by_one(settings, ["relay", "projector"], stop)
-        gateway = CommandGateway(settings)
-        await gateway.start()
         try:
-            yield await populated(World(client, gateway))
+            async with command_bus(settings) as bus:
+                yield await populated(World(client, bus))
         finally:
-            await gateway.stop()
             stop.set()
             await asyncio.wait_for(asyncio.gather(*roles), 30)
 
@@ -178,16 +176,6 @@ async def populated(world: World) -> World:
     assert seen.status_code == 200, seen.text
     world.pipeline_run = run.aggregate_id
     return world
-
-
-@pytest.fixture
-def fast_min_version_wait() -> Iterator[None]:
-    kept = factflow.MIN_VERSION_WAIT_S
-    factflow.MIN_VERSION_WAIT_S = 0.3
-    try:
-        yield
-    finally:
-        factflow.MIN_VERSION_WAIT_S = kept
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

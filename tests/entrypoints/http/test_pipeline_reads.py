@@ -4,7 +4,6 @@ so every read here went command -> event store -> events topic -> read model -> 
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -12,9 +11,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from services.entrypoints.http.pipeline_reads import MIN_VERSION_WAIT_S, STATUS_FIELDS
+from services.entrypoints.http.pipeline_reads import STATUS_FIELDS
 from services.entrypoints.http.pipelines import VERSION_HEADER
-from services.entrypoints.roles import run_roles
+from services.entrypoints.http.read_your_writes import MIN_VERSION_WAIT_S
 from services.settings import Settings
 from tests.entrypoints.http.support import api_stack
 
@@ -25,14 +24,9 @@ Stack = tuple[Settings, httpx.AsyncClient]
 async def stack(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Stack]:
-    async with api_stack(kafka_bootstrap, tmp_path_factory.mktemp("reads")) as (s, client, _):
-        stop = asyncio.Event()
-        roles = asyncio.create_task(run_roles(s, ["relay", "projector"], stop))
-        try:
-            yield s, client
-        finally:
-            stop.set()
-            await asyncio.wait_for(roles, 30)
+    tmp = tmp_path_factory.mktemp("reads")
+    async with api_stack(kafka_bootstrap, tmp, read_models=True) as (s, client, _):
+        yield s, client
 
 
 @pytest.fixture

@@ -14,9 +14,8 @@ import pytest
 
 from contracts.config_commands import CreateConfig
 from contracts.results import CommandAccepted
-from services.entrypoints.http.gateway import CommandGateway
 from services.settings import Settings
-from tests.entrypoints.http.support import Handler, api_stack
+from tests.entrypoints.http.support import Handler, api_stack, command_bus
 from tests.service_layer.decider_support import (
     begin_stopping,
     config_document,
@@ -150,12 +149,8 @@ async def test_start_while_stopping_is_the_seed_illegal_pipeline_action(
 ) -> None:
     settings = stack[0]
     config = CreateConfig(name="c", document=config_document())
-    gateway = CommandGateway(settings)
-    await gateway.start()
-    try:
-        assert isinstance(await gateway.send(config), CommandAccepted)
-    finally:
-        await gateway.stop()
+    async with command_bus(settings) as bus:
+        assert isinstance(await bus.send(config), CommandAccepted)
     name = unique()
     await create(client, name, config_id=str(config.config_id))
     assert (await client.post(f"/v0/pipelines/{name}/start")).status_code == 202

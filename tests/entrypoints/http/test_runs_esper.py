@@ -4,7 +4,6 @@ works on pipelines of its own, so the enterprise list is filtered by pipeline na
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,7 +18,6 @@ from services.entrypoints.http.runs_esper import (
     PIPELINE_ORDERINGS,
     RUN_FIELDS,
 )
-from services.entrypoints.roles import run_roles
 from tests.entrypoints.http.support import api_stack
 
 BASE = "/pipelines/v0"
@@ -30,14 +28,8 @@ async def client(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[httpx.AsyncClient]:
     tmp = tmp_path_factory.mktemp("esper")
-    async with api_stack(kafka_bootstrap, tmp) as (settings, the_client, _):
-        stop = asyncio.Event()
-        roles = asyncio.create_task(run_roles(settings, ["relay", "projector"], stop))
-        try:
-            yield the_client
-        finally:
-            stop.set()
-            await asyncio.wait_for(roles, 30)
+    async with api_stack(kafka_bootstrap, tmp, read_models=True) as (_, the_client, __):
+        yield the_client
 
 
 async def new_pipeline(client: httpx.AsyncClient) -> tuple[str, str]:

@@ -1,11 +1,10 @@
 """Seed 002 over real HTTP: the `api` role on a free port, the real broker, an in-process
 command handler, and the relay and projector roles keeping the read models. Runs are
-created by sending CreateRun through a command gateway of the test's own (seed 003's
+created by sending CreateRun through a command bus of the test's own (seed 003's
 POST is another router)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,11 +16,10 @@ import pytest
 
 from contracts.results import CommandAccepted
 from contracts.run_commands import CreateRun
-from services.entrypoints.http.gateway import CommandGateway
+from services.adapters.kafka.command_bus import CommandBus
 from services.entrypoints.http.pipelines import VERSION_HEADER
 from services.entrypoints.http.runs_marquez import RUN_FIELDS
-from services.entrypoints.roles import run_roles
-from tests.entrypoints.http.support import api_stack
+from tests.entrypoints.http.support import api_stack, command_bus
 
 RUNS = "/api/v1/jobs/runs"
 
@@ -29,7 +27,7 @@ RUNS = "/api/v1/jobs/runs"
 @dataclass
 class Stack:
     client: httpx.AsyncClient
-    gateway: CommandGateway
+    bus: CommandBus
 
 
 @pytest.fixture(scope="module")
@@ -37,17 +35,11 @@ async def stack(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Stack]:
     tmp = tmp_path_factory.mktemp("marquez")
-    async with api_stack(kafka_bootstrap, tmp) as (settings, client, _):
-        stop = asyncio.Event()
-        roles = asyncio.create_task(run_roles(settings, ["relay", "projector"], stop))
-        gateway = CommandGateway(settings)
-        await gateway.start()
-        try:
-            yield Stack(client, gateway)
-        finally:
-            await gateway.stop()
-            stop.set()
-            await asyncio.wait_for(roles, 30)
+    async with (
+        api_stack(kafka_bootstrap, tmp, read_models=True) as (settings, client, _),
+        command_bus(settings) as bus,
+    ):
+        yield Stack(client, bus)
 
 
 @pytest.fixture
@@ -59,7 +51,7 @@ async def new_run(stack: Stack, args: dict[str, Any] | None = None) -> str:
     name = f"m-{uuid.uuid4().hex[:8]}"
     created = await stack.client.post("/v0/pipelines", json={"name": name})
     assert created.status_code == 201, created.text
-    result = await stack.gateway.send(CreateRun(pipeline_id=name, args=args or {}))
+    result = await stack.bus.send(CreateRun(pipeline_id=name, args=args or {}))
     assert isinstance(result, CommandAccepted), result
     assert result.aggregate_id is not None
     return result.aggregate_id

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from contracts.cloudevents import KafkaRecord, decode_result
 from contracts.results import CommandAccepted, CommandRejected
-from services.adapters.kafka.clients import make_producer
+from services.adapters.kafka.clients import ensure_topics, make_producer
 from services.runtimes.command_handler import CommandConsumer
 from services.service_layer.decider import Decider
 from services.settings import Settings
@@ -38,6 +38,13 @@ def settings_for(bootstrap: str, store_url: str, **overrides: Any) -> Settings:
         **overrides,
     }
     return Settings(**values)
+
+
+async def topics_for(bootstrap: str, store_url: str, **overrides: Any) -> Settings:
+    """`settings_for`, with its topics created."""
+    settings = settings_for(bootstrap, store_url, **overrides)
+    await ensure_topics(settings)
+    return settings
 
 
 @contextlib.asynccontextmanager

@@ -17,7 +17,6 @@ from contracts import CreatePipeline, StartPipeline
 from contracts.cloudevents import KafkaRecord, encode_command
 from contracts.envelope import CE_CAUSATIONID, CE_CORRELATIONID, CE_ID, CE_TYPE
 from contracts.results import CommandAccepted, CommandRejected
-from services.adapters.kafka.clients import ensure_topics
 from services.adapters.stores import open_command_store
 from services.runtimes.command_handler import CommandConsumer
 from services.service_layer.decider import Decider
@@ -31,8 +30,9 @@ from tests.runtimes.command_handler.consumer_support import (
     result_of,
     running,
     send_all,
-    settings_for,
+    topics_for,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.broker
 
@@ -53,8 +53,7 @@ def with_headers(record: KafkaRecord, **changes: str | None) -> KafkaRecord:
 async def test_commands_are_answered_and_a_repeat_gets_identical_bytes(
     kafka_bootstrap: str, store_url: str
 ) -> None:
-    settings = settings_for(kafka_bootstrap, store_url)
-    await ensure_topics(settings)
+    settings = await topics_for(kafka_bootstrap, store_url)
     topics = settings.topics
     create = encode_command(CreatePipeline(name="p1"), correlation_id="conversation-1")
     start = encode_command(StartPipeline(pipeline_name="p1"))
@@ -70,10 +69,8 @@ async def test_commands_are_answered_and_a_repeat_gets_identical_bytes(
 
             await send_all(producer, topics.commands, [start])
             again = by_command_id(await read_topic(settings, topics.command_results, 5))
-            for _ in range(100):  # the counter moves once the batch is committed
-                if consumer.stats.commands == 5:
-                    break
-                await asyncio.sleep(0.05)
+            # The counter moves once the batch is committed.
+            await eventually(lambda: consumer.stats.commands == 5, "the repeat to be counted")
         stats = consumer.stats
         created = result_of(first[ce_id(create)][0])
         assert isinstance(created, CommandAccepted)
@@ -107,8 +104,7 @@ async def test_commands_are_answered_and_a_repeat_gets_identical_bytes(
 async def test_one_batch_of_bad_input_is_answered_and_dead_lettered_byte_for_byte(
     kafka_bootstrap: str, sqlite_url: str
 ) -> None:
-    settings = settings_for(kafka_bootstrap, sqlite_url, partitions=1, max_message_bytes=2048)
-    await ensure_topics(settings)
+    settings = await topics_for(kafka_bootstrap, sqlite_url, partitions=1, max_message_bytes=2048)
     topics = settings.topics
     create = encode_command(CreatePipeline(name="m1"))
     start = encode_command(StartPipeline(pipeline_name="m1"))
@@ -179,8 +175,7 @@ async def test_one_batch_of_bad_input_is_answered_and_dead_lettered_byte_for_byt
 async def test_a_batch_that_fails_once_is_seen_again_and_nothing_is_lost(
     kafka_bootstrap: str, store_url: str
 ) -> None:
-    settings = settings_for(kafka_bootstrap, store_url)
-    await ensure_topics(settings)
+    settings = await topics_for(kafka_bootstrap, store_url)
     topics = settings.topics
     names = [f"flaky-{i}" for i in range(6)]
     sent = [encode_command(CreatePipeline(name=n)) for n in names]
@@ -190,7 +185,7 @@ async def test_a_batch_that_fails_once_is_seen_again_and_nothing_is_lost(
 
     def committed_offsets() -> dict[int, Any]:
         # Runs in the decider's thread while the event loop is free: ask the broker.
-        kafka = holder["consumer"]._consumer
+        kafka = holder["consumer"].engine.consumer
         assert kafka is not None
         tps = [TopicPartition(topics.commands, p) for p in range(settings.partitions)]
         return {

@@ -29,13 +29,12 @@ from contracts.results import RESULTS, CommandResult
 from domain.name_index import NameIndex, name_index_id
 from services.adapters.command_records import PostgresCommandRecorder, SQLiteCommandRecorder
 from services.adapters.eventstore import EventStore
-from services.adapters.kafka.clients import ensure_topics
 from services.adapters.stores import open_command_store
 from services.service_layer.decider import Decider, Item
 from services.service_layer.handlers import HANDLERS
 from services.settings import Settings
 from tests.runtimes.command_handler.consumer_process import KILL_AFTER_ENV
-from tests.runtimes.command_handler.consumer_support import producer_for, send_all, settings_for
+from tests.runtimes.command_handler.consumer_support import producer_for, send_all, topics_for
 
 pytestmark = pytest.mark.broker
 
@@ -116,8 +115,7 @@ def event_types_by_pipeline(store: EventStore, names: Sequence[str]) -> dict[str
 async def test_a_consumer_killed_mid_stream_and_restarted_has_exactly_one_effect_per_command(
     kafka_bootstrap: str, store_url: str, tmp_path: Path
 ) -> None:
-    settings = settings_for(kafka_bootstrap, store_url, command_batch_max=BATCH_MAX)
-    await ensure_topics(settings)
+    settings = await topics_for(kafka_bootstrap, store_url, command_batch_max=BATCH_MAX)
     records: list[KafkaRecord] = [encode_command(c) for c in workload()]
     ids = [r.header(CE_ID) or "" for r in records]
     async with producer_for(settings) as producer:

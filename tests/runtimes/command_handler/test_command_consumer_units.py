@@ -4,7 +4,6 @@ the offsets a batch spans, and what the Kafka client builders refuse."""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 
 import pytest
 from aiokafka import TopicPartition
@@ -21,18 +20,9 @@ from services.adapters.kafka.clients import (
 )
 from services.runtimes.command_handler import _without_value, decode_record, prepare_batch
 from services.settings import Settings
+from tests.adapters.kafka.fakes import FakeRecord
 
 TOPIC = "unit.commands"
-
-
-@dataclass(frozen=True)
-class FakeRecord:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 def as_consumed(record: KafkaRecord, partition: int = 0, offset: int = 0) -> FakeRecord:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import httpx
+import pytest
 import yaml
 
 from projections.store import ReadStore
@@ -35,12 +36,12 @@ from services.runtimes.routes.adapters import AdapterRuntime
 from services.settings import Settings
 from tests.entrypoints.http.support import api_server, api_settings
 from tests.runtimes.command_handler.consumer_support import running
+from tests.waiting import eventually, eventually_async
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "examples" / "orders.yaml"
 CONFIGS = "/api/v1/configs"
 EXECUTIONS = "/api/v1/executions"
-WAIT_S = 60.0
 
 
 def stack_settings(
@@ -183,6 +184,22 @@ def _param(value: Any) -> Any:
     return str(value).lower() if isinstance(value, bool) else value
 
 
+def module_stack(name: str, *, orchestrators: int = 1, **overrides: Any) -> Any:
+    """A test module's `stack` fixture: one `e2e_stack` for the whole module, its settings
+    `stack_settings(...)` with `overrides`. Usage: `stack = module_stack("e2e")`."""
+
+    @pytest.fixture(scope="module")
+    async def stack(
+        kafka_bootstrap: str, broker_kind: str, tmp_path_factory: pytest.TempPathFactory
+    ) -> AsyncIterator[Stack]:
+        tmp = tmp_path_factory.mktemp(name)
+        settings = stack_settings(kafka_bootstrap, broker_kind, tmp, **overrides)
+        async with e2e_stack(settings, orchestrators=orchestrators) as running:
+            yield running
+
+    return stack
+
+
 @contextlib.asynccontextmanager
 async def e2e_stack(settings: Settings, *, orchestrators: int = 1) -> AsyncIterator[Stack]:
     await ensure_topics(settings)
@@ -207,19 +224,3 @@ async def e2e_stack(settings: Settings, *, orchestrators: int = 1) -> AsyncItera
         await asyncio.wait_for(roles, 30)
         await asyncio.to_thread(gate.close)
         await asyncio.to_thread(store.close)
-
-
-async def eventually(check: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"gave up waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-async def eventually_async(check: Callable[[], Any], what: str, timeout_s: float = WAIT_S) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"gave up waiting for {what}")
-        await asyncio.sleep(0.1)

@@ -9,74 +9,37 @@ the same SQLite event store."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
-import sys
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from uuid import UUID
 
+import httpx
 import pytest
 import yaml
 
 from contracts.route_messages import RouteMessage, encode_route_message
 from services.adapters.kafka.clients import make_producer
 from services.runtimes.orchestrator.storage import MessageStorage
-from services.settings import Settings
 from tests.runtimes.orchestrator.e2e_support import (
     Stack,
-    e2e_stack,
-    eventually,
+    module_stack,
     orders_document,
-    stack_settings,
     topics_of,
 )
 from tests.runtimes.orchestrator.worker_support import read_keyed
+from tests.runtimes.role_processes import RoleProcesses, role_processes
+from tests.waiting import eventually, eventually_async
 
 pytestmark = pytest.mark.broker
 
-REPO = Path(__file__).resolve().parents[3]
 MESSAGES = 6
 KILL_AFTER = 2  # enrich has consumed this many when the process is killed
 ENRICH_DELAY_S = 0.5
 ROUTES = ("validate", "enrich", "notify")
 
 
-@pytest.fixture(scope="module")
-async def stack(
-    kafka_bootstrap: str, broker_kind: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    tmp = tmp_path_factory.mktemp("e2e-kill")
-    async with e2e_stack(stack_settings(kafka_bootstrap, broker_kind, tmp), orchestrators=0) as s:
-        yield s
-
-
-def spawn(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    """`pipelines serve --role orchestrator` with the settings in its environment."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINES_")}
-    for name, value in settings.model_dump(exclude_none=True).items():
-        env[f"PIPELINES_{name.upper()}"] = str(value)
-    with log.open("ab") as output:
-        return subprocess.Popen(
-            [sys.executable, "-m", "services.entrypoints.cli", "serve", "--role", "orchestrator"],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+stack = module_stack("e2e-kill", orchestrators=0)
 
 
 async def test_a_killed_orchestrator_restarted_completes_the_execution_counting_once(
@@ -91,12 +54,10 @@ async def test_a_killed_orchestrator_restarted_completes_the_execution_counting_
     document = yaml.safe_dump(parsed, sort_keys=False)
     topics = topics_of(document)
     config_id = await stack.create_config(document)
-    log = tmp_path / "orchestrator.log"
-
-    first = spawn(stack.settings, log)
-    try:
+    with role_processes("orchestrator", tmp_path / "orchestrator.log") as processes:
+        first = processes.spawn(stack.settings)
         # The gate admits it once the process has beaten its heartbeat.
-        execution_id = await _run_when_admitted(stack, config_id)
+        execution_id = await _run_when_admitted(stack, config_id, processes, first)
         await _publish(stack, topics["validate"], execution_id)
         await eventually(
             lambda: (
@@ -104,19 +65,13 @@ async def test_a_killed_orchestrator_restarted_completes_the_execution_counting_
             ),
             "enrich to consume some messages",
         )
-        assert first.poll() is None, log.read_text()
+        assert first.poll() is None, processes.output()
         assert _consumed(stack, execution_id, "enrich") < MESSAGES
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
-    finally:
-        stop(first)
+        processes.kill(first)
 
-    second = spawn(stack.settings, log)
-    try:
+        second = processes.spawn(stack.settings)
         await stack.until_status(execution_id, "completed")
-    finally:
-        stop(second)
-    assert second.returncode == 0, log.read_text()
+        assert processes.stop(second) == 0, processes.output()
 
     assert stack.ledger_counts(execution_id) == {r: (MESSAGES, MESSAGES, 0) for r in ROUTES}
     stages = stack.stages(execution_id)
@@ -141,16 +96,22 @@ async def test_a_killed_orchestrator_restarted_completes_the_execution_counting_
     assert len(ids) == MESSAGES
 
 
-async def _run_when_admitted(stack: Stack, config_id: UUID) -> UUID:
-    deadline = asyncio.get_running_loop().time() + 60
-    while True:
+async def _run_when_admitted(
+    stack: Stack, config_id: UUID, processes: RoleProcesses, process: subprocess.Popen[bytes]
+) -> UUID:
+    """Run the config as soon as the gate admits it (503 until then)."""
+    response: httpx.Response | None = None
+
+    async def admitted() -> bool:
+        nonlocal response
+        assert process.poll() is None, processes.output()  # it died before its first beat
         response = await stack.run(config_id, skip_init_message=True)
-        if response.status_code == 200:
-            return UUID(response.json()["id"])
-        assert response.status_code == 503, response.text
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("the orchestrator process never beat its heartbeat")
-        await asyncio.sleep(0.2)
+        assert response.status_code in (200, 503), response.text
+        return response.status_code == 200
+
+    await eventually_async(admitted, "the orchestrator process to beat its heartbeat", every_s=0.2)
+    assert response is not None
+    return UUID(response.json()["id"])
 
 
 async def _publish(stack: Stack, topic: str, execution_id: UUID) -> None:

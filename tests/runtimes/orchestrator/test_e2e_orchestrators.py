@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from uuid import UUID
 
 import httpx
@@ -24,13 +23,11 @@ from services.runtimes.orchestrator.route_batch import Fate
 from services.runtimes.routes.adapters import AdapterRuntime, builtin_adapters
 from tests.runtimes.orchestrator.e2e_support import (
     Stack,
-    e2e_stack,
-    eventually,
-    eventually_async,
+    module_stack,
     orders_document,
-    stack_settings,
     workers_of,
 )
+from tests.waiting import eventually, eventually_async
 
 pytestmark = pytest.mark.broker
 
@@ -39,14 +36,7 @@ PARTITIONS = 2
 PER_PARTITION = 3
 
 
-@pytest.fixture(scope="module")
-async def stack(
-    kafka_bootstrap: str, broker_kind: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    tmp = tmp_path_factory.mktemp("e2e-orchestrators")
-    settings = stack_settings(kafka_bootstrap, broker_kind, tmp, partitions=PARTITIONS)
-    async with e2e_stack(settings, orchestrators=0) as running:
-        yield running
+stack = module_stack("e2e-orchestrators", orchestrators=0, partitions=PARTITIONS)
 
 
 async def _run_until(stack: Stack, config_id: UUID, status: int) -> httpx.Response:

@@ -9,7 +9,6 @@ its own."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from importlib.metadata import EntryPoint
 from pathlib import Path
@@ -31,25 +30,20 @@ from tests.runtimes.orchestrator.e2e_support import (
     EXAMPLE,
     Stack,
     e2e_stack,
-    eventually,
+    module_stack,
     orders_document,
     stack_settings,
     topics_of,
 )
 from tests.runtimes.orchestrator.worker_support import headers_of, read_keyed
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.broker
 
 SLOW_S = 3.0  # a delay long enough to cancel an execution while a route is in it
 
 
-@pytest.fixture(scope="module")
-async def stack(
-    kafka_bootstrap: str, broker_kind: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    tmp = tmp_path_factory.mktemp("e2e")
-    async with e2e_stack(stack_settings(kafka_bootstrap, broker_kind, tmp)) as running:
-        yield running
+stack = module_stack("e2e")
 
 
 @pytest.fixture(scope="module")

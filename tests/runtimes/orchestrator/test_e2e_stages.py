@@ -7,7 +7,6 @@ end in three different statuses: success, failure and cancelled."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
@@ -17,9 +16,8 @@ import yaml
 
 from tests.runtimes.orchestrator.e2e_support import (
     Stack,
-    e2e_stack,
+    module_stack,
     orders_document,
-    stack_settings,
     topics_of,
 )
 
@@ -31,13 +29,7 @@ ESPER_ERROR_KEYS = {"code", "message", "content"}
 FACTFLOW_ERROR_KEYS = {"detail", "error_code", "correlation_id", "timestamp"}
 
 
-@pytest.fixture(scope="module")
-async def stack(
-    kafka_bootstrap: str, broker_kind: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    tmp = tmp_path_factory.mktemp("e2e-stages")
-    async with e2e_stack(stack_settings(kafka_bootstrap, broker_kind, tmp)) as running:
-        yield running
+stack = module_stack("e2e-stages")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ deadline, its outputs are dropped and no later route ever sees the execution."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
@@ -21,11 +20,10 @@ from services.runtimes.orchestrator.storage import MessageStorage
 from services.settings import Settings
 from tests.runtimes.orchestrator.e2e_support import (
     Stack,
-    e2e_stack,
-    eventually,
+    module_stack,
     orders_document,
-    stack_settings,
 )
+from tests.waiting import eventually
 
 TIMEOUT_S = 2.0
 # Far past the timeout: the sweep decides `time_out` well before the delay ends.
@@ -65,14 +63,7 @@ class _AdmitAll:
         return None
 
 
-@pytest.fixture(scope="module")
-async def stack(
-    kafka_bootstrap: str, broker_kind: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    tmp = tmp_path_factory.mktemp("e2e-timeout")
-    settings = stack_settings(kafka_bootstrap, broker_kind, tmp, execution_timeout_s=TIMEOUT_S)
-    async with e2e_stack(settings) as running:
-        yield running
+stack = module_stack("e2e-timeout", execution_timeout_s=TIMEOUT_S)
 
 
 @pytest.mark.broker

@@ -15,6 +15,7 @@ from uuid import UUID
 import pytest
 
 from contracts import (
+    CommandAccepted,
     CommandRejected,
     CreateConfig,
     CreatePipeline,
@@ -23,7 +24,7 @@ from contracts import (
     encode_command,
 )
 from contracts.orchestrator_commands import DecideExecution, ExecutionDecision
-from domain.pipeline_errors import RetryableError
+from domain.errors import RetryableError
 from projections.projector import Projector
 from projections.store import ReadStore
 from services.adapters.kafka.clients import ensure_topics
@@ -125,6 +126,16 @@ class Stack:
         """Past the gate's cache: its next answer reads the database again."""
         self.mono.now += 1.0
 
+    def end(self, run: CommandAccepted, decision: ExecutionDecision) -> None:
+        """The accepted run's execution decided (completed or failed)."""
+        assert run.aggregate_id is not None and run.aggregate_version is not None
+        decide = DecideExecution(
+            execution_id=UUID(run.aggregate_id),
+            decision=decision,
+            expected_version=run.aggregate_version,
+        )
+        accepted(decide_one(self.decider, decide))
+
 
 @pytest.fixture
 def stack(store_url: str, wall: Ticker) -> Iterator[Stack]:
@@ -205,13 +216,7 @@ def test_capacity_counts_unprojected_executions_then_the_read_model(stack: Stack
     assert refusal(stack.run()).details["running"] == 2
 
     # One finishes: once the read model shows it, there is room again.
-    assert first.aggregate_id is not None and first.aggregate_version is not None
-    fail = DecideExecution(
-        execution_id=UUID(first.aggregate_id),
-        decision=ExecutionDecision.FAIL,
-        expected_version=first.aggregate_version,
-    )
-    accepted(decide_one(stack.decider, fail))
+    stack.end(first, ExecutionDecision.FAIL)
     assert refusal(stack.run()).error_code == "ExecutionCapacityReached"  # cached
     stack.project()
     stack.later()
@@ -244,13 +249,7 @@ def test_the_live_orchestrators_capacity_caps_below_the_setting(stack: Stack) ->
 def test_pipeline_runs_and_finished_executions_do_not_count(stack: Stack) -> None:
     stack.beats.beat("orch-1", capacity=10)
     done = accepted(stack.run().result)
-    assert done.aggregate_id is not None and done.aggregate_version is not None
-    complete = DecideExecution(
-        execution_id=UUID(done.aggregate_id),
-        decision=ExecutionDecision.COMPLETE,
-        expected_version=done.aggregate_version,
-    )
-    accepted(decide_one(stack.decider, complete))
+    stack.end(done, ExecutionDecision.COMPLETE)
     pipeline = CreatePipeline(name="orders", config_id=stack.config_id)
     accepted(decide_one(stack.decider, pipeline))
     for _ in range(2):  # pending pipeline runs (seed 003), not config executions

@@ -24,9 +24,9 @@ from contracts.statuses import RunStatus
 from domain.execution import Execution
 from domain.validation import validate_config
 from services.adapters.stores import open_command_store
+from services.runtimes.orchestrator.config_workers import consumer_options
 from services.runtimes.orchestrator.execution_info import ExecutionInfo
 from services.runtimes.orchestrator.ledger import ExecutionProgress, Ledger, RouteProgress
-from services.runtimes.orchestrator.role import consumer_options
 from services.runtimes.orchestrator.route_batch import RouteScope
 from services.runtimes.orchestrator.route_worker import route_group_id
 from services.runtimes.orchestrator.stage_reports import (

@@ -4,7 +4,6 @@ an execution's info says."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from uuid import UUID, uuid4
 
 import pytest
@@ -19,6 +18,7 @@ from contracts.route_messages import (
     output_message_id,
 )
 from contracts.statuses import RunStatus
+from services.adapters.kafka.engine import Batch, PutBack
 from services.runtimes.orchestrator.execution_info import (
     ExecutionInfo,
     PatientLookup,
@@ -31,20 +31,8 @@ from services.runtimes.orchestrator.route_batch import (
     decode,
     lanes,
     outputs_of,
-    positions,
 )
-
-
-@dataclass(frozen=True)
-class FakeRecord:
-    """What a worker reads of an aiokafka ConsumerRecord (command_consumer.Record)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
+from tests.adapters.kafka.fakes import FakeRecord
 
 
 def record_of(message: RouteMessage, offset: int = 0, partition: int = 0) -> FakeRecord:
@@ -106,8 +94,8 @@ def test_lanes_keep_each_executions_messages_together_and_in_order() -> None:
 def test_positions_are_where_to_rewind_and_what_to_commit() -> None:
     p0, p1 = TopicPartition("t.in", 0), TopicPartition("t.in", 1)
     m = message_of(uuid4())
-    records = {p0: [record_of(m, 5), record_of(m, 6)], p1: [record_of(m, 2, 1)]}
-    assert positions(records) == ({p0: 5, p1: 2}, {p0: 7, p1: 3})
+    batch = Batch({p0: [record_of(m, 5), record_of(m, 6)], p1: [record_of(m, 2, 1)]})
+    assert (batch.first_offsets, batch.next_offsets) == ({p0: 5, p1: 2}, {p0: 7, p1: 3})
 
 
 def test_outputs_go_to_every_topic_with_derived_ids_and_the_inputs_scope() -> None:
@@ -184,3 +172,5 @@ async def test_stopping_ends_the_wait_for_an_unknown_execution() -> None:
 
     with pytest.raises(StopRequested):
         await PatientLookup(lookup, 60.0, stopping).infos([uuid4()])
+    # The engine puts such a batch back: not committed, and not counted as a failure.
+    assert issubclass(StopRequested, PutBack)

@@ -47,7 +47,6 @@ from tests.infra.kafka import BrokerKind
 from tests.runtimes.orchestrator.worker_support import (
     Executions,
     Outcomes,
-    eventually,
     group_options,
     headers_of,
     init_record,
@@ -55,6 +54,7 @@ from tests.runtimes.orchestrator.worker_support import (
     running,
     settings_for,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.broker
 

@@ -24,7 +24,6 @@ from tests.infra.kafka import BrokerKind
 from tests.runtimes.orchestrator.worker_support import (
     Executions,
     Outcomes,
-    eventually,
     group_options,
     headers_of,
     init_record,
@@ -33,6 +32,7 @@ from tests.runtimes.orchestrator.worker_support import (
     settings_for,
     wait_assigned,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.broker
 

@@ -35,6 +35,23 @@ def message(
     )
 
 
+def init_document(
+    message_id: UUID, payload: dict[str, object], **more: object
+) -> dict[str, object]:
+    """An init message's line in a segment (as `message()` makes them), read on `t.a`."""
+    return {
+        "id": str(message_id),
+        "execution_id": str(EXECUTION),
+        "route": "init",
+        "stage": 0,
+        "correlation_id": "corr-1",
+        "time": "2026-01-02T03:04:05.678000Z",
+        "topic": "t.a",
+        **more,
+        "payload": payload,
+    }
+
+
 def files(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir())
 
@@ -64,16 +81,7 @@ def test_layout_and_segment_content(tmp_path: Path) -> None:
         for line in (tmp_path / str(EXECUTION) / "a" / "in" / in_name).read_bytes().splitlines()
     ]
     assert document.pop("stored_at") == int(in_match[1]) > 0
-    assert document == {
-        "id": str(consumed.id),
-        "execution_id": str(EXECUTION),
-        "route": "init",
-        "stage": 0,
-        "correlation_id": "corr-1",
-        "time": "2026-01-02T03:04:05.678000Z",
-        "topic": "t.a",
-        "payload": {"n": 1},
-    }
+    assert document == init_document(consumed.id, {"n": 1})
     [read_in] = storage.consumed(EXECUTION, "a")
     [read_out] = storage.produced(EXECUTION, "a")
     assert (read_in.message, read_in.topic, read_in.error) == (consumed, "t.a", None)
@@ -167,18 +175,7 @@ def test_files_of_the_earlier_layout_are_read_in_order(tmp_path: Path) -> None:
     old, new = message({"layout": "file"}), message({"layout": "segment"}, route="a")
     folder = tmp_path / str(EXECUTION) / "a" / "in"
     folder.mkdir(parents=True)
-    legacy = {
-        "id": str(old.id),
-        "execution_id": str(EXECUTION),
-        "route": "init",
-        "stage": 0,
-        "correlation_id": "corr-1",
-        "time": "2026-01-02T03:04:05.678000Z",
-        "topic": "t.a",
-        "stored_at": 1,
-        "payload": {"layout": "file"},
-        "error": "old error",
-    }
+    legacy = init_document(old.id, {"layout": "file"}, stored_at=1, error="old error")
     (folder / f"{old.id}.json").write_bytes(orjson.dumps(legacy))
     storage.store_consumed("a", "t.a", [old, new])  # a repeat of the old one: it stays first
     assert [(s.message, s.error) for s in storage.consumed(EXECUTION, "a")] == [

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Any
 from uuid import UUID
@@ -20,10 +20,10 @@ from contracts.route_messages import RouteMessage, encode_route_message, init_me
 from services.runtimes.orchestrator.execution_info import ExecutionInfo
 from services.runtimes.orchestrator.route_worker import RouteWorker
 from services.settings import Settings
+from tests.waiting import WAIT_S
 
 PARTITIONS = 2
 JOIN_TIMEOUT_S = 60.0
-WAIT_S = 60.0
 
 
 def group_options(broker_kind: str) -> dict[str, Any]:
@@ -104,15 +104,6 @@ class Outcomes:
 
     async def on_failed(self, execution_id: UUID) -> None:
         self.failed[execution_id] += 1
-
-
-async def eventually(check: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
-    """Wait until `check()` holds (a condition, not a time: the timeout only ends a hang)."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"gave up waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager

@@ -25,6 +25,7 @@ from services.runtimes.relay import Relay
 from services.settings import Settings
 from tests.projections.support import events_of
 from tests.service_layer.decider_support import accepted, decide_one, opened_decider
+from tests.waiting import eventually_async
 
 pytestmark = pytest.mark.broker
 TIMEOUT_S = 60.0
@@ -51,14 +52,20 @@ async def relay_and_projector(settings: Settings) -> AsyncIterator[None]:
         await asyncio.to_thread(store.close)
 
 
-async def test_start_pipeline_reaches_the_read_model(kafka_bootstrap: str, store_url: str) -> None:
+async def topics_for(bootstrap: str, store_url: str, partitions: int) -> Settings:
+    """Topics of this test's own (the session shares one broker), created."""
     settings = Settings(
-        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_bootstrap_servers=bootstrap,
         topic_prefix=f"test.projector.{uuid.uuid4().hex[:10]}",
-        partitions=3,
+        partitions=partitions,
         event_store_url=store_url,
     )
     await ensure_topics(settings)
+    return settings
+
+
+async def test_start_pipeline_reaches_the_read_model(kafka_bootstrap: str, store_url: str) -> None:
+    settings = await topics_for(kafka_bootstrap, store_url, partitions=3)
     with opened_decider(store_url) as decider, ReadStore(store_url) as read:
         created = accepted(decide_one(decider, CreatePipeline(name="p1")))
         async with relay_and_projector(settings):
@@ -89,12 +96,15 @@ async def committed_total(settings: Settings, expected: int) -> int:
     await consumer.start()
     try:
         partitions = [TopicPartition(settings.topics.events, p) for p in range(settings.partitions)]
-        deadline = asyncio.get_running_loop().time() + TIMEOUT_S
-        while True:
+        total = 0
+
+        async def reached() -> bool:
+            nonlocal total
             total = sum([await consumer.committed(tp) or 0 for tp in partitions])
-            if total >= expected or asyncio.get_running_loop().time() > deadline:
-                return total
-            await asyncio.sleep(0.2)
+            return total >= expected
+
+        await eventually_async(reached, f"{expected} committed offsets", TIMEOUT_S, every_s=0.2)
+        return total
     finally:
         await consumer.stop()
 
@@ -115,13 +125,7 @@ class FailingOnce(Projector):
 
 
 async def test_a_failed_batch_is_applied_again(kafka_bootstrap: str, store_url: str) -> None:
-    settings = Settings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        topic_prefix=f"test.projector.{uuid.uuid4().hex[:10]}",
-        partitions=1,
-        event_store_url=store_url,
-    )
-    await ensure_topics(settings)
+    settings = await topics_for(kafka_bootstrap, store_url, partitions=1)
     with opened_decider(store_url) as decider, ReadStore(store_url) as read:
         created = accepted(decide_one(decider, CreatePipeline(name="p1")))
         events = events_of(decider.store)

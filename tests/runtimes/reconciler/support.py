@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -28,8 +29,8 @@ from services.runtimes.reconciler.checkpoints import Checkpoints, Head
 from services.runtimes.reconciler.role import Reconciler
 from services.settings import Settings
 from tests.entrypoints.http.support import api_stack
+from tests.waiting import eventually, eventually_async
 
-WAIT_S = 60.0
 YAML = {"Content-Type": "application/yaml"}
 
 
@@ -119,9 +120,23 @@ class Stack:
         body: dict[str, Any] = response.json()
         return body
 
+    async def act(self, name: str, action: str, status: str, **params: Any) -> dict[str, Any]:
+        """POST the action (answered 202), then wait until the deployment_status is
+        `status`; answers the pipeline then."""
+        response = await self.action(name, action, **params)
+        assert response.status_code == 202, response.text
+        return await self.until_status(name, status)
+
     async def until_status(self, name: str, status: str) -> dict[str, Any]:
         """Poll GET /v0/pipelines/{name} until its deployment_status is `status`."""
         return await self.until(name, lambda p: p["deployment_status"] == status, status)
+
+    async def until_stopped_with_error(self, name: str) -> dict[str, Any]:
+        return await self.until(
+            name,
+            lambda p: p["deployment_status"] == "Stopped" and p["deployment_error"] is not None,
+            "stopped with an error",
+        )
 
     async def until(
         self, name: str, check: Callable[[dict[str, Any]], bool], what: str
@@ -172,6 +187,16 @@ class Stack:
 
     async def publish(self, topic: str, payload: dict[str, Any]) -> None:
         await self.producer.send_and_wait(topic, orjson.dumps(payload), key=b"k")
+
+    async def through(self, inbound: str, out: Outbound, n: int) -> dict[str, Any]:
+        """Message `n` published on `inbound`: its output on `out`, once it came out."""
+        await self.publish(inbound, {"n": n})
+        return await out.until(n)
+
+
+def new_tag() -> str:
+    """What makes a test's topics its own (the session shares one broker)."""
+    return uuid.uuid4().hex[:8]
 
 
 def route_document(tag: str, **route: Any) -> str:
@@ -231,6 +256,22 @@ class Outbound:
         return next(p for p in self.seen if p.get("n") == n)
 
 
+def module_stack(name: str, **options: Any) -> Any:
+    """A test module's `stack` fixture: one `reconciler_stack` (with `options`) for the
+    whole module. Usage: `stack = module_stack("rec")`."""
+
+    @pytest.fixture(scope="module")
+    async def stack(
+        kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+    ) -> AsyncIterator[Stack]:
+        async with reconciler_stack(
+            kafka_bootstrap, tmp_path_factory.mktemp(name), **options
+        ) as found:
+            yield found
+
+    return stack
+
+
 @contextlib.asynccontextmanager
 async def reconciler_stack(
     bootstrap: str, tmp: Path, *, in_process: bool = True, **overrides: Any
@@ -263,21 +304,3 @@ async def reconciler_stack(
             await reconciler.close()
             stop.set()
             await asyncio.wait_for(roles, 30)
-
-
-async def eventually(check: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"gave up waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-async def eventually_async(
-    check: Callable[[], Awaitable[bool]], what: str, timeout_s: float = WAIT_S
-) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"gave up waiting for {what}")
-        await asyncio.sleep(0.1)

@@ -14,18 +14,13 @@ import pytest
 from tests.runtimes.reconciler.support import (
     Outbound,
     Stack,
-    eventually_async,
-    reconciler_stack,
+    module_stack,
+    new_tag,
     route_document,
 )
+from tests.waiting import eventually_async
 
-
-@pytest.fixture(scope="module")
-async def stack(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    async with reconciler_stack(kafka_bootstrap, tmp_path_factory.mktemp("boot")) as found:
-        yield found
+stack = module_stack("boot")
 
 
 def document(tag: str, seen: str) -> str:
@@ -47,17 +42,14 @@ class Changed:
 
 @pytest.fixture
 async def changed(stack: Stack) -> AsyncIterator[Changed]:
-    tag = uuid.uuid4().hex[:8]
+    tag = new_tag()
     name, config_id = await stack.create_pipeline_and_config(document(tag, "v1"))
     inbound = f"test.rec.{tag}.in"
-    assert (await stack.action(name, "start")).status_code == 202
-    running = await stack.until_status(name, "Running")
+    running = await stack.act(name, "start", "Running")
     pipeline_id = uuid.UUID(running["id"])
     async with Outbound(stack.settings, f"test.rec.{tag}.out") as out:
-        await stack.publish(inbound, {"n": 1})
-        await out.until(1)
-        assert (await stack.action(name, "stop", force="false")).status_code == 202
-        await stack.until_status(name, "Stopped")
+        await stack.through(inbound, out, 1)
+        await stack.act(name, "stop", "Stopped", force="false")
         head = await asyncio.to_thread(stack.checkpoint_head, pipeline_id)
         assert head is not None
         assert (str(head.config_id), head.config_version) == (config_id, 1)
@@ -72,9 +64,7 @@ async def changed(stack: Stack) -> AsyncIterator[Changed]:
 
 async def test_allow_starts_the_changed_config_from_the_checkpoint(changed: Changed) -> None:
     stack, name = changed.stack, changed.name
-    start = await stack.action(name, "start", bootstrap_policy="allow")
-    assert start.status_code == 202
-    await stack.until_status(name, "Running")
+    await stack.act(name, "start", "Running", bootstrap_policy="allow")
     await changed.out.until(2)
     assert await changed.outputs() == [(1, "v1"), (2, "v2")]
 
@@ -82,11 +72,7 @@ async def test_allow_starts_the_changed_config_from_the_checkpoint(changed: Chan
 async def test_reject_stops_the_pipeline_with_bootstrap_rejected(changed: Changed) -> None:
     stack, name = changed.stack, changed.name
     assert (await stack.action(name, "start", bootstrap_policy="reject")).status_code == 202
-    found = await stack.until(
-        name,
-        lambda p: p["deployment_status"] == "Stopped" and p["deployment_error"] is not None,
-        "stopped with an error",
-    )
+    found = await stack.until_stopped_with_error(name)
     assert found["deployment_error"]["error_code"] == "BootstrapRejected"
     assert found["deployment_desired_status"] == "Stopped"
     assert await changed.outputs() == [(1, "v1")]  # message 2 was never processed
@@ -106,8 +92,7 @@ async def test_await_approval_waits_for_approve_then_runs(changed: Changed) -> N
     assert (await stack.pipeline(name))["deployment_status"] == "AwaitingApproval"
     assert await changed.outputs() == [(1, "v1")]
 
-    assert (await stack.action(name, "approve")).status_code == 202
-    running = await stack.until_status(name, "Running")
+    running = await stack.act(name, "approve", "Running")
     assert running["deployment_runtime_status_details"] is None
     await changed.out.until(2)
     assert await changed.outputs() == [(1, "v1"), (2, "v2")]
@@ -115,10 +100,8 @@ async def test_await_approval_waits_for_approve_then_runs(changed: Changed) -> N
 
 async def test_a_forced_stop_ends_the_wait_for_approval(changed: Changed) -> None:
     stack, name = changed.stack, changed.name
-    assert (await stack.action(name, "start")).status_code == 202
-    await stack.until_status(name, "AwaitingApproval")
-    assert (await stack.action(name, "stop", force="true")).status_code == 202
-    stopped = await stack.until_status(name, "Stopped")
+    await stack.act(name, "start", "AwaitingApproval")
+    stopped = await stack.act(name, "stop", "Stopped", force="true")
     assert stopped["deployment_error"] is None
     assert await changed.outputs() == [(1, "v1")]
 
@@ -127,28 +110,23 @@ async def test_a_suspend_while_awaiting_approval_keeps_the_old_checkpoint(
     changed: Changed,
 ) -> None:
     stack, name = changed.stack, changed.name
-    assert (await stack.action(name, "start")).status_code == 202
-    await stack.until_status(name, "AwaitingApproval")
-    assert (await stack.action(name, "stop", force="false")).status_code == 202
-    stopped = await stack.until_status(name, "Stopped")
+    await stack.act(name, "start", "AwaitingApproval")
+    stopped = await stack.act(name, "stop", "Stopped", force="false")
     assert stopped["deployment_error"] is None
     head = await asyncio.to_thread(stack.checkpoint_head, changed.pipeline_id)
     assert head is not None and head.config_version == 1
     # So the next start still has the change to approve.
-    assert (await stack.action(name, "start")).status_code == 202
-    await stack.until_status(name, "AwaitingApproval")
+    await stack.act(name, "start", "AwaitingApproval")
 
 
 async def test_checkpoint_records_the_running_pipelines_offsets(stack: Stack) -> None:
-    tag = uuid.uuid4().hex[:8]
+    tag = new_tag()
     name = await stack.create_pipeline(document(tag, "v1"))
     inbound = f"test.rec.{tag}.in"
-    assert (await stack.action(name, "start")).status_code == 202
-    running = await stack.until_status(name, "Running")
+    running = await stack.act(name, "start", "Running")
     pipeline_id = uuid.UUID(running["id"])
     async with Outbound(stack.settings, f"test.rec.{tag}.out") as out:
-        await stack.publish(inbound, {"n": 1})
-        await out.until(1)
+        await stack.through(inbound, out, 1)
         checkpoint = await stack.action(name, "checkpoint")
         assert checkpoint.status_code == 200, checkpoint.text
         assert checkpoint.json()["checkpoint_sequence_number"] == 1
@@ -161,18 +139,13 @@ async def test_checkpoint_records_the_running_pipelines_offsets(stack: Stack) ->
         recorded = await asyncio.to_thread(stack.checkpoint, pipeline_id)
         assert sum(recorded["echo"].values()) == 1  # message 1, in one of the partitions
         # The pipeline goes on consuming after its checkpoint.
-        await stack.publish(inbound, {"n": 2})
-        await out.until(2)
+        await stack.through(inbound, out, 2)
         assert (await stack.pipeline(name))["deployment_status"] == "Running"
 
         # A forced stop keeps that checkpoint: the next start processes message 2 again,
         # and message 1 (covered by it) never.
-        assert (await stack.action(name, "stop", force="true")).status_code == 202
-        await stack.until_status(name, "Stopped")
-        assert (await stack.action(name, "start")).status_code == 202
-        await stack.until_status(name, "Running")
-        await stack.publish(inbound, {"n": 3})
-        await out.until(3)
+        await stack.act(name, "stop", "Stopped", force="true")
+        await stack.act(name, "start", "Running")
+        await stack.through(inbound, out, 3)
         assert sorted(p["n"] for p in await out.read()) == [1, 2, 2, 3]
-    assert (await stack.action(name, "stop", force="true")).status_code == 202
-    await stack.until_status(name, "Stopped")
+    await stack.act(name, "stop", "Stopped", force="true")

@@ -1,17 +1,24 @@
-"""The automaton's decision table (services.runtimes.reconciler.decide), row by row, on Pipeline
-aggregates taken through their lifecycle in memory."""
+"""The automaton's decision table (services.runtimes.reconciler.decide.RULES), row by row,
+on Pipeline aggregates taken through their lifecycle in memory."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import product
 from uuid import UUID, uuid4
 
 import pytest
 
 from contracts.reconciler_commands import ReconcileStep
-from contracts.statuses import BootstrapPolicy, InitialStatus, RuntimeStatus
+from contracts.statuses import (
+    BootstrapPolicy,
+    InitialStatus,
+    ResourcesDesiredStatus,
+    ResourcesStatus,
+    RuntimeStatus,
+)
 from domain.pipeline import Pipeline
-from services.runtimes.reconciler.decide import Next, Seen, Workers, decide
+from services.runtimes.reconciler.decide import RULES, Next, Seen, Workers, always, decide
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TIMEOUT_S = 20.0
@@ -40,6 +47,25 @@ def provisioned(initial: InitialStatus = InitialStatus.RUNNING) -> tuple[Pipelin
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
+
+
+def test_every_state_has_a_row_that_always_matches() -> None:
+    """The table is total: whatever the workers report, some row decides."""
+    for resources, desired in product(ResourcesStatus, ResourcesDesiredStatus):
+        assert any(
+            resources in rule.resources and desired in rule.desired and rule.when is always
+            for rule in RULES
+        ), (resources, desired)
+
+
+def test_a_stopped_pipeline_clearing_its_storage_deletes_the_checkpoint() -> None:
+    pipeline, deployment = provisioned()
+    pipeline.stop(force=True, at=T0)
+    pipeline.begin_stopping(deployment, at=T0)
+    pipeline.stopped(deployment, at=T0)
+    assert decide(pipeline, Seen(), at(1), TIMEOUT_S) == Next(Workers.RELEASE)
+    pipeline.clear(at=T0)
+    assert decide(pipeline, Seen(), at(1), TIMEOUT_S) == Next(Workers.CLEAR, S.STORAGE_CLEARED)
 
 
 def test_stopped_and_desired_provisioned_begins_provisioning_under_a_new_deployment() -> None:

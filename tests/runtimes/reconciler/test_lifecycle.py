@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import orjson
 import pytest
@@ -16,10 +15,11 @@ from services.runtimes.reconciler.checkpoints import Checkpoints, Head
 from tests.runtimes.reconciler.support import (
     Outbound,
     Stack,
-    eventually_async,
-    reconciler_stack,
+    module_stack,
+    new_tag,
     route_document,
 )
+from tests.waiting import eventually_async
 
 STOPPING_BODY = {
     "message": "Deployment resources status (current: 'Stopping', desired: 'Stopped') cannot "
@@ -36,16 +36,7 @@ STOPPING_BODY = {
 }
 
 
-@pytest.fixture(scope="module")
-async def stack(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    async with reconciler_stack(kafka_bootstrap, tmp_path_factory.mktemp("rec")) as found:
-        yield found
-
-
-def new_tag() -> str:
-    return uuid.uuid4().hex[:8]
+stack = module_stack("rec")
 
 
 async def test_start_pause_resume_stop(stack: Stack) -> None:
@@ -53,17 +44,14 @@ async def test_start_pause_resume_stop(stack: Stack) -> None:
     name = await stack.create_pipeline(route_document(tag))
     inbound, outbound = f"test.rec.{tag}.in", f"test.rec.{tag}.out"
 
-    assert (await stack.action(name, "start")).status_code == 202
-    running = await stack.until_status(name, "Running")
+    running = await stack.act(name, "start", "Running")
     assert running["deployment_desired_status"] == "Running"
     assert running["deployment_id"] is not None
     assert running["deployment_error"] is None
     async with Outbound(stack.settings, outbound) as out:
-        await stack.publish(inbound, {"n": 1})
-        assert await out.until(1) == {"n": 1, "seen": "yes"}
+        assert await stack.through(inbound, out, 1) == {"n": 1, "seen": "yes"}
 
-        assert (await stack.action(name, "pause")).status_code == 202
-        await stack.until_status(name, "Paused")
+        await stack.act(name, "pause", "Paused")
         await stack.publish(inbound, {"n": 2})
         # Two whole sweeps with the message on the broker: the paused route took nothing.
         await stack.driver.sweeps(2)
@@ -71,8 +59,7 @@ async def test_start_pause_resume_stop(stack: Stack) -> None:
         (worker,) = stack.reconciler.deployments[uuid.UUID(running["id"])].workers
         assert worker.stats.consumed == 1
 
-        assert (await stack.action(name, "resume")).status_code == 202
-        await stack.until_status(name, "Running")
+        await stack.act(name, "resume", "Running")
         assert await out.until(2) == {"n": 2, "seen": "yes"}
 
     stop = await stack.action(name, "stop", force="true")
@@ -91,8 +78,7 @@ async def test_start_with_an_initial_status_provisions_without_consuming(
 ) -> None:
     tag = new_tag()
     name = await stack.create_pipeline(route_document(tag))
-    assert (await stack.action(name, "start", initial=initial)).status_code == 202
-    found = await stack.until_status(name, status)
+    found = await stack.act(name, "start", status, initial=initial)
     assert found["deployment_desired_status"] == status
     deployment = stack.reconciler.deployments[uuid.UUID(found["id"])]
     assert deployment.ready
@@ -102,17 +88,14 @@ async def test_start_with_an_initial_status_provisions_without_consuming(
             await stack.publish(f"test.rec.{tag}.in", {"n": 7})
             await stack.driver.sweeps(2)
             assert await out.read() == []
-            assert (await stack.action(name, "resume")).status_code == 202
-            await stack.until_status(name, "Running")
+            await stack.act(name, "resume", "Running")
             assert await out.until(7) == {"n": 7, "seen": "yes"}
-    assert (await stack.action(name, "stop", force="true")).status_code == 202
-    await stack.until_status(name, "Stopped")
+    await stack.act(name, "stop", "Stopped", force="true")
 
 
 async def test_start_while_stopping_is_the_seed_illegal_pipeline_action(stack: Stack) -> None:
     name = await stack.create_pipeline(route_document(new_tag()))
-    assert (await stack.action(name, "start")).status_code == 202
-    await stack.until_status(name, "Running")
+    await stack.act(name, "start", "Running")
     async with stack.driver.held():
         assert (await stack.action(name, "stop", force="true")).status_code == 202
         # One sweep (the stop is in the event store it reads): the workers stop and
@@ -124,10 +107,8 @@ async def test_start_while_stopping_is_the_seed_illegal_pipeline_action(stack: S
         assert response.json() == STOPPING_BODY
     await stack.until_status(name, "Stopped")
     # Stopped, it starts again under a new deployment.
-    assert (await stack.action(name, "start")).status_code == 202
-    await stack.until_status(name, "Running")
-    assert (await stack.action(name, "stop", force="true")).status_code == 202
-    await stack.until_status(name, "Stopped")
+    await stack.act(name, "start", "Running")
+    await stack.act(name, "stop", "Stopped", force="true")
 
 
 async def test_a_provisioning_timeout_stops_the_pipeline_with_its_error(stack: Stack) -> None:
@@ -135,22 +116,16 @@ async def test_a_provisioning_timeout_stops_the_pipeline_with_its_error(stack: S
     stack.reconciler.provisioning_timeout_s = 0  # nothing can be assigned that fast
     try:
         assert (await stack.action(name, "start")).status_code == 202
-        found = await stack.until(
-            name,
-            lambda p: p["deployment_status"] == "Stopped" and p["deployment_error"] is not None,
-            "stopped with an error",
-        )
+        found = await stack.until_stopped_with_error(name)
     finally:
         stack.reconciler.provisioning_timeout_s = stack.settings.reconciler_provisioning_timeout_s
     assert found["deployment_error"]["error_code"] == "AutomatonProvisioningTimeout"
     assert found["deployment_error"]["details"] == {"timeout": {"secs": 0, "nanos": 0}}
     assert found["deployment_desired_status"] == "Stopped"
     # The error is dismissed by the next start, which now provisions in time.
-    assert (await stack.action(name, "start")).status_code == 202
-    running = await stack.until_status(name, "Running")
+    running = await stack.act(name, "start", "Running")
     assert running["deployment_error"] is None
-    assert (await stack.action(name, "stop", force="true")).status_code == 202
-    await stack.until_status(name, "Stopped")
+    await stack.act(name, "stop", "Stopped", force="true")
 
 
 @pytest.mark.parametrize(
@@ -179,11 +154,9 @@ async def test_a_route_that_fails_stops_the_pipeline_with_its_error(
         route_document(tag, adapters=[fail, {"type": "pass_through"}])
     )
     inbound = f"test.rec.{tag}.in"
-    assert (await stack.action(name, "start")).status_code == 202
-    await stack.until_status(name, "Running")
+    await stack.act(name, "start", "Running")
     async with Outbound(stack.settings, f"test.rec.{tag}.out") as out:
-        await stack.publish(inbound, {"n": 1})
-        await out.until(1)
+        await stack.through(inbound, out, 1)
         await stack.producer.send_and_wait(inbound, bad, key=b"k", partition=0)
         found = await stack.until_status(name, "Stopped")
     error = found["deployment_error"]
@@ -199,8 +172,7 @@ async def test_a_route_that_fails_stops_the_pipeline_with_its_error(
 async def test_a_restarted_reconciler_takes_over_a_running_pipeline(stack: Stack) -> None:
     tag = new_tag()
     name = await stack.create_pipeline(route_document(tag))
-    assert (await stack.action(name, "start")).status_code == 202
-    running = await stack.until_status(name, "Running")
+    running = await stack.act(name, "start", "Running")
     await stack.stop_reconciler()
     # Published while no reconciler runs: the deployment's committed offsets keep it.
     await stack.publish(f"test.rec.{tag}.in", {"n": 3})
@@ -212,20 +184,17 @@ async def test_a_restarted_reconciler_takes_over_a_running_pipeline(stack: Stack
         "Running",
         running["deployment_id"],
     )
-    assert (await stack.action(name, "stop", force="true")).status_code == 202
-    await stack.until_status(name, "Stopped")
+    await stack.act(name, "stop", "Stopped", force="true")
 
 
 async def test_stop_checkpoints_and_a_later_start_resumes_from_it(stack: Stack) -> None:
     tag = new_tag()
     name = await stack.create_pipeline(route_document(tag))
     inbound = f"test.rec.{tag}.in"
-    assert (await stack.action(name, "start")).status_code == 202
-    running = await stack.until_status(name, "Running")
+    running = await stack.act(name, "start", "Running")
     pipeline_id = uuid.UUID(running["id"])
     async with Outbound(stack.settings, f"test.rec.{tag}.out") as out:
-        await stack.publish(inbound, {"n": 1})
-        await out.until(1)
+        await stack.through(inbound, out, 1)
 
         stop = await stack.action(name, "stop", force="false")
         assert (stop.status_code, stop.json()) == (202, "Pipeline is suspending")
@@ -236,43 +205,31 @@ async def test_stop_checkpoints_and_a_later_start_resumes_from_it(stack: Stack) 
 
         # Published while stopped: before the topic's end, after the checkpoint.
         await stack.publish(inbound, {"n": 2})
-        assert (await stack.action(name, "start")).status_code == 202
-        again = await stack.until_status(name, "Running")
+        again = await stack.act(name, "start", "Running")
         assert again["deployment_id"] != running["deployment_id"]
         await out.until(2)
-        await stack.publish(inbound, {"n": 3})
-        await out.until(3)
+        await stack.through(inbound, out, 3)
         # Nothing the checkpoint covers came out again.
         assert sorted(p["n"] for p in await out.read()) == [1, 2, 3]
-    assert (await stack.action(name, "stop", force="true")).status_code == 202
-    await stack.until_status(name, "Stopped")
+    await stack.act(name, "stop", "Stopped", force="true")
 
 
 async def test_a_forced_stop_keeps_the_last_checkpoint(stack: Stack) -> None:
     tag = new_tag()
     name = await stack.create_pipeline(route_document(tag))
     inbound = f"test.rec.{tag}.in"
-    assert (await stack.action(name, "start")).status_code == 202
-    await stack.until_status(name, "Running")
+    await stack.act(name, "start", "Running")
     async with Outbound(stack.settings, f"test.rec.{tag}.out") as out:
-        await stack.publish(inbound, {"n": 1})
-        await out.until(1)
-        assert (await stack.action(name, "stop", force="false")).status_code == 202
-        await stack.until_status(name, "Stopped")
-        assert (await stack.action(name, "start")).status_code == 202
-        await stack.until_status(name, "Running")
-        await stack.publish(inbound, {"n": 2})
-        await out.until(2)
+        await stack.through(inbound, out, 1)
+        await stack.act(name, "stop", "Stopped", force="false")
+        await stack.act(name, "start", "Running")
+        await stack.through(inbound, out, 2)
         # Forced: no checkpoint, so the next start goes back to the one before message 2.
-        assert (await stack.action(name, "stop", force="true")).status_code == 202
-        await stack.until_status(name, "Stopped")
-        assert (await stack.action(name, "start")).status_code == 202
-        await stack.until_status(name, "Running")
-        await stack.publish(inbound, {"n": 3})
-        await out.until(3)
+        await stack.act(name, "stop", "Stopped", force="true")
+        await stack.act(name, "start", "Running")
+        await stack.through(inbound, out, 3)
         assert sorted(p["n"] for p in await out.read()) == [1, 2, 2, 3]
-    assert (await stack.action(name, "stop", force="true")).status_code == 202
-    await stack.until_status(name, "Stopped")
+    await stack.act(name, "stop", "Stopped", force="true")
 
 
 async def test_a_config_the_reconciler_cannot_run_stops_the_pipeline(stack: Stack) -> None:
@@ -280,11 +237,7 @@ async def test_a_config_the_reconciler_cannot_run_stops_the_pipeline(stack: Stac
     commands = stack.settings.topics.commands
     name = await stack.create_pipeline(route_document(new_tag(), inbound={"topic": commands}))
     assert (await stack.action(name, "start")).status_code == 202
-    found = await stack.until(
-        name,
-        lambda p: p["deployment_status"] == "Stopped" and p["deployment_error"] is not None,
-        "stopped with an error",
-    )
+    found = await stack.until_stopped_with_error(name)
     error = found["deployment_error"]
     assert error["error_code"] == "PipelineConfigUnrunnable"
     assert commands in error["message"]
@@ -321,8 +274,7 @@ async def test_after_a_route_failure_dismiss_error_and_start_run_it_again(stack:
     tag = new_tag()
     name = await stack.create_pipeline(route_document(tag))
     inbound = f"test.rec.{tag}.in"
-    assert (await stack.action(name, "start")).status_code == 202
-    await stack.until_status(name, "Running")
+    await stack.act(name, "start", "Running")
     async with Outbound(stack.settings, f"test.rec.{tag}.out") as out:
         await stack.producer.send_and_wait(inbound, b"{not json", key=b"k", partition=0)
         failed = await stack.until_status(name, "Stopped")
@@ -335,13 +287,10 @@ async def test_after_a_route_failure_dismiss_error_and_start_run_it_again(stack:
 
         # No checkpoint was taken: the new deployment starts at the topic's end, past the
         # bad message, and messages flow again.
-        assert (await stack.action(name, "start", dismiss_error="false")).status_code == 202
-        running = await stack.until_status(name, "Running")
+        running = await stack.act(name, "start", "Running", dismiss_error="false")
         assert running["deployment_error"] is None
-        await stack.publish(inbound, {"n": 1})
-        assert await out.until(1) == {"n": 1, "seen": "yes"}
-    assert (await stack.action(name, "stop", force="true")).status_code == 202
-    await stack.until_status(name, "Stopped")
+        assert await stack.through(inbound, out, 1) == {"n": 1, "seen": "yes"}
+    await stack.act(name, "stop", "Stopped", force="true")
 
 
 # Longer than the whole start below may take: only wake-ups can bring it to Running.
@@ -365,8 +314,7 @@ async def test_events_wake_the_reconciler_before_its_next_tick(stack: Stack) -> 
                 lambda: _is_running(stack, name), "Running", timeout_s=LONG_SWEEP_S * 0.75
             )
             assert stack.reconciler.sweeps >= sweeps + 4
-            await stack.publish(f"test.rec.{tag}.in", {"n": 1})
-            assert await out.until(1) == {"n": 1, "seen": "yes"}
+            assert await stack.through(f"test.rec.{tag}.in", out, 1) == {"n": 1, "seen": "yes"}
         assert (await stack.action(name, "stop", force="true")).status_code == 202
         await eventually_async(
             lambda: _is_stopped(stack, name), "Stopped", timeout_s=LONG_SWEEP_S * 0.75
@@ -414,14 +362,11 @@ async def test_clear_delete_and_recreate_under_the_same_name(stack: Stack) -> No
     tag = new_tag()
     name, config_id = await stack.create_pipeline_and_config(route_document(tag))
     inbound, outbound = f"test.rec.{tag}.in", f"test.rec.{tag}.out"
-    assert (await stack.action(name, "start")).status_code == 202
-    first = await stack.until_status(name, "Running")
+    first = await stack.act(name, "start", "Running")
     first_id = uuid.UUID(first["id"])
     async with Outbound(stack.settings, outbound) as out:
-        await stack.publish(inbound, {"n": 1})
-        await out.until(1)
-    assert (await stack.action(name, "stop", force="false")).status_code == 202
-    await stack.until_status(name, "Stopped")
+        await stack.through(inbound, out, 1)
+    await stack.act(name, "stop", "Stopped", force="false")
     assert await asyncio.to_thread(stack.checkpoint, first_id) != {}
 
     # Storage that was used must be cleared before a delete; clearing deletes the checkpoint.
@@ -446,7 +391,5 @@ async def test_clear_delete_and_recreate_under_the_same_name(stack: Stack) -> No
     assert second["deployment_id"] not in (None, first["deployment_id"])
     assert first_id not in stack.reconciler.deployments
     async with Outbound(stack.settings, outbound) as out:
-        await stack.publish(inbound, {"n": 2})
-        assert await out.until(2) == {"n": 2, "seen": "yes"}
-    assert (await stack.action(name, "stop", force="true")).status_code == 202
-    await stack.until_status(name, "Stopped")
+        assert await stack.through(inbound, out, 2) == {"n": 2, "seen": "yes"}
+    await stack.act(name, "stop", "Stopped", force="true")

@@ -9,7 +9,7 @@ from pathlib import Path
 from services.adapters.kafka.clients import ensure_topics
 from services.entrypoints.roles import ROLES, run_roles
 from tests.entrypoints.http.support import api_settings
-from tests.runtimes.reconciler.support import eventually
+from tests.waiting import eventually
 
 
 async def test_the_role_sweeps_beats_and_stops(kafka_bootstrap: str, tmp_path: Path) -> None:

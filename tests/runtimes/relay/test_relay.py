@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter as Tally
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import Awaitable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -22,12 +22,11 @@ from eventsourcing.utils import get_topic
 from contracts.cloudevents import decode_event
 from services.adapters.command_records import recorder_env
 from services.adapters.eventstore import EventStore, open_event_store
-from services.adapters.kafka.embedded_broker import create_topics
 from services.runtimes.relay import Relay, to_lifecycle_event
 from tests.adapters.persistence.aggregates import Counter
 from tests.infra.kafka import read_partitions
+from tests.runtimes.relay.support import EVENT_PARTITIONS
 
-PARTITIONS = 3
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -39,21 +38,6 @@ def open_store(url: str) -> EventStore:
 def store(store_url: str) -> Iterator[EventStore]:
     with open_store(store_url) as app:
         yield app
-
-
-@pytest.fixture
-async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", linger_ms=2)
-    await producer.start()
-    yield producer
-    await producer.stop()
-
-
-@pytest.fixture
-async def events_topic(kafka_bootstrap: str, topic_name: Any) -> str:
-    topic: str = topic_name("events")
-    await create_topics(kafka_bootstrap, [topic], PARTITIONS)
-    return topic
 
 
 class CountingSender:
@@ -118,7 +102,7 @@ async def drain(relay: Relay) -> None:
 
 
 async def read_all(bootstrap: str, topic: str, expected: int) -> list[ConsumerRecord[bytes, bytes]]:
-    return await read_partitions(bootstrap, topic, range(PARTITIONS), expected=expected)
+    return await read_partitions(bootstrap, topic, range(EVENT_PARTITIONS), expected=expected)
 
 
 def versions_by_aggregate(records: list[ConsumerRecord[bytes, bytes]]) -> dict[str, list[int]]:

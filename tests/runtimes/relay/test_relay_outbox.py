@@ -7,7 +7,8 @@ when its event AND its init message were acknowledged."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, TypeAlias, cast
 from uuid import UUID
 
@@ -19,12 +20,12 @@ from aiokafka.errors import KafkaTimeoutError
 from contracts import CreateConfig, CreatePipeline, CreateRun, RunConfig
 from contracts.cloudevents import decode_event
 from contracts.route_messages import decode_route_message, init_message_id
-from services.adapters.kafka.embedded_broker import create_topics
 from services.entrypoints.roles import topic_creator
 from services.runtimes.relay import Relay
 from services.service_layer.decider import Decider
 from services.settings import Settings
 from tests.infra.kafka import read_partitions
+from tests.runtimes.relay.support import EVENT_PARTITIONS
 from tests.service_layer.decider_support import (
     accepted,
     config_document,
@@ -32,7 +33,6 @@ from tests.service_layer.decider_support import (
     opened_decider,
 )
 
-EVENT_PARTITIONS = 3
 INIT_PARTITIONS = 2
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
@@ -44,29 +44,62 @@ def decider(store_url: str) -> Iterator[Decider]:
 
 
 @pytest.fixture
-async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", linger_ms=2)
-    await producer.start()
-    yield producer
-    await producer.stop()
-
-
-@pytest.fixture
-async def events_topic(kafka_bootstrap: str, topic_name: Any) -> str:
-    topic: str = topic_name("events")
-    await create_topics(kafka_bootstrap, [topic], EVENT_PARTITIONS)
-    return topic
-
-
-@pytest.fixture
 def init_topic(topic_name: Any) -> str:
     topic: str = topic_name("fetch-in")
     return topic
 
 
+@dataclass
+class Bench:
+    """A decider's event store, the broker, and the relay's topics."""
+
+    decider: Decider
+    producer: AIOKafkaProducer
+    events_topic: str
+    init_topic: str
+    settings: Settings
+
+    @property
+    def bootstrap(self) -> str:
+        return self.settings.kafka_bootstrap_servers
+
+    def relay(self, sender: Any = None) -> Relay:
+        return Relay(
+            self.decider.store,
+            self.producer if sender is None else sender,
+            self.events_topic,
+            batch_max=100,
+            ensure_topics=topic_creator(self.settings),
+            reserved_topics=self.settings.topics.all(),
+        )
+
+    def event_count(self) -> int:
+        return int(self.decider.store.recorder.max_notification_id() or 0)
+
+    async def read_init(self, expected: int, timeout_s: float = 15.0) -> list[Record]:
+        return await self._read(self.init_topic, INIT_PARTITIONS, expected, timeout_s)
+
+    async def read_events(self, expected: int, timeout_s: float = 15.0) -> list[Record]:
+        return await self._read(self.events_topic, EVENT_PARTITIONS, expected, timeout_s)
+
+    async def _read(
+        self, topic: str, partitions: int, expected: int, timeout_s: float
+    ) -> list[Record]:
+        return await read_partitions(
+            self.bootstrap, topic, range(partitions), expected=expected, timeout_s=timeout_s
+        )
+
+
 @pytest.fixture
-def settings(kafka_bootstrap: str) -> Settings:
-    return Settings(kafka_bootstrap_servers=kafka_bootstrap, partitions=INIT_PARTITIONS)
+def bench(
+    decider: Decider,
+    producer: AIOKafkaProducer,
+    events_topic: str,
+    init_topic: str,
+    kafka_bootstrap: str,
+) -> Bench:
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, partitions=INIT_PARTITIONS)
+    return Bench(decider, producer, events_topic, init_topic, settings)
 
 
 class Sender:
@@ -109,32 +142,9 @@ def run_configs(decider: Decider, init_topic: str) -> tuple[list[UUID], UUID]:
     return [r.execution_id for r in runs], skipped.execution_id
 
 
-def relay_for(decider: Decider, sender: Any, events_topic: str, settings: Settings) -> Relay:
-    return Relay(
-        decider.store,
-        sender,
-        events_topic,
-        batch_max=100,
-        ensure_topics=topic_creator(settings),
-        reserved_topics=settings.topics.all(),
-    )
-
-
 async def drain(relay: Relay) -> None:
     while (await relay.publish_batch()).read:
         pass
-
-
-async def read_init(bootstrap: str, topic: str, expected: int) -> list[Record]:
-    return await read_partitions(bootstrap, topic, range(INIT_PARTITIONS), expected=expected)
-
-
-async def read_events(bootstrap: str, topic: str, expected: int) -> list[Record]:
-    return await read_partitions(bootstrap, topic, range(EVENT_PARTITIONS), expected=expected)
-
-
-def event_count(decider: Decider) -> int:
-    return int(decider.store.recorder.max_notification_id() or 0)
 
 
 async def partitions_of(bootstrap: str, topic: str) -> int | None:
@@ -150,21 +160,16 @@ async def partitions_of(bootstrap: str, topic: str) -> int | None:
 
 
 async def test_each_execution_gets_one_init_message_with_its_merged_payload(
-    decider: Decider,
-    producer: AIOKafkaProducer,
-    events_topic: str,
-    init_topic: str,
-    settings: Settings,
-    kafka_bootstrap: str,
+    bench: Bench,
 ) -> None:
-    published, skipped = run_configs(decider, init_topic)
-    assert await partitions_of(kafka_bootstrap, init_topic) is None
-    relay = relay_for(decider, producer, events_topic, settings)
+    published, skipped = run_configs(bench.decider, bench.init_topic)
+    assert await partitions_of(bench.bootstrap, bench.init_topic) is None
+    relay = bench.relay()
     await drain(relay)
 
-    assert relay.position == event_count(decider)
-    assert await partitions_of(kafka_bootstrap, init_topic) == INIT_PARTITIONS
-    records = await read_init(kafka_bootstrap, init_topic, expected=2)
+    assert relay.position == bench.event_count()
+    assert await partitions_of(bench.bootstrap, bench.init_topic) == INIT_PARTITIONS
+    records = await bench.read_init(expected=2)
     messages = {
         m.execution_id: m for m in (decode_route_message(r.value, r.headers) for r in records)
     }
@@ -185,32 +190,25 @@ async def test_each_execution_gets_one_init_message_with_its_merged_payload(
             record.key
             == str(decode_route_message(record.value, record.headers).execution_id).encode()
         )
-    events = await read_events(kafka_bootstrap, events_topic, expected=event_count(decider))
-    assert len(events) == event_count(decider)
+    events = await bench.read_events(expected=bench.event_count())
+    assert len(events) == bench.event_count()
     # Nothing more on the init topic: a second read past the two finds nothing new.
     with pytest.raises(TimeoutError):
-        await read_partitions(
-            kafka_bootstrap, init_topic, range(INIT_PARTITIONS), expected=3, timeout_s=2.0
-        )
+        await bench.read_init(expected=3, timeout_s=2.0)
 
 
 async def test_after_a_restart_a_re_sent_init_message_is_the_same_message(
-    decider: Decider,
-    producer: AIOKafkaProducer,
-    events_topic: str,
-    init_topic: str,
-    settings: Settings,
-    kafka_bootstrap: str,
+    bench: Bench,
 ) -> None:
-    published, _ = run_configs(decider, init_topic)
-    await drain(relay_for(decider, producer, events_topic, settings))
+    published, _ = run_configs(bench.decider, bench.init_topic)
+    await drain(bench.relay())
     # The relay lost its position (say, the acknowledgements never arrived before a crash).
-    decider.recorder.set_position("relay", 0)
-    again = relay_for(decider, producer, events_topic, settings)
+    bench.decider.recorder.set_position("relay", 0)
+    again = bench.relay()
     assert again.position == 0
     await drain(again)
 
-    records = await read_init(kafka_bootstrap, init_topic, expected=4)
+    records = await bench.read_init(expected=4)
     by_execution: dict[UUID, list[Record]] = {}
     for record in records:
         message = decode_route_message(record.value, record.headers)
@@ -223,20 +221,15 @@ async def test_after_a_restart_a_re_sent_init_message_is_the_same_message(
 
 @pytest.mark.parametrize("failing", ["init message", "event"])
 async def test_the_position_waits_for_both_the_event_and_its_init_message(
-    decider: Decider,
-    producer: AIOKafkaProducer,
-    events_topic: str,
-    init_topic: str,
-    settings: Settings,
-    kafka_bootstrap: str,
-    failing: str,
+    bench: Bench, failing: str
 ) -> None:
-    published, _ = run_configs(decider, init_topic)
+    decider = bench.decider
+    published, _ = run_configs(decider, bench.init_topic)
     key = str(published[0]).encode()
-    target = init_topic if failing == "init message" else events_topic
+    target = bench.init_topic if failing == "init message" else bench.events_topic
     notification = first_notification_of(decider, published[0])
-    sender = Sender(producer, lambda topic, k: topic == target and k == key)
-    relay = relay_for(decider, sender, events_topic, settings)
+    sender = Sender(bench.producer, lambda topic, k: topic == target and k == key)
+    relay = bench.relay(sender)
 
     outcome = await relay.publish_batch()
     assert outcome.failed and sender.failed == 1
@@ -244,18 +237,18 @@ async def test_the_position_waits_for_both_the_event_and_its_init_message(
     assert decider.recorder.get_position("relay") == notification - 1
 
     await drain(relay)  # the broker answers again: the tail is sent once more
-    assert relay.position == event_count(decider)
-    records = await read_init(kafka_bootstrap, init_topic, expected=3 if failing == "event" else 2)
+    assert relay.position == bench.event_count()
+    records = await bench.read_init(expected=3 if failing == "event" else 2)
     ids = [decode_route_message(r.value, r.headers).id for r in records]
     assert set(ids) == {init_message_id(e) for e in published}
-    events = await read_events(kafka_bootstrap, events_topic, expected=event_count(decider))
+    events = await bench.read_events(expected=bench.event_count())
     assert {(e.aggregate_id, e.version) for e in map(event_of, events)} >= {(str(published[0]), 1)}
 
 
 async def test_a_topic_that_cannot_be_made_stops_the_relay_before_it_sends(
-    decider: Decider, producer: AIOKafkaProducer, events_topic: str, init_topic: str
+    bench: Bench,
 ) -> None:
-    run_configs(decider, init_topic)
+    run_configs(bench.decider, bench.init_topic)
     attempts: list[list[str]] = []
 
     async def refuse(names: Any) -> None:
@@ -263,48 +256,28 @@ async def test_a_topic_that_cannot_be_made_stops_the_relay_before_it_sends(
         raise PermissionError("simulated: not allowed to create topics")
 
     sent: list[str] = []
+    producer = bench.producer
 
     class Recording:
-        async def send(
-            self,
-            topic: str,
-            value: bytes | None = None,
-            key: bytes | None = None,
-            partition: int | None = None,
-            timestamp_ms: int | None = None,
-            headers: list[tuple[str, bytes]] | None = None,
-        ) -> Awaitable[Any]:
+        async def send(self, topic: str, *args: Any, **kwargs: Any) -> Awaitable[Any]:
             sent.append(topic)
-            ack = await producer.send(topic, value=value, key=key, headers=headers)
-            return cast(Awaitable[Any], ack)
+            return cast(Awaitable[Any], await producer.send(topic, *args, **kwargs))
 
-    relay = Relay(decider.store, Recording(), events_topic, ensure_topics=refuse)
+    relay = Relay(bench.decider.store, Recording(), bench.events_topic, ensure_topics=refuse)
     outcome = await relay.publish_batch()
     assert (outcome.failed, relay.position, sent) == (True, 0, [])
-    assert attempts == [[init_topic]]
+    assert attempts == [[bench.init_topic]]
 
 
-async def test_an_init_topic_that_is_one_of_ours_is_never_written(
-    decider: Decider,
-    producer: AIOKafkaProducer,
-    events_topic: str,
-    settings: Settings,
-    kafka_bootstrap: str,
-) -> None:
-    run_configs(decider, events_topic)  # a config whose route reads our events topic
-    relay = relay_for(decider, producer, events_topic, settings)
+async def test_an_init_topic_that_is_one_of_ours_is_never_written(bench: Bench) -> None:
+    run_configs(bench.decider, bench.events_topic)  # a route that reads our events topic
+    relay = bench.relay()
     await drain(relay)
-    assert relay.position == event_count(decider)
-    records = await read_events(kafka_bootstrap, events_topic, expected=event_count(decider))
+    assert relay.position == bench.event_count()
+    records = await bench.read_events(expected=bench.event_count())
     assert all(event_of(r) is not None for r in records)  # events only, no route message
     with pytest.raises(TimeoutError):
-        await read_partitions(
-            kafka_bootstrap,
-            events_topic,
-            range(EVENT_PARTITIONS),
-            expected=event_count(decider) + 1,
-            timeout_s=2.0,
-        )
+        await bench.read_events(expected=bench.event_count() + 1, timeout_s=2.0)
 
 
 def event_of(record: Record) -> Any:

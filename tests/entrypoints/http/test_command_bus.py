@@ -1,5 +1,6 @@
-"""The gateway and the `api` role without a command handler: a 503 with Retry-After when
-no result comes in time, a command that is answered once a handler runs, a taken port."""
+"""The command bus the API sends through, and the `api` role without a command handler:
+a 503 with Retry-After when no result comes in time, a command that is answered once a
+handler runs, a bus that refuses to send when it is not running, a taken port."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pytest
 
 from contracts.pipeline_commands import CreatePipeline
 from contracts.results import CommandAccepted
-from services.entrypoints.http.gateway import CommandGateway, GatewayUnavailable
+from services.adapters.kafka.command_bus import CommandBus, NotPublished
 from services.entrypoints.http.server import run_api
+from services.entrypoints.http.submit import API_SOURCE
 from tests.entrypoints.http.support import api_settings, api_stack, command_handler
 
 
@@ -56,20 +58,20 @@ async def test_no_result_in_time_is_503_with_retry_after_and_the_command_id(
         assert retried.json()["name"] == "late"
 
 
-async def test_a_gateway_that_is_not_running_refuses_to_send(
+async def test_a_bus_that_is_not_running_refuses_to_send(
     kafka_bootstrap: str, sqlite_url: str
 ) -> None:
-    gateway = CommandGateway(api_settings(kafka_bootstrap, sqlite_url))
-    with pytest.raises(GatewayUnavailable, match="not running"):
-        await gateway.send(CreatePipeline(name="p"))
+    bus = CommandBus(api_settings(kafka_bootstrap, sqlite_url), source=API_SOURCE)
+    with pytest.raises(NotPublished, match="not running"):
+        await bus.send(CreatePipeline(name="p"))
 
 
-async def test_the_gateway_fails_to_start_without_the_results_topic(
+async def test_the_bus_fails_to_start_without_the_results_topic(
     kafka_bootstrap: str, sqlite_url: str
 ) -> None:
-    gateway = CommandGateway(api_settings(kafka_bootstrap, sqlite_url))
-    with pytest.raises(RuntimeError, match="does not exist"):
-        await gateway.start()
+    bus = CommandBus(api_settings(kafka_bootstrap, sqlite_url), source=API_SOURCE)
+    with pytest.raises(RuntimeError, match="create it first"):
+        await bus.start(results=True)
 
 
 async def test_the_api_role_fails_on_a_taken_port(kafka_bootstrap: str, sqlite_url: str) -> None:
@@ -85,13 +87,13 @@ async def test_send_returns_the_result_the_handler_published(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     async with api_stack(kafka_bootstrap, tmp_path) as (settings, _, __):
-        gateway = CommandGateway(settings)
-        await gateway.start()
+        bus = CommandBus(settings, source=API_SOURCE, timeout_s=settings.api_result_timeout_s)
+        await bus.start(results=True)
         try:
-            result = await gateway.send(CreatePipeline(name="direct"), command_id="cmd-1")
-            repeated = await gateway.send(CreatePipeline(name="direct"), command_id="cmd-1")
+            result = await bus.send(CreatePipeline(name="direct"), command_id="cmd-1")
+            repeated = await bus.send(CreatePipeline(name="direct"), command_id="cmd-1")
         finally:
-            await gateway.stop()
+            await bus.stop()
     assert isinstance(result, CommandAccepted)
     assert (result.command_id, result.http_status, result.reply["name"]) == ("cmd-1", 201, "direct")
     assert repeated == result

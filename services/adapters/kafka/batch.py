@@ -1,0 +1,64 @@
+"""What a batch handler of the engine (services.adapters.kafka.engine) sees and returns."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from aiokafka import TopicPartition
+
+
+class Record(Protocol):
+    """What is read of an aiokafka ConsumerRecord (a protocol, so tests can fake one)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]] | None: ...
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One fetch: its records per partition, in offset order."""
+
+    partitions: Mapping[TopicPartition, Sequence[Record]]
+
+    @property
+    def records(self) -> list[Record]:
+        return [r for rs in self.partitions.values() for r in rs]
+
+    @property
+    def first_offsets(self) -> dict[TopicPartition, int]:
+        return {tp: rs[0].offset for tp, rs in self.partitions.items() if rs}
+
+    @property
+    def next_offsets(self) -> dict[TopicPartition, int]:
+        return {tp: rs[-1].offset + 1 for tp, rs in self.partitions.items() if rs}
+
+    def __len__(self) -> int:
+        return sum(len(rs) for rs in self.partitions.values())
+
+    def of_topic(self, topic: str) -> Batch:
+        return Batch({tp: rs for tp, rs in self.partitions.items() if tp.topic == topic})
+
+
+AfterCommit = Callable[[], None]
+# A handler returns None, or what to run once its batch's offsets are committed.
+BatchHandler = Callable[[Batch], Awaitable[AfterCommit | None]]
+
+
+class PutBack(Exception):
+    """Raised by a handler: rewind this batch and fetch it again, not a failure (the role
+    is stopping or pausing and the batch must not be committed)."""
+
+
+__all__ = ["AfterCommit", "Batch", "BatchHandler", "PutBack", "Record"]

@@ -1,0 +1,84 @@
+"""The one HTTP submit path, over real HTTP: a command larger than one command message is
+413 before anything is sent, and an `Idempotency-Key` reused for another kind of request
+is 409 in the family's shape instead of the other command's answer; the request the key
+was first used for still gets its own answer."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from tests.entrypoints.http.support import api_stack
+
+MAX_MESSAGE_BYTES = 2048
+
+
+@pytest.fixture(scope="module")
+async def client(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[httpx.AsyncClient]:
+    tmp = tmp_path_factory.mktemp("submit")
+    async with api_stack(kafka_bootstrap, tmp, max_message_bytes=MAX_MESSAGE_BYTES) as (
+        _,
+        the_client,
+        __,
+    ):
+        yield the_client
+
+
+def unique() -> str:
+    return f"s-{uuid.uuid4().hex[:8]}"
+
+
+async def test_a_command_larger_than_a_message_is_413_and_not_sent(
+    client: httpx.AsyncClient,
+) -> None:
+    name = unique()
+    large = await client.post(
+        "/v0/pipelines", json={"name": name, "description": "x" * MAX_MESSAGE_BYTES}
+    )
+    assert large.status_code == 413, large.text
+    body = large.json()
+    assert body["error_code"] == "PayloadTooLarge"
+    assert body["details"]["max_bytes"] == MAX_MESSAGE_BYTES
+    assert body["details"]["size"] > MAX_MESSAGE_BYTES
+    assert "X-Pipelines-Version" not in large.headers
+    # Nothing was created under the name.
+    assert (await client.post("/v0/pipelines", json={"name": name})).status_code == 201
+
+
+async def test_a_key_reused_for_another_request_is_409_in_the_familys_shape(
+    client: httpx.AsyncClient,
+) -> None:
+    key = str(uuid.uuid4())
+    name = unique()
+    created = await client.post(
+        "/v0/pipelines", json={"name": name}, headers={"Idempotency-Key": key}
+    )
+    assert created.status_code == 201, created.text
+
+    stop = await client.post(f"/v0/pipelines/{name}/stop", headers={"Idempotency-Key": key})
+    assert stop.status_code == 409, stop.text
+    assert stop.json()["error_code"] == "IdempotencyKeyReused"
+    assert stop.json()["details"] == {
+        "idempotency_key": key,
+        "command_type": "StopPipeline",
+        "used_by": "CreatePipeline",
+    }
+    assert "X-Pipelines-Version" not in stop.headers
+
+    marquez = await client.post(
+        f"/api/v1/jobs/runs/{uuid.uuid4()}/start", headers={"Idempotency-Key": key}
+    )
+    assert marquez.status_code == 409, marquez.text
+    assert set(marquez.json()) == {"code", "message"}
+    assert key in marquez.json()["message"]
+
+    again = await client.post(
+        "/v0/pipelines", json={"name": name}, headers={"Idempotency-Key": key}
+    )
+    assert (again.status_code, again.json()) == (201, created.json())
+    assert again.headers["X-Pipelines-Version"] == created.headers["X-Pipelines-Version"]
