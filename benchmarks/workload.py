@@ -11,19 +11,21 @@ from collections.abc import Iterator
 from uuid import UUID, uuid4
 
 from contracts import Command, CreateConfig, CreatePipeline, StartPipeline, StopPipeline
+from contracts.config_document import AdapterStep, ConfigDocument, Inbound, InitMessage, RouteSpec
 
-CONFIG_DOCUMENT = {
-    "version": "1.0",
-    "routes": {
-        "ingest": {
-            "name": "ingest",
-            "inbound": {"topic": "bench.in"},
-            "adapters": [{"type": "pass_through"}],
-            "outbound": [],
-        }
+# One pass-through route: the normalized document (defaults filled in), as the config
+# stores it.
+CONFIG_DOCUMENT = ConfigDocument(
+    version="1.0",
+    routes={
+        "ingest": RouteSpec(
+            name="ingest",
+            inbound=Inbound(topic="bench.in"),
+            adapters=[AdapterStep(type="pass_through")],
+        )
     },
-    "init_message": {"route": "ingest", "payload": {}},
-}
+    init_message=InitMessage(route="ingest"),
+).model_dump(mode="json")
 
 
 def setup_commands() -> tuple[CreateConfig, UUID]:

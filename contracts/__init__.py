@@ -5,12 +5,9 @@ format and contracts/schemas/ for the JSON Schema of every message.
 """
 
 from contracts.cloudevents import (
-    DEFAULT_MAX_BYTES,
-    CloudEventAttributes,
     DecodedCommand,
     DecodedEvent,
     DecodedResult,
-    KafkaRecord,
     decode_command,
     decode_event,
     decode_result,
@@ -47,6 +44,7 @@ from contracts.commands import (
     UpdateRunStatus,
     ValidateConfig,
 )
+from contracts.envelope import DEFAULT_MAX_BYTES, CloudEventAttributes, KafkaRecord
 from contracts.errors import ErrorBody, WireError, WireErrorCode
 from contracts.events import LifecycleEvent, event_id
 from contracts.results import CommandAccepted, CommandRejected, CommandResult, rejection

@@ -20,6 +20,7 @@ from contracts.envelope import (
     CE_TIME,
     CE_TYPE,
     CONTENT_TYPE,
+    CORE_HEADERS,
     JSON_CONTENT_TYPE,
     SPEC_VERSION,
 )
@@ -77,16 +78,7 @@ RESULT_HEADERS: Final = _headers_schema(
         ce_type=_string("The result's kind", enum=list(RESULTS)),
         ce_causationid=_string("The command id"),
     ),
-    required=[
-        CE_SPECVERSION,
-        CE_ID,
-        CE_SOURCE,
-        CE_TYPE,
-        CE_TIME,
-        CONTENT_TYPE,
-        CE_CORRELATIONID,
-        CE_CAUSATIONID,
-    ],
+    required=[*CORE_HEADERS, CE_CORRELATIONID, CE_CAUSATIONID],
 )
 
 EVENT_HEADERS: Final = _headers_schema(
@@ -97,16 +89,7 @@ EVENT_HEADERS: Final = _headers_schema(
         ce_subject=_string("The aggregate id"),
         ce_sequence=_string("The aggregate version (decimal)", pattern="^[1-9][0-9]*$"),
     ),
-    required=[
-        CE_SPECVERSION,
-        CE_ID,
-        CE_SOURCE,
-        CE_TYPE,
-        CE_TIME,
-        CONTENT_TYPE,
-        CE_SUBJECT,
-        CE_SEQUENCE,
-    ],
+    required=[*CORE_HEADERS, CE_SUBJECT, CE_SEQUENCE],
 )
 
 DEAD_LETTER_HEADERS: Final = {

@@ -33,51 +33,27 @@ from contracts.envelope import (
     CE_CORRELATIONID,
     CE_ID,
     CE_SEQUENCE,
-    CE_SOURCE,
-    CE_SPECVERSION,
     CE_SUBJECT,
-    CE_TIME,
     CE_TYPE,
     COMMAND_SOURCE,
-    CONTENT_TYPE,
     DEFAULT_MAX_BYTES,
     EVENT_SOURCE,
-    JSON_CONTENT_TYPE,
     RESULT_SOURCE,
-    SPEC_VERSION,
     CloudEventAttributes,
     HeaderMap,
     Headers,
     KafkaRecord,
     check_envelope,
+    dead_letter,
     json_object,
     malformed,
+    message_headers,
     read_attributes,
-    rfc3339,
     schema_errors,
 )
 from contracts.errors import WireError, WireErrorCode
 from contracts.events import LifecycleEvent
 from contracts.results import RESULTS, CommandAccepted, CommandRejected
-
-__all__ = [
-    "DEFAULT_MAX_BYTES",
-    "CloudEventAttributes",
-    "DecodedCommand",
-    "DecodedEvent",
-    "DecodedResult",
-    "Headers",
-    "KafkaRecord",
-    "decode_command",
-    "decode_event",
-    "decode_result",
-    "encode_command",
-    "encode_dead_letter",
-    "encode_event",
-    "encode_result",
-    "result_id",
-    "rfc3339",
-]
 
 
 @dataclass(frozen=True)
@@ -128,19 +104,18 @@ def _headers(
     correlation_id: str | None = None,
     causation_id: str | None = None,
 ) -> list[tuple[str, bytes]]:
-    pairs: list[tuple[str, str | None]] = [
-        (CE_SPECVERSION, SPEC_VERSION),
-        (CE_ID, id),
-        (CE_SOURCE, source),
-        (CE_TYPE, type),
-        (CE_TIME, rfc3339(time or datetime.now(UTC))),
-        (CONTENT_TYPE, JSON_CONTENT_TYPE),
-        (CE_SUBJECT, subject),
-        (CE_SEQUENCE, None if sequence is None else str(sequence)),
-        (CE_CORRELATIONID, correlation_id),
-        (CE_CAUSATIONID, causation_id),
-    ]
-    return [(name, value.encode()) for name, value in pairs if value is not None]
+    return message_headers(
+        id=id,
+        source=source,
+        type=type,
+        time=time or datetime.now(UTC),
+        extensions=[
+            (CE_SUBJECT, subject),
+            (CE_SEQUENCE, None if sequence is None else str(sequence)),
+            (CE_CORRELATIONID, correlation_id),
+            (CE_CAUSATIONID, causation_id),
+        ],
+    )
 
 
 def encode_command(
@@ -239,19 +214,16 @@ def encode_dead_letter(
 ) -> KafkaRecord:
     """An undecodable message for the DLQ: key and value byte for byte, its headers kept,
     and the reason appended as `dlq_*` headers."""
-    reason: list[tuple[str, str | None]] = [
-        ("dlq_error_code", error.error_code.value),
-        ("dlq_error_message", error.message),
-        ("dlq_error_details", orjson.dumps(error.details).decode()),
-        ("dlq_original_topic", topic),
-        ("dlq_original_partition", None if partition is None else str(partition)),
-        ("dlq_original_offset", None if offset is None else str(offset)),
-    ]
-    kept = [(name, raw if raw is not None else b"") for name, raw in headers]
-    return KafkaRecord(
-        key=key or b"",
-        value=value or b"",
-        headers=kept + [(name, text.encode()) for name, text in reason if text is not None],
+    return dead_letter(
+        value,
+        key,
+        headers,
+        error_code=error.error_code.value,
+        message=error.message,
+        details=error.details,
+        topic=topic,
+        partition=partition,
+        offset=offset,
     )
 
 
@@ -295,27 +267,24 @@ def decode_command(
             {"header": CE_TYPE},
             command_id=command_id,
         )
+
+    def refused(code: WireErrorCode, message: str, **details: Any) -> WireError:
+        # From here on, every refusal names the command's id and type.
+        details = {"command_type": command_type, **details}
+        return WireError(code, message, details, command_id=command_id, command_type=command_type)
+
     model = COMMANDS.get(command_type)
     if model is None:
-        raise WireError(
-            WireErrorCode.UNKNOWN_COMMAND_TYPE,
-            f"Unknown command type '{command_type}'",
-            {"command_type": command_type, "known": sorted(COMMANDS)},
-            command_id=command_id,
-            command_type=command_type,
-        )
+        message = f"Unknown command type '{command_type}'"
+        raise refused(WireErrorCode.UNKNOWN_COMMAND_TYPE, message, known=sorted(COMMANDS))
     attributes = read_attributes(found, command_id, command_type)
     body = json_object(value, command_id, command_type)
     try:
         command = model.model_validate(body)
     except ValidationError as exc:
-        raise WireError(
-            WireErrorCode.COMMAND_SCHEMA_VIOLATION,
-            f"Message is not a valid {command_type}: {exc.error_count()} error(s)",
-            {"command_type": command_type, "errors": schema_errors(exc)},
-            command_id=command_id,
-            command_type=command_type,
-        ) from None
+        message = f"Message is not a valid {command_type}: {exc.error_count()} error(s)"
+        errors = schema_errors(exc)
+        raise refused(WireErrorCode.COMMAND_SCHEMA_VIOLATION, message, errors=errors) from None
     return DecodedCommand(command=command, attributes=attributes)
 
 

@@ -1,6 +1,7 @@
 """The CloudEvents envelope in Kafka binary content mode: header names, the record a
-producer sends, the attributes a consumer reads back, and the checks every decoder
-shares. `contracts.cloudevents` builds the encoders and decoders on these.
+producer sends and the headers every encoder writes, a dead letter, the attributes a
+consumer reads back, and the checks every decoder shares. `contracts.cloudevents` and
+`contracts.route_messages` build their encoders and decoders on these.
 """
 
 from __future__ import annotations
@@ -30,11 +31,15 @@ CE_CORRELATIONID = "ce_correlationid"
 CE_CAUSATIONID = "ce_causationid"
 CONTENT_TYPE = "content-type"
 
+# The attributes every message of ours carries, first and in this order.
+CORE_HEADERS = (CE_SPECVERSION, CE_ID, CE_SOURCE, CE_TYPE, CE_TIME, CONTENT_TYPE)
+
 COMMAND_SOURCE = "/pipelines/clients"
 RESULT_SOURCE = "/pipelines/command-handler"
 EVENT_SOURCE = "/pipelines/event-store"
 
 Headers = Iterable[tuple[str, bytes | None]]
+Header = tuple[str, str | None]  # a header to write, as text; `None`: leave it out
 _datetime = TypeAdapter(datetime)
 
 
@@ -74,6 +79,56 @@ def rfc3339(moment: datetime) -> str:
     """UTC with a `Z`; a naive datetime is taken as UTC."""
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     return aware.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def message_headers(
+    *, id: str, source: str, type: str, time: datetime, extensions: Iterable[Header] = ()
+) -> list[tuple[str, bytes]]:
+    """A message's headers: `CORE_HEADERS`, then `extensions` in their order; a header
+    whose value is `None` is left out."""
+    pairs: list[Header] = [
+        (CE_SPECVERSION, SPEC_VERSION),
+        (CE_ID, id),
+        (CE_SOURCE, source),
+        (CE_TYPE, type),
+        (CE_TIME, rfc3339(time)),
+        (CONTENT_TYPE, JSON_CONTENT_TYPE),
+        *extensions,
+    ]
+    return [(name, value.encode()) for name, value in pairs if value is not None]
+
+
+def dead_letter(
+    value: bytes | None,
+    key: bytes | None,
+    headers: Headers,
+    *,
+    error_code: str,
+    message: str,
+    details: Any,
+    topic: str | None,
+    partition: int | None,
+    offset: int | None,
+    extensions: Iterable[Header] = (),
+) -> KafkaRecord:
+    """A message given up on, for a dead-letter topic: key and value byte for byte, its
+    headers as they arrived, and the reason appended as `dlq_*` headers (then
+    `extensions`); a reason header whose value is `None` is left out."""
+    reason: list[Header] = [
+        ("dlq_error_code", error_code),
+        ("dlq_error_message", message),
+        ("dlq_error_details", orjson.dumps(details).decode()),
+        ("dlq_original_topic", topic),
+        ("dlq_original_partition", None if partition is None else str(partition)),
+        ("dlq_original_offset", None if offset is None else str(offset)),
+        *extensions,
+    ]
+    kept = [(name, raw if raw is not None else b"") for name, raw in headers]
+    return KafkaRecord(
+        key=key or b"",
+        value=value or b"",
+        headers=kept + [(name, text.encode()) for name, text in reason if text is not None],
+    )
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,12 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from typing import Final
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from pydantic import Field, NonNegativeInt
 
-from contracts.command_base import Command
+from contracts.command_base import Command, DecidedCommandIds
 from contracts.statuses import RunStatus
-
-_NAMESPACE: Final = uuid5(NAMESPACE_URL, "urn:pipeline-service:orchestrator-decision")
 
 
 class ExecutionDecision(StrEnum):
@@ -72,6 +70,9 @@ class ReportStageProgress(Command):
         return str(self.execution_id)
 
 
+_DECISION_IDS: Final = DecidedCommandIds("orchestrator-decision")
+
+
 def decision_command_id(
     role: str, execution_id: UUID, version: int, decision: ExecutionDecision | str
 ) -> UUID:
@@ -79,7 +80,7 @@ def decision_command_id(
 
     Deterministic, so a decision re-sent after a crash or made twice by two orchestrators
     is one command."""
-    return uuid5(_NAMESPACE, f"{role}/{execution_id}/{version}/{ExecutionDecision(decision)}")
+    return _DECISION_IDS(role, execution_id, version, ExecutionDecision(decision))
 
 
 __all__ = ["DecideExecution", "ExecutionDecision", "ReportStageProgress", "decision_command_id"]

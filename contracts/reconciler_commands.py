@@ -18,14 +18,12 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final, Self
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from pydantic import Field, model_validator
 
-from contracts.command_base import Command, PipelineName
+from contracts.command_base import Command, DecidedCommandIds, PipelineName
 from contracts.statuses import RuntimeStatus
-
-_NAMESPACE: Final = uuid5(NAMESPACE_URL, "urn:pipeline-service:reconciler-decision")
 
 
 class ReconcileStep(StrEnum):
@@ -92,12 +90,15 @@ class ReconcilePipeline(Command):
         return self
 
 
+_STEP_IDS: Final = DecidedCommandIds("reconciler-decision")
+
+
 def reconcile_command_id(role: str, pipeline_id: UUID, version: int, step: ReconcileStep) -> UUID:
     """The command id of `step` by `role` on `pipeline_id` at `version` (a UUIDv5).
 
     Deterministic, so a step re-sent after a crash, or by a second reconciler, is one
     command."""
-    return uuid5(_NAMESPACE, f"{role}/{pipeline_id}/{version}/{ReconcileStep(step)}")
+    return _STEP_IDS(role, pipeline_id, version, ReconcileStep(step))
 
 
 __all__ = ["ReconcilePipeline", "ReconcileStep", "reconcile_command_id"]

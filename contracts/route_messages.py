@@ -22,24 +22,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 import orjson
 
-from contracts.envelope import (
-    CE_CORRELATIONID,
-    CE_ID,
-    CE_SOURCE,
-    CE_SPECVERSION,
-    CE_TIME,
-    CE_TYPE,
-    CONTENT_TYPE,
-    JSON_CONTENT_TYPE,
-    SPEC_VERSION,
-    HeaderMap,
-    Headers,
-    KafkaRecord,
-    check_envelope,
-    json_object,
-    malformed,
-    rfc3339,
-)
+from contracts import envelope
 from contracts.errors import WireError
 
 ROUTE_MESSAGE_TYPE: Final = "RouteMessage"
@@ -73,52 +56,52 @@ class RouteMessage:
         return self.route == INIT_ROUTE
 
 
-def encode_route_message(message: RouteMessage) -> KafkaRecord:
-    headers = [
-        (CE_SPECVERSION, SPEC_VERSION),
-        (CE_ID, str(message.id)),
-        (CE_SOURCE, f"/pipelines/routes/{message.route}"),
-        (CE_TYPE, ROUTE_MESSAGE_TYPE),
-        (CE_TIME, rfc3339(message.time)),
-        (CONTENT_TYPE, JSON_CONTENT_TYPE),
-        (CE_EXECUTIONID, str(message.execution_id)),
-        (CE_ROUTE, message.route),
-        (CE_STAGE, str(message.stage)),
-    ]
-    if message.correlation_id is not None:
-        headers.append((CE_CORRELATIONID, message.correlation_id))
-    return KafkaRecord(
+def encode_route_message(message: RouteMessage) -> envelope.KafkaRecord:
+    return envelope.KafkaRecord(
         key=str(message.execution_id).encode(),
         value=orjson.dumps(message.payload),
-        headers=[(name, value.encode()) for name, value in headers],
+        headers=envelope.message_headers(
+            id=str(message.id),
+            source=f"/pipelines/routes/{message.route}",
+            type=ROUTE_MESSAGE_TYPE,
+            time=message.time,
+            extensions=[
+                (CE_EXECUTIONID, str(message.execution_id)),
+                (CE_ROUTE, message.route),
+                (CE_STAGE, str(message.stage)),
+                (envelope.CE_CORRELATIONID, message.correlation_id),
+            ],
+        ),
     )
 
 
-def decode_route_message(value: bytes | None, headers: Headers) -> RouteMessage:
+def decode_route_message(value: bytes | None, headers: envelope.Headers) -> RouteMessage:
     """The message, or a WireError (MalformedMessage) saying what is wrong with it."""
-    found = HeaderMap.of(headers)
-    message_id = found.get(CE_ID)
-    check_envelope(found, message_id)
-    kind = found.get(CE_TYPE)
+    found = envelope.HeaderMap.of(headers)
+    message_id = found.get(envelope.CE_ID)
+    envelope.check_envelope(found, message_id)
+    kind = found.get(envelope.CE_TYPE)
     if kind is not None and kind != ROUTE_MESSAGE_TYPE:
-        raise malformed(f"Not a route message: ce_type '{kind}'", message_id, ce_type=kind)
-    ids = {name: _uuid(found, name, message_id) for name in (CE_ID, CE_EXECUTIONID)}
+        raise envelope.malformed(f"Not a route message: ce_type '{kind}'", message_id, ce_type=kind)
+    ids = {name: _uuid(found, name, message_id) for name in (envelope.CE_ID, CE_EXECUTIONID)}
     stage_text = found.get(CE_STAGE) or "0"
     if not stage_text.isdigit():
-        raise malformed(f"{CE_STAGE} '{stage_text}' is not a step count", message_id)
-    payload = json_object(value, message_id, ROUTE_MESSAGE_TYPE)
-    time_text = found.get(CE_TIME)
+        raise envelope.malformed(f"{CE_STAGE} '{stage_text}' is not a step count", message_id)
+    payload = envelope.json_object(value, message_id, ROUTE_MESSAGE_TYPE)
+    time_text = found.get(envelope.CE_TIME)
     try:
         time = datetime.fromisoformat(time_text) if time_text else datetime.now(UTC)
     except ValueError:
-        raise malformed(f"ce_time '{time_text}' is not an RFC 3339 time", message_id) from None
+        raise envelope.malformed(
+            f"ce_time '{time_text}' is not an RFC 3339 time", message_id
+        ) from None
     return RouteMessage(
-        id=ids[CE_ID],
+        id=ids[envelope.CE_ID],
         execution_id=ids[CE_EXECUTIONID],
         route=found.get(CE_ROUTE) or INIT_ROUTE,
         payload=payload,
         stage=int(stage_text),
-        correlation_id=found.get(CE_CORRELATIONID),
+        correlation_id=found.get(envelope.CE_CORRELATIONID),
         time=time,
     )
 
@@ -146,35 +129,34 @@ def encode_route_dead_letter(
     topic: str,
     partition: int,
     offset: int,
-) -> KafkaRecord:
+) -> envelope.KafkaRecord:
     """A message a route gave up on, for its dead-letter topic: key, value and headers as
     they arrived, plus the same `dlq_*` reason headers as the commands DLQ
     (contracts.cloudevents.encode_dead_letter) and `dlq_route`, the route that gave up."""
-    reason = [
-        ("dlq_error_code", error_code.value),
-        ("dlq_error_message", message),
-        ("dlq_error_details", orjson.dumps(dict(details)).decode()),
-        ("dlq_original_topic", topic),
-        ("dlq_original_partition", str(partition)),
-        ("dlq_original_offset", str(offset)),
-        (CE_DLQ_ROUTE, route),
-    ]
-    kept = [(name, raw if raw is not None else b"") for name, raw in headers]
-    return KafkaRecord(
-        key=key or b"",
-        value=value or b"",
-        headers=kept + [(name, text.encode()) for name, text in reason],
+    return envelope.dead_letter(
+        value,
+        key,
+        headers,
+        error_code=error_code.value,
+        message=message,
+        details=dict(details),
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        extensions=[(CE_DLQ_ROUTE, route)],
     )
 
 
-def _uuid(found: HeaderMap, name: str, message_id: str | None) -> UUID:
+def _uuid(found: envelope.HeaderMap, name: str, message_id: str | None) -> UUID:
     text = found.get(name)
     if text is None:
-        raise malformed(f"Route message has no {name} header", message_id, header=name)
+        raise envelope.malformed(f"Route message has no {name} header", message_id, header=name)
     try:
         return UUID(text)
     except ValueError:
-        raise malformed(f"{name} '{text}' is not a UUID", message_id, header=name) from None
+        raise envelope.malformed(
+            f"{name} '{text}' is not a UUID", message_id, header=name
+        ) from None
 
 
 __all__ = [

@@ -3,46 +3,25 @@
 Its status moves only along `domain.run_status.TRANSITIONS`; seeds 002 and 004 read it
 through `contracts.run_views`. Every verb checks first and raises a `DomainError` before
 its event is triggered, so a refused command leaves no pending event; the `@event`
-methods only copy their arguments into state, so replay is exact. The stage verbs live
-in `domain.stage_runs`, the state's field list in `domain.execution_fields`.
-
-Time. The caller passes `now` (its clock); a transition's time is its `at` when given,
-else `now`. A late message never rewinds a run:
-- the first transition may carry any `at` (seed 002's own example starts a run before
-  its `createdAt`), and every later one is compared with the last transition's time;
-- a move to a NON-terminal status with `at` earlier than the last transition is refused
-  with `StaleRunTransition` (it describes a past the run has already left);
-- a move to a TERMINAL status is still accepted when it is late (the run did end, and the
-  table already said it may), but its recorded time is clamped to the last transition's
-  time, so `started_at <= ended_at` and no timestamp ever moves backwards. The event keeps
-  the time the message reported in `reported_at`.
-Naive datetimes are taken as UTC.
-
-A run's deadline is `created_at + timeout` (21 days by default, Esper's documented
-default): a run stuck before it started should time out too. `time_out(now)` is refused
-before the deadline, so a sweep cannot time out a run early.
+methods only copy their arguments into state, so replay is exact. The status verbs (and
+their rules for time, deadlines and the orchestrator's decisions) live in
+`domain.run_transitions`, the stage verbs in `domain.stage_runs`, the state's field list
+in `domain.execution_fields`.
 
 Seed 004's effective init payload is the config's init payload deep-merged with the
 overrides (`domain.payload_merge`); the creation event also records the init route's
 inbound topic (`init_topic`), which the outbox relay publishes the init message to.
-
-The orchestrator's decisions (`decide`) are a table, `DECISIONS`, from decision to the
-status it moves the execution to. A decision made on a version the execution has since
-left is refused (`StaleDecision`, 409) while the execution is still going; once it has
-finished, every decision gets the answer any transition gets (a no-op for the status it
-already has, `RunAlreadyTerminal` otherwise), whatever version it was made on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, TypedDict, Unpack
 from uuid import UUID
 
 from eventsourcing.domain import event
 
-from contracts.orchestrator_commands import ExecutionDecision
 from contracts.run_views import (
     STARTED,
     TERMINAL,
@@ -52,7 +31,6 @@ from contracts.run_views import (
     stage_end,
 )
 from contracts.statuses import ExecutionStatus, MarquezRunState, ReplaySource, RunStatus
-from domain import run_status as rs
 from domain.base import Aggregate, AggregateSnapshot
 from domain.execution_fields import (
     ExecutionState,
@@ -62,19 +40,38 @@ from domain.execution_fields import (
     aware,
 )
 from domain.payload_merge import deep_merge
-from domain.run_status import MarquezAction, Verdict
+from domain.run_transitions import RunTransitions
 from domain.stage_runs import StageBookkeeping
 
 DEFAULT_RUN_TIMEOUT = timedelta(days=21)
 
-# An orchestrator decision -> the status it moves the execution to.
-DECISIONS: Final[Mapping[ExecutionDecision, RunStatus]] = {
-    ExecutionDecision.START: RunStatus.RUNNING,
-    ExecutionDecision.COMPLETE: RunStatus.SUCCESS,
-    ExecutionDecision.FAIL: RunStatus.FAILURE,
-    ExecutionDecision.TIME_OUT: RunStatus.TIMEOUT,
-    ExecutionDecision.INTERRUPT: RunStatus.INTERRUPTED,
-}
+
+class RunOptions(TypedDict, total=False):
+    """What any run may be created with besides its owner; what is left out takes
+    `Execution.__init__`'s default."""
+
+    tag: str | None
+    args: Mapping[str, Any] | None
+    facets: Mapping[str, Any] | None
+    timeout: timedelta
+
+
+class PipelineRunOptions(RunOptions, total=False):
+    route_ids: Iterable[str]
+    config_id: UUID | None
+    config_version: int | None
+    nominal_start_time: datetime | None
+    nominal_end_time: datetime | None
+
+
+class ConfigRunOptions(RunOptions, total=False):
+    init_payload_overrides: Mapping[str, Any] | None
+    init_route: str | None
+    init_topic: str | None
+    run_number: int | None
+    parent_execution_id: UUID | None
+    replay_source: ReplaySource | None
+    skip_init_message: bool
 
 
 class _CreatedUpcasts(Aggregate):
@@ -89,7 +86,7 @@ class _CreatedUpcasts(Aggregate):
             state["init_topic"] = None  # v1 had no init topic: no init message to publish
 
 
-class Execution(StageBookkeeping, _CreatedUpcasts):
+class Execution(RunTransitions, StageBookkeeping, _CreatedUpcasts):
     """One run's history; its id (a UUIDv7) comes with the command that creates it."""
 
     class Snapshot(AggregateSnapshot):
@@ -162,32 +159,16 @@ class Execution(StageBookkeeping, _CreatedUpcasts):
         pipeline_id: UUID,
         run_number: int,
         at: datetime,
-        route_ids: Iterable[str] = (),
-        config_id: UUID | None = None,
-        config_version: int | None = None,
-        tag: str | None = None,
-        args: Mapping[str, Any] | None = None,
-        facets: Mapping[str, Any] | None = None,
-        nominal_start_time: datetime | None = None,
-        nominal_end_time: datetime | None = None,
-        timeout: timedelta = DEFAULT_RUN_TIMEOUT,
+        **options: Unpack[PipelineRunOptions],
     ) -> Execution:
         """A pipeline run (seed 003; seed 002's runs are these too): owned by the pipeline."""
-        return cls(
+        return cls._opened(
+            RunOwnerKind.PIPELINE,
+            at,
             execution_id=execution_id,
-            owner_kind=RunOwnerKind.PIPELINE,
-            at=aware(at),
-            route_ids=list(dict.fromkeys(route_ids)),
             pipeline_id=pipeline_id,
-            config_id=config_id,
-            config_version=config_version,
             run_number=run_number,
-            tag=tag,
-            args=dict(args or {}),
-            facets=dict(facets or {}),
-            nominal_start_time=nominal_start_time,
-            nominal_end_time=nominal_end_time,
-            timeout=timeout,
+            **options,
         )
 
     @classmethod
@@ -200,46 +181,48 @@ class Execution(StageBookkeeping, _CreatedUpcasts):
         at: datetime,
         route_ids: Iterable[str],
         config_init_payload: Mapping[str, Any],
-        init_payload_overrides: Mapping[str, Any] | None = None,
-        init_route: str | None = None,
-        init_topic: str | None = None,
-        run_number: int | None = None,
-        tag: str | None = None,
-        parent_execution_id: UUID | None = None,
-        replay_source: ReplaySource | None = None,
-        skip_init_message: bool = False,
+        **options: Unpack[ConfigRunOptions],
+    ) -> Execution:
+        """A config run (seed 004 RunConfig, or a replay): owned by the config."""
+        given = options.pop("init_payload_overrides", None)
+        overrides = dict(given) if given is not None else None
+        return cls._opened(
+            RunOwnerKind.CONFIG,
+            at,
+            execution_id=execution_id,
+            config_id=config_id,
+            config_version=config_version,
+            route_ids=route_ids,
+            init_payload=deep_merge(config_init_payload, overrides or {}),
+            init_payload_overrides=overrides,
+            **options,
+        )
+
+    @classmethod
+    def _opened(
+        cls,
+        owner_kind: RunOwnerKind,
+        at: datetime,
+        *,
+        route_ids: Iterable[str] = (),
         args: Mapping[str, Any] | None = None,
         facets: Mapping[str, Any] | None = None,
         timeout: timedelta = DEFAULT_RUN_TIMEOUT,
+        **fields: Any,
     ) -> Execution:
-        """A config run (seed 004 RunConfig, or a replay): owned by the config."""
-        overrides = dict(init_payload_overrides) if init_payload_overrides is not None else None
+        """What every new run records the same way: an aware time, each route once, and
+        copies of args and facets (a later edit of the caller's never leaks in)."""
         return cls(
-            execution_id=execution_id,
-            owner_kind=RunOwnerKind.CONFIG,
+            owner_kind=owner_kind,
             at=aware(at),
             route_ids=list(dict.fromkeys(route_ids)),
-            config_id=config_id,
-            config_version=config_version,
-            run_number=run_number,
-            tag=tag,
-            parent_execution_id=parent_execution_id,
-            replay_source=replay_source,
-            skip_init_message=skip_init_message,
-            init_route=init_route,
-            init_topic=init_topic,
-            init_payload=deep_merge(config_init_payload, overrides or {}),
-            init_payload_overrides=overrides,
             args=dict(args or {}),
             facets=dict(facets or {}),
             timeout=timeout,
+            **fields,
         )
 
     # --- derived values -------------------------------------------------------------------
-
-    @property
-    def deadline(self) -> datetime:
-        return self.created_at + self.timeout
 
     @property
     def duration_ms(self) -> int | None:
@@ -255,86 +238,7 @@ class Execution(StageBookkeeping, _CreatedUpcasts):
     def execution_status(self) -> ExecutionStatus:
         return execution_status(self.status)
 
-    # --- status verbs ---------------------------------------------------------------------
-
-    def transition(
-        self,
-        to: RunStatus | str,
-        *,
-        at: datetime | None = None,
-        now: datetime,
-        reason: str | None = None,
-    ) -> bool:
-        """Move to `to` (see the module docstring for time). False when already there.
-
-        `reason` (why, e.g. the orchestrator's word on a failure) is kept on the event."""
-        self._check_live()
-        target = RunStatus(to)
-        match rs.verdict(self.status, target):
-            case Verdict.NO_OP:
-                return False
-            case Verdict.TERMINAL:
-                raise rs.run_already_terminal(self.id, self.status, target)
-            case Verdict.ILLEGAL:
-                raise rs.illegal_run_transition(self.id, self.status, target)
-        if target is RunStatus.INVALID and self.routes:
-            raise rs.run_has_routes(self.id, list(self.routes))
-        reported = aware(at) if at is not None else None
-        when = reported if reported is not None else aware(now)
-        last = self.last_transition_at
-        if last is not None and when < last:
-            if target not in TERMINAL:
-                raise rs.stale_run_transition(
-                    self.id, self.status, target, when.isoformat(), last.isoformat()
-                )
-            when = last
-        self._status_changed(status=target, at=when, reported_at=reported, reason=reason)
-        return True
-
-    def apply_marquez_action(
-        self, action: MarquezAction | str, *, at: datetime | None = None, now: datetime
-    ) -> bool:
-        """Seed 002's start / complete / fail / abort."""
-        return self.transition(rs.from_marquez_action(action), at=at, now=now)
-
-    def start(self, *, at: datetime | None = None, now: datetime) -> bool:
-        return self.transition(RunStatus.RUNNING, at=at, now=now)
-
-    def cancel(self, *, at: datetime | None = None, now: datetime) -> bool:
-        """CancelExecution (seed 004) and Esper's user cancel."""
-        return self.transition(RunStatus.CANCELLED, at=at, now=now)
-
-    def time_out(self, *, now: datetime, reason: str | None = None) -> bool:
-        """The deadline sweep: only a run past its deadline times out."""
-        self._check_live()
-        if self.status is RunStatus.TIMEOUT:
-            return False
-        if self.is_terminal:
-            raise rs.run_already_terminal(self.id, self.status, RunStatus.TIMEOUT)
-        if aware(now) < self.deadline:
-            raise rs.run_deadline_not_reached(self.id, self.deadline, aware(now))
-        return self.transition(RunStatus.TIMEOUT, now=now, reason=reason)
-
-    def decide(
-        self,
-        decision: ExecutionDecision | str,
-        *,
-        expected_version: int | None = None,
-        reason: str | None = None,
-        at: datetime | None = None,
-        now: datetime,
-    ) -> bool:
-        """An orchestrator decision (`DECISIONS`). False when it changes nothing.
-
-        A timeout is checked against, and recorded at, `now` (the handler's clock), never
-        a reported `at`: the deadline is ours to judge."""
-        self._check_live()
-        chosen = ExecutionDecision(decision)
-        if not self.is_terminal and expected_version not in (None, self.version):
-            raise rs.stale_decision(self.id, chosen, expected_version, self.version)
-        if chosen is ExecutionDecision.TIME_OUT:
-            return self.time_out(now=now, reason=reason)
-        return self.transition(DECISIONS[chosen], at=at, now=now, reason=reason)
+    # --- delete ---------------------------------------------------------------------------
 
     def delete(self, *, at: datetime) -> None:
         """Seed 003's DELETE: the run is gone for every later command (UnknownRun)."""
@@ -410,4 +314,12 @@ class Execution(StageBookkeeping, _CreatedUpcasts):
         self.updated_at = max(self.updated_at, at)
 
 
-__all__ = ["DECISIONS", "DEFAULT_RUN_TIMEOUT", "Execution", "ExecutionState", "RunOwnerKind"]
+__all__ = [
+    "DEFAULT_RUN_TIMEOUT",
+    "ConfigRunOptions",
+    "Execution",
+    "ExecutionState",
+    "PipelineRunOptions",
+    "RunOptions",
+    "RunOwnerKind",
+]

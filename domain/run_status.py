@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum, StrEnum
-from typing import Final
+from typing import Any, Final
 from uuid import UUID
 
 from contracts.orchestrator_commands import ExecutionDecision
@@ -143,17 +143,18 @@ def stage_verdict(current: RunStatus, target: RunStatus) -> Verdict:
 # --- errors a run command can be refused with ---------------------------------------------
 
 
-def _transition_details(run_id: UUID, current: RunStatus, target: RunStatus) -> dict[str, str]:
-    return {"run_id": str(run_id), "from": current.value, "to": target.value}
+def _refused(code: str, run_id: UUID, message: str, status: int, /, **details: Any) -> DomainError:
+    """A refused run command; its details name the run first."""
+    return DomainError(code, message, {"run_id": str(run_id), **details}, status)
+
+
+def _moves(current: RunStatus, target: RunStatus) -> dict[str, str]:
+    return {"from": current.value, "to": target.value}
 
 
 def illegal_run_transition(run_id: UUID, current: RunStatus, target: RunStatus) -> DomainError:
-    return DomainError(
-        "IllegalRunTransition",
-        f"Run '{run_id}' cannot move from '{current}' to '{target}'",
-        _transition_details(run_id, current, target),
-        409,
-    )
+    message = f"Run '{run_id}' cannot move from '{current}' to '{target}'"
+    return _refused("IllegalRunTransition", run_id, message, 409, **_moves(current, target))
 
 
 def run_already_terminal(run_id: UUID, current: RunStatus, target: RunStatus) -> DomainError:
@@ -166,41 +167,34 @@ def run_already_finished(run_id: UUID, current: RunStatus, action: str) -> Domai
 
 
 def _already_terminal(run_id: UUID, current: RunStatus, refusal: str, **what: str) -> DomainError:
-    return DomainError(
-        "RunAlreadyTerminal",
-        f"Run '{run_id}' is already '{current}', a final status, and {refusal}",
-        {"run_id": str(run_id), "from": current.value, **what},
-        409,
-    )
+    message = f"Run '{run_id}' is already '{current}', a final status, and {refusal}"
+    return _refused("RunAlreadyTerminal", run_id, message, 409, **{"from": current.value}, **what)
 
 
 def stale_run_transition(
     run_id: UUID, current: RunStatus, target: RunStatus, at: str, last_at: str
 ) -> DomainError:
-    return DomainError(
-        "StaleRunTransition",
+    message = (
         f"Run '{run_id}' cannot move from '{current}' to '{target}' at {at}: "
-        f"it last changed at {last_at}",
-        {**_transition_details(run_id, current, target), "at": at, "last_transition_at": last_at},
-        409,
+        f"it last changed at {last_at}"
+    )
+    moves = _moves(current, target)
+    return _refused(
+        "StaleRunTransition", run_id, message, 409, **moves, at=at, last_transition_at=last_at
     )
 
 
 def unknown_run(run_id: UUID) -> DomainError:
     # Marquez's RunNotFoundException wording, seed 002.
-    return DomainError("UnknownRun", f"Run '{run_id}' not found.", {"run_id": str(run_id)}, 404)
+    return _refused("UnknownRun", run_id, f"Run '{run_id}' not found.", 404)
 
 
 # --- errors of stage reports and other run commands ----------------------------------------
 
 
 def unknown_route(run_id: UUID, route: str) -> DomainError:
-    return DomainError(
-        "UnknownRoute",
-        f"Route '{route}' is not part of run '{run_id}'",
-        {"run_id": str(run_id), "route": route},
-        404,
-    )
+    message = f"Route '{route}' is not part of run '{run_id}'"
+    return _refused("UnknownRoute", run_id, message, 404, route=route)
 
 
 def stage_already_finished(run_id: UUID, route: str, current: RunStatus) -> DomainError:
@@ -212,8 +206,7 @@ def illegal_stage_transition(
     run_id: UUID, route: str, current: RunStatus, target: RunStatus
 ) -> DomainError:
     what = f" cannot move from '{current}' to '{target}'"
-    moves = {"from": current.value, "to": target.value}
-    return _stage_error("IllegalStageTransition", run_id, route, what, moves)
+    return _stage_error("IllegalStageTransition", run_id, route, what, _moves(current, target))
 
 
 def invalid_stage_report(run_id: UUID, route: str, reason: str) -> DomainError:
@@ -225,30 +218,19 @@ def _stage_error(
     code: str, run_id: UUID, route: str, what: str, details: dict[str, str], status: int = 409
 ) -> DomainError:
     """A refused stage report: "Route 'r' of run 'id'" and `what`, with both in `details`."""
-    return DomainError(
-        code,
-        f"Route '{route}' of run '{run_id}'{what}",
-        {"run_id": str(run_id), "route": route, **details},
-        status,
-    )
+    message = f"Route '{route}' of run '{run_id}'{what}"
+    return _refused(code, run_id, message, status, route=route, **details)
 
 
 def run_has_routes(run_id: UUID, routes: list[str]) -> DomainError:
-    return DomainError(
-        "RunHasRoutes",
-        f"Run '{run_id}' has {len(routes)} route(s); only a run with no stages is invalid",
-        {"run_id": str(run_id), "routes": routes},
-        409,
-    )
+    message = f"Run '{run_id}' has {len(routes)} route(s); only a run with no stages is invalid"
+    return _refused("RunHasRoutes", run_id, message, 409, routes=routes)
 
 
 def run_deadline_not_reached(run_id: UUID, deadline: datetime, now: datetime) -> DomainError:
-    return DomainError(
-        "RunDeadlineNotReached",
-        f"Run '{run_id}' cannot time out before its deadline {deadline.isoformat()}",
-        {"run_id": str(run_id), "deadline": deadline.isoformat(), "now": now.isoformat()},
-        409,
-    )
+    message = f"Run '{run_id}' cannot time out before its deadline {deadline.isoformat()}"
+    when = {"deadline": deadline.isoformat(), "now": now.isoformat()}
+    return _refused("RunDeadlineNotReached", run_id, message, 409, **when)
 
 
 def stale_decision(

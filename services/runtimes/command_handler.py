@@ -36,14 +36,8 @@ from contracts.cloudevents import decode_command, encode_dead_letter
 from contracts.envelope import CE_CORRELATIONID, HeaderMap, KafkaRecord
 from contracts.errors import WireError
 from services.adapters.kafka.clients import make_producer
-from services.adapters.kafka.engine import (
-    AfterCommit,
-    Batch,
-    ConsumerEngine,
-    EngineStats,
-    Record,
-    Tuning,
-)
+from services.adapters.kafka.engine import AfterCommit, Batch, EngineStats, Record, Tuning
+from services.runtimes.group_role import GroupRole
 from services.service_layer.decider import Decider, Item, Outcome
 from services.settings import Settings
 
@@ -118,51 +112,40 @@ def _without_value(record: KafkaRecord) -> KafkaRecord:
     return KafkaRecord(key=record.key, value=b"", headers=[*record.headers, dropped])
 
 
-class CommandConsumer:
+class CommandConsumer(GroupRole[ConsumerStats]):
     """Usage: `task = asyncio.create_task(consumer.run())`; later `consumer.request_stop()`
     (or set the `stop` event given to `run`) and `await task`: the current batch is
     finished and committed first. `handle` is what the engine runs for every batch."""
 
     def __init__(self, settings: Settings, decider: Decider, **tuning: Unpack[Tuning]) -> None:
-        self.settings = settings
         self.decider = decider
         self.topics = settings.topics
-        self.stats = ConsumerStats()
-        tuning.setdefault("batch_max", settings.command_batch_max)
-        tuning.setdefault("batch_wait_ms", settings.command_batch_wait_ms)
-        self.engine = ConsumerEngine(
+        super().__init__(
             settings,
             name="command-handler",
-            topics=[self.topics.commands],
-            handle=self.handle,
+            topic=settings.topics.commands,
             group_id=settings.consumer_group,
+            stats=ConsumerStats(),
+            defaults={
+                "batch_max": settings.command_batch_max,
+                "batch_wait_ms": settings.command_batch_wait_ms,
+            },
+            tuning=tuning,
             # Another member may change the aggregates of partitions that moved.
-            on_revoked=self._drop_cache,
-            on_assigned=self._drop_cache,
-            stats=self.stats,
-            **tuning,
+            on_rebalance=self._drop_cache,
         )
         self._producer: AIOKafkaProducer | None = None
-
-    @property
-    def assigned(self) -> asyncio.Event:
-        """Set once partitions were assigned."""
-        return self.engine.assigned
 
     @property
     def batch_lock(self) -> asyncio.Lock:
         """Held while a batch is handled (tests write to the store between batches)."""
         return self.engine.batch_lock
 
-    def request_stop(self) -> None:
-        self.engine.request_stop()
-
     async def run(
         self, stop: asyncio.Event | None = None, heartbeat: Callable[[], None] | None = None
     ) -> None:
-        self.engine.on_round = heartbeat
         try:
-            await self.engine.run(stop)
+            await super().run(stop, heartbeat)
         finally:
             producer, self._producer = self._producer, None
             if producer is not None:

@@ -35,7 +35,8 @@ from projections.projector import BatchStats, FetchEvents, Projector
 from projections.rebuild import Progress, RebuildStats, rebuild
 from projections.store import ReadStore
 from services.adapters.eventstore import EventStore, open_event_store
-from services.adapters.kafka.engine import AfterCommit, Batch, ConsumerEngine, EngineStats, Tuning
+from services.adapters.kafka.engine import AfterCommit, Batch, EngineStats, Tuning
+from services.runtimes.group_role import GroupRole
 from services.runtimes.relay import to_lifecycle_event
 from services.settings import Settings
 
@@ -142,7 +143,7 @@ def decode_records(batch: Batch) -> tuple[list[LifecycleEvent], int]:
     return events, bad
 
 
-class ProjectorConsumer:
+class ProjectorConsumer(GroupRole[ProjectorStats]):
     """Usage: `await consumer.run(stop)`; it returns after finishing the current batch.
     `handle` is what the engine runs for every batch."""
 
@@ -154,29 +155,16 @@ class ProjectorConsumer:
         group_id: str | None = None,
         **tuning: Unpack[Tuning],
     ) -> None:
-        self.settings = settings
         self.projector = projector
-        self.group_id = group_id or projector_group(settings)
-        self.stats = ProjectorStats()
-        tuning.setdefault("batch_max", BATCH_MAX)
-        tuning.setdefault("batch_wait_ms", BATCH_WAIT_MS)
-        self.engine = ConsumerEngine(
+        super().__init__(
             settings,
             name="projector",
-            topics=[settings.topics.events],
-            handle=self.handle,
-            group_id=self.group_id,
-            stats=self.stats,
-            **tuning,
+            topic=settings.topics.events,
+            group_id=group_id or projector_group(settings),
+            stats=ProjectorStats(),
+            defaults={"batch_max": BATCH_MAX, "batch_wait_ms": BATCH_WAIT_MS},
+            tuning=tuning,
         )
-
-    @property
-    def assigned(self) -> asyncio.Event:
-        return self.engine.assigned
-
-    async def run(self, stop: asyncio.Event, heartbeat: Callable[[], None] | None = None) -> None:
-        self.engine.on_round = heartbeat
-        await self.engine.run(stop)
 
     async def handle(self, batch: Batch) -> AfterCommit:
         events, bad = decode_records(batch)

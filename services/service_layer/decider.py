@@ -167,15 +167,12 @@ class Decider:
         command_type = command.command_type()
         handler = self.handlers.get(type(command))
         if handler is None:
-            return rejection(
-                DomainError(
-                    "CommandNotHandled",
-                    f"No handler is registered for command type '{command_type}'",
-                    {"command_type": command_type},
-                    http_status=501,
-                ),
-                command_id=item.command_id,
-                command_type=command_type,
+            return _refusal(
+                item,
+                command_type,
+                "CommandNotHandled",
+                f"No handler is registered for command type '{command_type}'",
+                501,
             )
         mark = uow.mark()
         context = Context(
@@ -202,15 +199,12 @@ class Decider:
             # A bug must not stop the consumer or poison the partition: answer it.
             log.exception("Handler for %s raised", command_type)
             uow.rollback_to(mark)
-            return rejection(
-                DomainError(
-                    "InternalError",
-                    f"The {command_type} handler failed: {type(error).__name__}",
-                    {"command_type": command_type},
-                    http_status=500,
-                ),
-                command_id=item.command_id,
-                command_type=command_type,
+            return _refusal(
+                item,
+                command_type,
+                "InternalError",
+                f"The {command_type} handler failed: {type(error).__name__}",
+                500,
             )
         raised = uow.new_events_since(mark)
         version = None
@@ -234,6 +228,17 @@ class Decider:
     def _repeat(self, item: Item, value: bytes) -> Outcome:
         result = _parse_result(value)
         return Outcome(item.command_id, item.correlation_id, result, value, repeated=True)
+
+
+def _refusal(
+    item: Item, command_type: str, error_code: str, message: str, http_status: int
+) -> CommandRejected:
+    """A rejection of the decider's own (no handler, or a handler's bug), not the domain's."""
+    return rejection(
+        DomainError(error_code, message, {"command_type": command_type}, http_status=http_status),
+        command_id=item.command_id,
+        command_type=command_type,
+    )
 
 
 def _retry_later(result: CommandResult) -> bool:

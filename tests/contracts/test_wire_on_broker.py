@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from contracts import decode_command, encode_command
 from services.adapters.kafka.embedded_broker import create_topics
 from tests.contracts.samples import SAMPLES
-from tests.infra.kafka import read_partitions
+from tests.infra.kafka import read_partitions, send_all
 
 pytestmark = pytest.mark.broker
 
@@ -21,14 +20,7 @@ async def test_every_command_crosses_the_broker(
     topic = topic_name("commands")
     await create_topics(kafka_bootstrap, [topic], partitions=1)
     records = [encode_command(cmd, command_id=f"c{i}") for i, (cmd, _) in enumerate(SAMPLES)]
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-    await producer.start()
-    try:
-        for r in records:
-            await producer.send(topic, r.value, key=r.key, headers=r.headers)
-        await producer.flush()
-    finally:
-        await producer.stop()
+    await send_all(kafka_bootstrap, topic, [(r.key, r.value, r.headers) for r in records])
 
     received = await read_partitions(kafka_bootstrap, topic, expected=len(records))
 

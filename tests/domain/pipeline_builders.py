@@ -1,10 +1,16 @@
-"""Build a Pipeline in a given lifecycle state through its own verbs (no state poking)."""
+"""Build a Pipeline in a given lifecycle state through its own verbs (no state poking), and
+check that a refusal changes nothing."""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import count
+from typing import Any
 from uuid import UUID, uuid4
+
+import pytest
 
 from contracts.statuses import (
     InitialStatus,
@@ -12,6 +18,8 @@ from contracts.statuses import (
     ResourcesStatus,
     RuntimeStatus,
 )
+from domain.base import Aggregate
+from domain.errors import DomainError
 from domain.pipeline import Pipeline
 
 R = ResourcesStatus
@@ -69,3 +77,22 @@ def in_state(resources: R, desired: D) -> tuple[Pipeline, UUID | None]:
         p.stop(force=True, at=now())
     assert (p.resources_status, p.resources_desired_status) == (resources, desired)
     return p, dep
+
+
+def state_of(p: Aggregate) -> dict[str, Any]:
+    return copy.deepcopy({k: v for k, v in vars(p).items() if k != "_pending_events"})
+
+
+def refused(p: Aggregate, call: Callable[[], object]) -> DomainError:
+    """Run a call that must be refused; a refusal leaves no event and no state change."""
+    p.collect_events()
+    before = state_of(p)
+    with pytest.raises(DomainError) as caught:
+        call()
+    assert p.collect_events() == []
+    assert state_of(p) == before
+    return caught.value
+
+
+def body(e: DomainError) -> tuple[int, str, str, Any]:
+    return e.http_status, e.error_code, e.message, e.details

@@ -14,24 +14,14 @@ from domain.adapters import BUILTIN_ADAPTERS, AdapterRegistry, AdapterSpec
 from domain.config import Config
 from domain.errors import DomainError
 from domain.validation import validate_config
+from tests.domain.config_documents import FETCH_INIT, MAP_STEP, one_route_document
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def document(*, dead_letter: bool = True, init_route: str = "fetch") -> dict[str, Any]:
-    error_handling = {"dead_letter_topic": "fetch.dlq"} if dead_letter else {}
-    return {
-        "version": "1.0",
-        "routes": {
-            "fetch": {
-                "name": "Fetch",
-                "inbound": {"topic": "fetch.in"},
-                "adapters": [{"type": "map", "config": {"fields": {"u": "{payload.url}"}}}],
-                "error_handling": error_handling,
-            }
-        },
-        "init_message": {"route": init_route, "payload": {"url": "https://a", "opts": {"n": 1}}},
-    }
+    init = {**FETCH_INIT, "route": init_route}
+    return one_route_document([MAP_STEP], dead_letter=dead_letter, init_message=init)
 
 
 def created(**kwargs: Any) -> Config:

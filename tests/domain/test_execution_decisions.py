@@ -16,10 +16,11 @@ from uuid6 import uuid7
 
 from contracts.orchestrator_commands import ExecutionDecision
 from contracts.statuses import RunStatus
-from domain.execution import DECISIONS, DEFAULT_RUN_TIMEOUT, Execution, ExecutionState
+from domain.execution import DEFAULT_RUN_TIMEOUT, Execution, ExecutionState
 from domain.run_status import TERMINAL, Verdict, verdict
+from domain.run_transitions import DECISIONS
 from services.adapters.eventstore import OrjsonTranscoder, PydanticMapper
-from tests.domain.test_execution import answer, at, new_run, refused
+from tests.domain.execution_builders import answer, at, new_run, refused
 
 S = RunStatus
 D = ExecutionDecision

@@ -19,6 +19,7 @@ from domain.execution import Execution
 from domain.run_counter import RunCounter, run_counter_id
 from domain.tag_index import TagIndex, tag_index_id
 from services.adapters.eventstore import ConcurrencyConflict, EventStore, open_event_store
+from tests.adapters.persistence.reads import count_reads
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SNAPSHOT_EVERY = 500
@@ -94,16 +95,9 @@ def test_a_long_execution_reloads_from_its_snapshot(store: EventStore) -> None:
     versions = [s.originator_version for s in store.snapshots.get(run.id)]
     assert versions == [500, 1000]
 
-    reads: list[str] = []
-    to_domain_event = store.mapper.to_domain_event
-
-    def counting(stored: Any) -> Any:
-        reads.append(stored.topic)
-        return to_domain_event(stored)
-
-    store.mapper.to_domain_event = counting  # type: ignore[method-assign,assignment]
+    reads = count_reads(store)
     loaded: Execution = store.repository.get(run.id)
-    assert reads[0] == get_topic(Execution.Snapshot) and len(reads) == 1 + 203
+    assert reads[0].topic == get_topic(Execution.Snapshot) and len(reads) == 1 + 203
     assert loaded.routes == run.routes and loaded.version == run.version
     assert loaded.routes["ingest"].messages_in == 1_199
 

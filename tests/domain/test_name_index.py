@@ -6,8 +6,7 @@ from uuid import NAMESPACE_URL, uuid4, uuid5
 
 from domain.name_index import NAME_INDEX_NAMESPACE, NameIndex, name_index_id
 from domain.pipeline import Pipeline
-from tests.domain.pipeline_builders import new_pipeline, now
-from tests.domain.test_pipeline_tables import body, refused, state_of
+from tests.domain.pipeline_builders import body, new_pipeline, now, refused, state_of
 
 
 def test_index_id_derives_from_the_name_only() -> None:

@@ -1,10 +1,9 @@
-"""The Pipeline's lifecycle as stories: seeds 000/001, /start's check order, the reconciler
-steps, the derived statuses and replay of the recorded events."""
+"""The Pipeline's lifecycle as stories: a whole deployment, the reconciler steps, the
+derived statuses and replay of the recorded events."""
 
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID, uuid4
 
 import pytest
 
@@ -23,133 +22,7 @@ from contracts.statuses import StorageStatus as S
 from domain.deployment_errors import deployment_error, start_failed_due_to_failed_compilation
 from domain.errors import RetryableError
 from domain.pipeline import Pipeline
-from domain.pipeline_errors import unknown_pipeline
-from tests.domain.pipeline_builders import in_state, new_pipeline, now, provisioned
-from tests.domain.test_pipeline_tables import body, refused, state_of
-
-SEED_ILLEGAL_BODY = {
-    "message": "Deployment resources status (current: 'Stopping', desired: 'Stopped') cannot "
-    "have desired changed to 'Provisioned'. Cannot restart the pipeline while it is stopping. "
-    "Wait for it to stop before starting a new instance of the pipeline.",
-    "error_code": "IllegalPipelineAction",
-    "details": {
-        "status": "Stopping",
-        "current_desired_status": "Stopped",
-        "new_desired_status": "Provisioned",
-        "hint": "Cannot restart the pipeline while it is stopping. Wait for it to stop before "
-        "starting a new instance of the pipeline.",
-    },
-}
-
-
-def test_seed_start_while_stopping_body_verbatim() -> None:
-    p, _ = in_state(R.STOPPING, D.STOPPED)
-    e = refused(p, lambda: p.start(at=now()))
-    assert e.http_status == 400
-    assert e.body().model_dump(mode="json") == SEED_ILLEGAL_BODY
-
-
-def test_seed_unknown_pipeline_body_verbatim() -> None:
-    e = unknown_pipeline("non-existent-pipeline")
-    assert e.http_status == 404
-    assert e.body().model_dump(mode="json") == {
-        "message": "Unknown pipeline name 'non-existent-pipeline'",
-        "error_code": "UnknownPipelineName",
-        "details": {"pipeline_name": "non-existent-pipeline"},
-    }
-
-
-# --- /start: Feldera's checks, in Feldera's order ----------------------------------------
-
-
-def test_unknown_initial_is_checked_before_the_state() -> None:
-    p, _ = in_state(R.STOPPING, D.STOPPED)
-    assert body(refused(p, lambda: p.start("bogus", at=now()))) == (
-        405,
-        "UnsupportedPipelineAction",
-        "Unsupported pipeline action '/start?initial=bogus': "
-        "unknown initial runtime desired status: bogus",
-        {
-            "action": "/start?initial=bogus",
-            "reason": "unknown initial runtime desired status: bogus",
-        },
-    )
-
-
-def _stopping_with_error() -> tuple[Pipeline, UUID]:
-    p, dep = provisioned()
-    p.begin_stopping(dep, {"message": "boom", "error_code": "RunnerCheckError"}, at=now())
-    return p, dep
-
-
-def test_illegal_action_before_undismissed_error() -> None:
-    p, _ = _stopping_with_error()
-    e = refused(p, lambda: p.start(dismiss_error=False, at=now()))
-    assert e.error_code == "IllegalPipelineAction"
-
-
-def _stopped_with_error() -> Pipeline:
-    p, dep = _stopping_with_error()
-    p.stopped(dep, at=now())
-    return p
-
-
-def test_undismissed_error_before_clearing_storage() -> None:
-    p = _stopped_with_error()
-    p.clear(at=now())
-    e = refused(p, lambda: p.start(dismiss_error=False, at=now()))
-    assert body(e)[:3] == (
-        400,
-        "CannotStartWithUndismissedError",
-        "Cannot process `/start?dismiss_error=false` if the `deployment_error` is set. "
-        "You can dismiss the error by calling `/start?dismiss_error=true`, or alternatively "
-        "first call `/dismiss_error`, after which `/start?dismiss_error=false` is again possible.",
-    )
-
-
-def test_clearing_storage_before_compilation_error() -> None:
-    p = _stopped_with_error()
-    p.update(config_id=uuid4(), at=now())
-    p.program_validated(False, at=now())
-    p.clear(at=now())
-    assert refused(p, lambda: p.start(at=now())).error_code == "CannotStartWhileClearingStorage"
-
-
-def test_compilation_error_before_initial_immutable() -> None:
-    p = new_pipeline(validated=False)
-    p.start(InitialStatus.RUNNING, at=now())
-    p.program_validated(False, at=now())
-    e = refused(p, lambda: p.start(InitialStatus.PAUSED, at=now()))
-    assert body(e)[:2] == (400, "CannotStartWithCompilationError")
-
-
-def test_initial_immutable_before_bootstrap_policy() -> None:
-    p, _ = provisioned()
-    e = refused(p, lambda: p.start("paused", BootstrapPolicy.ALLOW, at=now()))
-    assert body(e)[:3] == (
-        400,
-        "InitialImmutableUnlessStopped",
-        "Initial desired runtime status cannot be changed unless the pipeline is desired to "
-        "become Stopped.",
-    )
-    e = refused(p, lambda: p.start("running", BootstrapPolicy.ALLOW, at=now()))
-    assert body(e)[:2] == (400, "BootstrapPolicyImmutableUnlessStopped")
-
-
-def test_start_again_with_same_parameters_is_idempotent() -> None:
-    p, _ = provisioned()
-    p.collect_events()
-    assert p.start(at=now()) == "Pipeline is starting"
-    assert p.collect_events() == []
-
-
-def test_start_while_suspending_is_illegal() -> None:
-    p, _ = provisioned()
-    p.stop(at=now())
-    e = refused(p, lambda: p.start(at=now()))
-    assert e.error_code == "IllegalPipelineAction"
-    assert e.details["status"] == "Provisioned"
-
+from tests.domain.pipeline_builders import body, new_pipeline, now, provisioned, refused, state_of
 
 # --- a whole deployment ------------------------------------------------------------------
 
@@ -322,64 +195,6 @@ def test_runtime_report_writes_only_on_change() -> None:
     p.runtime_status_reported(dep, RuntimeStatus.RUNNING, at=now(), details={"reason": "x"})
     assert len(p.collect_events()) == 1
     assert p.runtime_status_details == {"reason": "x"}
-
-
-# --- edits, program, deletion -----------------------------------------------------------
-
-
-def test_rename_needs_cleared_storage_and_bumps_version() -> None:
-    p, _ = in_state(R.STOPPED, D.STOPPED)
-    e = refused(p, lambda: p.update(name="p2", at=now()))
-    assert body(e) == (
-        400,
-        "EditRestrictedToClearedStorage",
-        "The following pipeline edits are not allowed while storage is not cleared: name",
-        {"not_allowed": ["name"]},
-    )
-    p.clear(at=now())
-    p.storage_cleared(at=now())
-    p.update(name="p2", at=now())
-    assert (p.name, p.pipeline_version) == ("p2", 2)
-
-
-def test_description_is_editable_while_running_core_fields_are_not() -> None:
-    p, _ = provisioned()
-    p.update(description="new words", at=now())
-    assert (p.description, p.pipeline_version) == ("new words", 2)
-    assert refused(p, lambda: p.update(config_id=uuid4(), at=now())).error_code == (
-        "UpdateRestrictedToStopped"
-    )
-    p.collect_events()
-    p.update(description="new words", name="p1", at=now())
-    assert p.collect_events() == []
-
-
-def test_new_config_needs_validation_again() -> None:
-    p = new_pipeline()
-    config = uuid4()
-    p.update(config_id=config, at=now())
-    assert p.program_status is ProgramStatus.PENDING
-    stale = uuid4()
-    e = refused(p, lambda: p.program_validated(True, config_id=stale, at=now()))
-    assert (e.http_status, e.error_code) == (409, "StaleProgram")
-    p.program_validated(True, config_id=config, at=now())
-    assert p.program_status is ProgramStatus.SUCCESS
-
-
-def test_program_status_is_fixed_while_deployed() -> None:
-    p, _ = provisioned()
-    e = refused(p, lambda: p.program_validated(False, at=now()))
-    assert e.error_code == "ProgramStatusUpdateRestrictedToStopped"
-
-
-def test_deleted_pipeline_answers_unknown_name() -> None:
-    p = new_pipeline("gone")
-    p.delete(at=now())
-    assert p.deleted
-    for call in (p.start, p.stop, p.clear, p.delete, p.dismiss_error):
-        e = refused(p, lambda call=call: call(at=now()))
-        assert e.body().model_dump() == unknown_pipeline("gone").body().model_dump()
-        assert e.http_status == 404
 
 
 # --- replay ------------------------------------------------------------------------------

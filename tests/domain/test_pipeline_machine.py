@@ -23,7 +23,7 @@ from contracts.statuses import (
 from domain.errors import DomainError
 from domain.pipeline import Pipeline
 from domain.pipeline_table import STATES, Step
-from tests.domain.test_pipeline_tables import state_of
+from tests.domain.pipeline_builders import state_of
 
 R = ResourcesStatus
 D = ResourcesDesiredStatus

@@ -4,7 +4,6 @@ events reloads from a snapshot, not from 10,000 events, and keeps working."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -14,6 +13,7 @@ from contracts.statuses import ResourcesStatus, RuntimeStatus
 from domain.name_index import NameIndex, name_index_id
 from domain.pipeline import Pipeline
 from services.adapters.eventstore import ConcurrencyConflict, EventStore, open_event_store
+from tests.adapters.persistence.reads import count_reads
 from tests.domain.pipeline_builders import now, provisioned
 
 SNAPSHOT_EVERY = 1_000
@@ -37,16 +37,9 @@ def test_a_pipeline_with_10000_events_reloads_from_a_snapshot(store: EventStore)
     assert store.snapshots is not None
     assert [s.originator_version for s in store.snapshots.get(pipeline.id)][-1] == 10_000
 
-    reads: list[str] = []
-    to_domain_event = store.mapper.to_domain_event
-
-    def counting(stored: Any) -> Any:
-        reads.append(stored.topic)
-        return to_domain_event(stored)
-
-    store.mapper.to_domain_event = counting  # type: ignore[method-assign,assignment]
+    reads = count_reads(store)
     loaded: Pipeline = store.repository.get(pipeline.id)
-    assert reads[0] == get_topic(Pipeline.Snapshot)
+    assert reads[0].topic == get_topic(Pipeline.Snapshot)
     assert len(reads) == 1 + (pipeline.version - 10_000)
     assert loaded.version == pipeline.version
     assert loaded.deployment_status == pipeline.deployment_status == RuntimeStatus.RUNNING

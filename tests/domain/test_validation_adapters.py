@@ -9,21 +9,11 @@ import pytest
 
 from domain.adapters import BUILTIN_ADAPTERS, AdapterRegistry, AdapterSpec
 from domain.validation import validate_config
+from tests.domain.config_documents import one_route_document
 
 
 def one_step(step: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "version": "1",
-        "routes": {
-            "r": {
-                "name": "R",
-                "inbound": {"topic": "r.in"},
-                "adapters": [step],
-                "error_handling": {"dead_letter_topic": "r.dlq"},
-            }
-        },
-        "init_message": {"route": "r"},
-    }
+    return one_route_document([step], route="r", version="1")
 
 
 def codes(step: dict[str, Any], registry: AdapterRegistry = BUILTIN_ADAPTERS) -> list[str]:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Iterable, Iterator
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any, Literal, TypeVar
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from services.adapters.kafka.embedded_broker import EmbeddedBroker
 
 BrokerKind = Literal["external", "container", "embedded"]
+Client = TypeVar("Client", AIOKafkaProducer, AIOKafkaConsumer)
+# A record to send: key, value, headers.
+Outgoing = tuple[bytes | None, bytes, list[tuple[str, bytes]]]
 
 
 def docker_answers() -> bool:
@@ -73,3 +76,29 @@ async def read_partitions(
         return records
     finally:
         await consumer.stop()
+
+
+@contextlib.asynccontextmanager
+async def running(client: Client) -> AsyncIterator[Client]:
+    """Start an aiokafka producer or consumer, and stop it however the block ends."""
+    await client.start()
+    try:
+        yield client
+    finally:
+        await client.stop()
+
+
+async def send_all(
+    bootstrap: str,
+    topic: str,
+    records: Iterable[Outgoing],
+    *,
+    partition: int | None = None,
+    **producer_options: Any,
+) -> None:
+    """Send `records` to `topic` in their order, and return once the broker has them all."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **producer_options)
+    async with running(producer):
+        for key, value, headers in records:
+            await producer.send(topic, value, key=key, headers=headers, partition=partition)
+        await producer.flush()

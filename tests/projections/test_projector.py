@@ -6,7 +6,6 @@ nothing."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
 
 import pytest
 
@@ -23,12 +22,6 @@ from tests.projections.support import (
     driven,
     events_of,
 )
-
-
-@pytest.fixture
-def read_store(store_url: str) -> Iterator[ReadStore]:
-    with ReadStore(store_url) as store:
-        yield store
 
 
 def test_a_driven_history_projects_to_the_aggregates(store_url: str, read_store: ReadStore) -> None:

@@ -41,12 +41,6 @@ def leftover_tables(read: ReadStore) -> list[str]:
     return sorted(name for (name,) in rows if str(name).startswith("read_") and "_rb" in name)
 
 
-@pytest.fixture
-def read_store(store_url: str) -> Iterator[ReadStore]:
-    with ReadStore(store_url) as store:
-        yield store
-
-
 def test_rebuild_equals_the_live_model(store_url: str, read_store: ReadStore) -> None:
     with driven(store_url) as (decider, story):
         events = events_of(decider.store)

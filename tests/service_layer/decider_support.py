@@ -21,6 +21,7 @@ from services.adapters.eventstore import EventStore
 from services.adapters.stores import open_command_store
 from services.service_layer.decider import Decider, Item
 from services.service_layer.handlers import HANDLERS
+from tests.domain.config_documents import FETCH_INIT, MAP_STEP, one_route_document
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -65,19 +66,8 @@ def decide_one(decider: Decider, command: Command) -> CommandResult:
 
 
 def config_document(adapter: str = "map") -> dict[str, Any]:
-    config: dict[str, Any] = {"fields": {"u": "{payload.url}"}} if adapter == "map" else {}
-    return {
-        "version": "1.0",
-        "routes": {
-            "fetch": {
-                "name": "Fetch",
-                "inbound": {"topic": "fetch.in"},
-                "adapters": [{"type": adapter, "config": config}],
-                "error_handling": {"dead_letter_topic": "fetch.dlq"},
-            }
-        },
-        "init_message": {"route": "fetch", "payload": {"url": "https://a", "opts": {"n": 1}}},
-    }
+    step = MAP_STEP if adapter == "map" else {"type": adapter, "config": {}}
+    return one_route_document([step], init_message=FETCH_INIT)
 
 
 def stored_pipeline(store: EventStore, name: str) -> Pipeline:

@@ -4,7 +4,7 @@ conflicts re-decided, and one transaction for a batch's events and command recor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -33,16 +33,9 @@ from tests.service_layer.decider_support import (
     decide,
     decide_one,
     item,
-    opened_decider,
     rejected,
     stored_pipeline,
 )
-
-
-@pytest.fixture
-def decider(store_url: str) -> Iterator[Decider]:
-    with opened_decider(store_url) as d:
-        yield d
 
 
 class Counting:

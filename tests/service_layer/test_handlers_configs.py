@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from uuid import uuid4
 
 import pytest
@@ -20,12 +19,6 @@ from tests.service_layer.decider_support import (
     opened_decider,
     rejected,
 )
-
-
-@pytest.fixture
-def decider(store_url: str) -> Iterator[Decider]:
-    with opened_decider(store_url) as d:
-        yield d
 
 
 def invalid_document() -> dict[str, object]:

@@ -4,7 +4,6 @@ stale and finished executions, progress reports, and the init topic RunConfig re
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from uuid import UUID, uuid4
 
 import pytest
@@ -25,19 +24,12 @@ from tests.service_layer.decider_support import (
     config_document,
     decide_one,
     item,
-    opened_decider,
     rejected,
     stored_event_count,
 )
 
 D = ExecutionDecision
 ROLE = "orchestrator"
-
-
-@pytest.fixture
-def decider(store_url: str) -> Iterator[Decider]:
-    with opened_decider(store_url) as d:
-        yield d
 
 
 def new_execution(decider: Decider, **run: object) -> tuple[UUID, int]:

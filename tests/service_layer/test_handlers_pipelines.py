@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from eventsourcing.application import AggregateNotFoundError
 
@@ -34,7 +32,6 @@ from tests.service_layer.decider_support import (
     config_document,
     decide,
     decide_one,
-    opened_decider,
     provision,
     rejected,
     stopped,
@@ -45,12 +42,6 @@ STOPPING_HINT = (
     "Cannot restart the pipeline while it is stopping. "
     "Wait for it to stop before starting a new instance of the pipeline."
 )
-
-
-@pytest.fixture
-def decider(store_url: str) -> Iterator[Decider]:
-    with opened_decider(store_url) as d:
-        yield d
 
 
 def create(decider: Decider, name: str = "p1") -> str:

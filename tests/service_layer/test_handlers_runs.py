@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from uuid import uuid4
 
@@ -30,7 +29,6 @@ from tests.service_layer.decider_support import (
     config_document,
     decide,
     decide_one,
-    opened_decider,
     rejected,
 )
 
@@ -47,12 +45,6 @@ MARQUEZ_KEYS = {
     "args",
     "facets",
 }
-
-
-@pytest.fixture
-def decider(store_url: str) -> Iterator[Decider]:
-    with opened_decider(store_url) as d:
-        yield d
 
 
 @pytest.fixture

@@ -56,9 +56,32 @@ AfterCommit = Callable[[], None]
 BatchHandler = Callable[[Batch], Awaitable[AfterCommit | None]]
 
 
+def by_topic(handlers: Mapping[str, BatchHandler]) -> BatchHandler:
+    """One handler of several topics' work, so one consumer (one fetcher, one group
+    membership) serves them all: each topic's share of a batch goes to its own handler,
+    in the order given; the batch commits once every one of them returned."""
+
+    async def handle(batch: Batch) -> AfterCommit | None:
+        afters: list[AfterCommit] = []
+        for topic, handler in handlers.items():
+            share = batch.of_topic(topic)
+            if len(share) and (after := await handler(share)) is not None:
+                afters.append(after)
+        if not afters:
+            return None
+
+        def after_all() -> None:
+            for after in afters:
+                after()
+
+        return after_all
+
+    return handle
+
+
 class PutBack(Exception):
     """Raised by a handler: rewind this batch and fetch it again, not a failure (the role
     is stopping or pausing and the batch must not be committed)."""
 
 
-__all__ = ["AfterCommit", "Batch", "BatchHandler", "PutBack", "Record"]
+__all__ = ["AfterCommit", "Batch", "BatchHandler", "PutBack", "Record", "by_topic"]

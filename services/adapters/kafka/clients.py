@@ -2,8 +2,8 @@
 included) and no role can turn on what the design forbids.
 
 Producers are never idempotent or transactional: the embedded broker supports neither,
-and correctness comes from idempotent handling (DESIGN.md). `acks="all"` still makes a
-sent record durable on every in-sync replica before its future resolves.
+and correctness comes from idempotent handling (docs/architecture.md). `acks="all"`
+still makes a sent record durable on every in-sync replica before its future resolves.
 """
 
 from __future__ import annotations
@@ -52,7 +52,9 @@ def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
         **overrides,
     }
     if options.get("enable_idempotence") or options.get("transactional_id"):
-        raise ValueError("Idempotent or transactional producers are not used (see DESIGN.md)")
+        raise ValueError(
+            "Idempotent or transactional producers are not used (see docs/architecture.md)"
+        )
     return AIOKafkaProducer(**options)
 
 

@@ -35,25 +35,34 @@ log = logging.getLogger(__name__)
 # Covers clock skew between us and the broker, which stamps the records' times.
 LOOKBACK_MS = 10_000
 _POLL_MS = 200
+# How long the broker may hold a fetch of results: a waiter's latency, since the embedded
+# broker answers a fetch only at this wait, whatever arrives meanwhile (Kafka at once).
+_FETCH_WAIT_MS = 20
 
 
-class ResultTimeout(Exception):
+class Unanswered(Exception):
+    """A command sent here that got no result: `ResultTimeout` or `NotPublished`."""
+
+    def __init__(self, message: str, command_id: str, command_type: str) -> None:
+        super().__init__(message)
+        self.command_id = command_id
+        self.command_type = command_type
+
+
+class ResultTimeout(Unanswered):
     """No result arrived in time; the command may still be applied later."""
 
     def __init__(self, command_id: str, command_type: str, timeout_s: float) -> None:
-        super().__init__(f"No result for command {command_id} within {timeout_s} s")
-        self.command_id = command_id
-        self.command_type = command_type
+        message = f"No result for command {command_id} within {timeout_s} s"
+        super().__init__(message, command_id, command_type)
         self.timeout_s = timeout_s
 
 
-class NotPublished(Exception):
+class NotPublished(Unanswered):
     """The command could not be published (broker unreachable, bus not running)."""
 
     def __init__(self, command_id: str, command_type: str, reason: str) -> None:
-        super().__init__(f"Command {command_id} not published: {reason}")
-        self.command_id = command_id
-        self.command_type = command_type
+        super().__init__(f"Command {command_id} not published: {reason}", command_id, command_type)
         self.reason = reason
 
 
@@ -106,6 +115,7 @@ class CommandBus:
                 batch_max=1000,
                 batch_wait_ms=_POLL_MS,
                 position=since(lambda: started_ms),
+                consumer_options={"fetch_max_wait_ms": _FETCH_WAIT_MS},
             )
             await engine.start()  # positioned before the first send
             self._results = engine
@@ -207,4 +217,4 @@ class CommandBus:
                 waiting.future.set_result(decoded.result)
 
 
-__all__ = ["LOOKBACK_MS", "CommandBus", "NotPublished", "ResultTimeout"]
+__all__ = ["LOOKBACK_MS", "CommandBus", "NotPublished", "ResultTimeout", "Unanswered"]

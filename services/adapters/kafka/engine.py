@@ -33,18 +33,24 @@ commits even when the handler raised.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError
 
-from services.adapters.kafka.batch import AfterCommit, Batch, BatchHandler, PutBack, Record
+from services.adapters.kafka.batch import (
+    AfterCommit,
+    Batch,
+    BatchHandler,
+    PutBack,
+    Record,
+    by_topic,
+)
 from services.adapters.kafka.clients import make_consumer
 from services.adapters.kafka.positions import Positioner, all_partitions, from_beginning, since
 from services.adapters.kafka.retry import Retry, rewind
@@ -337,27 +343,6 @@ class ConsumerEngine:
         self.stats.last_error = self.retry.last_error
 
 
-@dataclass
-class Readers:
-    """Engines started and stopped together (the tasks of one role)."""
-
-    engines: list[ConsumerEngine] = field(default_factory=list)
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-    def run(self, engine: ConsumerEngine) -> asyncio.Task[None]:
-        self.engines.append(engine)
-        task = asyncio.create_task(engine.run(), name=engine.name)
-        self.tasks.append(task)
-        return task
-
-    async def stop(self) -> None:
-        for engine in self.engines:
-            engine.request_stop()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-
 # What a handler sees (batch.py) and where an assigned reader starts (positions.py) are
 # imported from here too: one module names the engine's whole surface.
 __all__ = [
@@ -371,10 +356,10 @@ __all__ = [
     "Membership",
     "Positioner",
     "PutBack",
-    "Readers",
     "Record",
     "Tuning",
     "all_partitions",
+    "by_topic",
     "from_beginning",
     "since",
 ]

@@ -28,6 +28,8 @@ from services.entrypoints.http.submit import Renderer
 PREFIX: Final = "/pipelines/v0"
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1000
+# The largest integer SQLite and PostgreSQL take (an OFFSET past it fails in SQL).
+MAX_COUNT: Final = 2**63 - 1
 
 # Read as text and parsed here (Esper's 400); the schemas document what parses.
 StatusParam = Annotated[
@@ -62,6 +64,8 @@ def parse_status(name: str, raw: str) -> RunStatus:
 
 
 def parse_count(name: str, raw: str | None, default: int, low: int, high: int | None) -> int:
+    """A count from `low` up (`high` caps it); past MAX_COUNT it is a 400 too: the
+    databases could not take it."""
     if raw is None:
         return default
     try:
@@ -70,6 +74,8 @@ def parse_count(name: str, raw: str | None, default: int, low: int, high: int | 
         value = low - 1
     if value < low:
         raise invalid_query_parameter(name, raw, f"an integer >= {low}")
+    if value > MAX_COUNT:
+        raise invalid_query_parameter(name, raw, f"an integer <= {MAX_COUNT}")
     return value if high is None else min(value, high)
 
 
@@ -167,6 +173,7 @@ def add_route(
 
 __all__ = [
     "DEFAULT_LIMIT",
+    "MAX_COUNT",
     "MAX_LIMIT",
     "PREFIX",
     "ListQuery",

@@ -30,6 +30,7 @@ from domain.execution import RunOwnerKind
 from projections.rows import Row
 from projections.store import ReadStore
 from services.entrypoints.http import error_docs
+from services.entrypoints.http.esper import MAX_COUNT
 from services.entrypoints.http.factflow import ExecutionListResponse, ExecutionResponse
 from services.entrypoints.http.read_your_writes import (
     Awaited,
@@ -100,7 +101,7 @@ async def get_executions(
     status: Annotated[ExecutionStatus | None, Query(description="Only in this status")] = None,
     tag: Annotated[str | None, Query(description="Only the one with this tag")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0, description="Executions to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_COUNT, description="Executions to skip")] = 0,
 ) -> Response:
     store = read_store_of(request)
     total, rows = await asyncio.to_thread(

@@ -16,19 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.command_base import PipelineCommand
-from contracts.pipeline_commands import (
-    ApprovePipeline,
-    CheckpointPipeline,
-    ClearPipelineStorage,
-    CreatePipeline,
-    DeletePipeline,
-    DismissPipelineError,
-    PausePipeline,
-    ResumePipeline,
-    StartPipeline,
-    StopPipeline,
-)
+from contracts import commands as c
 from contracts.statuses import BootstrapPolicy, InitialStatus
 from domain import pipeline_errors
 from services.entrypoints.http import error_docs
@@ -53,7 +41,7 @@ BoolParam = Annotated[
 ]
 
 _BOOLEANS: Final = {"true": True, "false": False}
-_ERRORS: Final = (400, 404, *SUBMIT_ERRORS)
+_ERRORS: Final = (404, *SUBMIT_ERRORS)
 
 
 class PipelineCreate(BaseModel):
@@ -99,7 +87,9 @@ def parse_initial(raw: str | None) -> InitialStatus:
 async def post_pipeline(
     request: Request, body: PipelineCreate, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    command = CreatePipeline(name=body.name, description=body.description, config_id=body.config_id)
+    command = c.CreatePipeline(
+        name=body.name, description=body.description, config_id=body.config_id
+    )
     return await submit(request, command, idempotency_key)
 
 
@@ -112,7 +102,7 @@ async def post_pipeline(
 async def delete_pipeline(
     request: Request, pipeline_name: str, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    return await submit(request, DeletePipeline(pipeline_name=pipeline_name), idempotency_key)
+    return await submit(request, c.DeletePipeline(pipeline_name=pipeline_name), idempotency_key)
 
 
 @router.post(
@@ -147,7 +137,7 @@ async def post_start(
         "bootstrap_policy", bootstrap_policy, BootstrapPolicy, BootstrapPolicy.AWAIT_APPROVAL
     )
     dismiss = parse_bool("dismiss_error", dismiss_error, True)
-    command = StartPipeline(
+    command = c.StartPipeline(
         pipeline_name=pipeline_name,
         initial=parse_initial(initial),
         bootstrap_policy=policy,
@@ -168,11 +158,11 @@ async def post_stop(
     force: BoolParam = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    command = StopPipeline(pipeline_name=pipeline_name, force=parse_bool("force", force, False))
+    command = c.StopPipeline(pipeline_name=pipeline_name, force=parse_bool("force", force, False))
     return await submit(request, command, idempotency_key)
 
 
-def _simple_action(path: str, model: type[PipelineCommand], summary: str, status: int) -> None:
+def _simple_action(path: str, model: type[c.PipelineCommand], summary: str, status: int) -> None:
     """An action with no parameters besides the pipeline's name. `status` is the success
     status the OpenAPI document shows; the answer's own comes with the command's result."""
 
@@ -193,13 +183,13 @@ def _simple_action(path: str, model: type[PipelineCommand], summary: str, status
 
 
 # path -> (command, summary, the success status Feldera answers with)
-SIMPLE_ACTIONS: dict[str, tuple[type[PipelineCommand], str, int]] = {
-    "/pause": (PausePipeline, "Pause the pipeline", 202),
-    "/resume": (ResumePipeline, "Resume the pipeline", 202),
-    "/checkpoint": (CheckpointPipeline, "Checkpoint the pipeline", 200),
-    "/approve": (ApprovePipeline, "Approve the bootstrap of a modified pipeline", 202),
-    "/dismiss_error": (DismissPipelineError, "Dismiss the deployment error", 200),
-    "/clear": (ClearPipelineStorage, "Clear the pipeline's storage", 202),
+SIMPLE_ACTIONS: dict[str, tuple[type[c.PipelineCommand], str, int]] = {
+    "/pause": (c.PausePipeline, "Pause the pipeline", 202),
+    "/resume": (c.ResumePipeline, "Resume the pipeline", 202),
+    "/checkpoint": (c.CheckpointPipeline, "Checkpoint the pipeline", 200),
+    "/approve": (c.ApprovePipeline, "Approve the bootstrap of a modified pipeline", 202),
+    "/dismiss_error": (c.DismissPipelineError, "Dismiss the deployment error", 200),
+    "/clear": (c.ClearPipelineStorage, "Clear the pipeline's storage", 202),
 }
 
 for _path, (_model, _summary, _status) in SIMPLE_ACTIONS.items():

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 from uuid import UUID
 
 from fastapi import Header, Request
@@ -51,22 +51,16 @@ _WAIT = (
 # Read as text by the families that answer a bad header with their own 400
 # (parse_min_version); FactFlow's is FastAPI's 422, like every request that fails
 # validation there.
-PipelineMinVersion = Annotated[
-    str | None,
-    Header(
+def _text_header(noun: str) -> Any:
+    return Header(
         alias=MIN_VERSION_HEADER,
-        description=_WAIT.format(noun="pipeline"),
+        description=_WAIT.format(noun=noun),
         json_schema_extra={"pattern": INTEGER_PATTERN},
-    ),
-]
-RunMinVersion = Annotated[
-    str | None,
-    Header(
-        alias=MIN_VERSION_HEADER,
-        description=_WAIT.format(noun="run"),
-        json_schema_extra={"pattern": INTEGER_PATTERN},
-    ),
-]
+    )
+
+
+PipelineMinVersion = Annotated[str | None, _text_header("pipeline")]
+RunMinVersion = Annotated[str | None, _text_header("run")]
 MinVersion = Annotated[
     int | None,
     Header(alias=MIN_VERSION_HEADER, ge=0, description=_WAIT.format(noun="resource")),

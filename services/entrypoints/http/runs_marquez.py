@@ -107,7 +107,7 @@ def _verb(verb: str, model: type[RunTransition]) -> None:
         endpoint,
         methods=["POST"],
         summary=f"{verb.capitalize()} a run (Marquez markRunAs)",
-        responses=error_docs.marquez(400, 404, *SUBMIT_ERRORS),
+        responses=error_docs.marquez(404, *SUBMIT_ERRORS),
     )
 
 

@@ -6,7 +6,8 @@ family. Written once here:
 - the command id: the client's `Idempotency-Key` when it sent one (a retried request is
   then the same command, and the handler answers it with the stored result), else new;
 - the size check: a command larger than one command message (`max_message_bytes`) could
-  never be applied: 413 PayloadTooLarge, nothing sent;
+  never be applied: 413 PayloadTooLarge, nothing sent; one holding a value the message's
+  JSON cannot carry (an integer past 64 bits) is 400 UnencodableRequest;
 - sending through the app's CommandBus (`app.state.bus`) and waiting for the result: none
   in time is 503 CommandResultTimeout, naming the command id to retry with; a command
   that could not be published is 503 CommandNotPublished (both with `Retry-After`);
@@ -41,7 +42,7 @@ from services.entrypoints.http.errors import render_error
 API_SOURCE: Final = "/pipelines/api"
 VERSION_HEADER: Final = "X-Pipelines-Version"
 # What any write may answer besides its own statuses (its `responses=` include them).
-SUBMIT_ERRORS: Final = (409, 413, 503)
+SUBMIT_ERRORS: Final = (400, 409, 413, 503)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -86,7 +87,11 @@ async def submit(
     app's handler answers them in the family's shape)."""
     command_id = idempotency_key or str(new_id())
     limit: int = request.app.state.settings.max_message_bytes
-    size = message_bytes(encode_command(command, command_id=command_id, source=API_SOURCE))
+    try:
+        record = encode_command(command, command_id=command_id, source=API_SOURCE)
+    except TypeError as error:  # orjson's: a value JSON on the wire cannot carry
+        raise unencodable(error) from None
+    size = message_bytes(record)
     if size > limit:
         raise body_too_large(limit, size)
     try:
@@ -137,6 +142,15 @@ def not_published(error: NotPublished) -> DomainError:
     )
 
 
+def unencodable(error: TypeError) -> DomainError:
+    return DomainError(
+        "UnencodableRequest",
+        f"The request holds a value no command message can carry: {error}",
+        {"reason": str(error)},
+        400,
+    )
+
+
 def key_reused(command_id: str, command: Command, result: CommandResult) -> DomainError:
     return DomainError(
         "IdempotencyKeyReused",
@@ -164,4 +178,5 @@ __all__ = [
     "reply_as_json",
     "result_timeout",
     "submit",
+    "unencodable",
 ]

@@ -49,7 +49,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-import orjson
 from aiokafka import AIOKafkaProducer
 
 from contracts.config_document import RouteSpec
@@ -90,7 +89,8 @@ from services.runtimes.orchestrator.route_batch import (
     stored_items,
 )
 from services.runtimes.orchestrator.storage import MessageStorage
-from services.runtimes.routes.adapters import AdapterContext, AdapterFailure, AdapterRuntime
+from services.runtimes.routes.adapters import AdapterContext, AdapterRuntime
+from services.runtimes.routes.retries import RetriesAbandoned, RetriesExhausted, run_with_retries
 from services.runtimes.routes.topics import EnsureTopics, acknowledged, refuse_service_topics
 from services.settings import Settings
 
@@ -275,35 +275,36 @@ class RouteWorker:
     async def _run_adapters(self, work: Work) -> None:
         message = work.message
         assert message is not None
-        handling = self.route.error_handling
-        context = AdapterContext.of(message, self.route_id)
-        attempts = handling.max_retries + 1
-        for attempt in range(1, attempts + 1):
-            try:
-                # A fresh copy each attempt: a failed attempt may have changed its payload.
-                payload = orjson.loads(work.record.value or b"{}")
-                outputs = await self.adapters.run_steps(self.route.adapters, payload, context)
-            except AdapterFailure as failure:
-                if attempt == attempts:
-                    work.settle(
-                        Fate.FAILED,
-                        code=RouteDeadLetterCode.ADAPTER_FAILED,
-                        error=failure.message,
-                        details={**failure.details(), "attempts": attempts},
-                    )
-                    return
-                self.stats.adapter_retries += 1
-                await asyncio.sleep(handling.retry_delay_seconds)
-                info = await self.execution_info(message.execution_id)
-                if info is None or info.finished:
-                    work.fate = Fate.FINISHED
-                    return
-                continue
-            work.fate = Fate.PROCESSED
-            work.outputs = outputs_of(
-                message, self.route_id, self.route.outbound, outputs, len(self.route.adapters)
+
+        async def still_running() -> bool:
+            # Asked after each retry's delay; the retry counts even if the execution ended.
+            self.stats.adapter_retries += 1
+            info = await self.execution_info(message.execution_id)
+            return info is not None and not info.finished
+
+        try:
+            outputs = await run_with_retries(
+                self.adapters,
+                self.route,
+                work.record.value or b"{}",
+                AdapterContext.of(message, self.route_id),
+                go_on=still_running,
+            )
+        except RetriesExhausted as exhausted:
+            work.settle(
+                Fate.FAILED,
+                code=RouteDeadLetterCode.ADAPTER_FAILED,
+                error=exhausted.failure.message,
+                details={**exhausted.failure.details(), "attempts": exhausted.attempts},
             )
             return
+        except RetriesAbandoned:
+            work.fate = Fate.FINISHED
+            return
+        work.fate = Fate.PROCESSED
+        work.outputs = outputs_of(
+            message, self.route_id, self.route.outbound, outputs, len(self.route.adapters)
+        )
 
     async def _skip_finished(self, works: Sequence[Work]) -> None:
         """An execution cancelled while its messages were in the adapters: their outputs are

@@ -48,7 +48,8 @@ from services.adapters.kafka.engine import (
     Membership,
     Record,
 )
-from services.runtimes.routes.adapters import AdapterContext, AdapterFailure, AdapterRuntime
+from services.runtimes.routes.adapters import AdapterContext, AdapterRuntime
+from services.runtimes.routes.retries import RetriesExhausted, run_with_retries
 from services.runtimes.routes.topics import EnsureTopics, acknowledged, refuse_service_topics
 from services.settings import Settings
 
@@ -205,8 +206,6 @@ class PipelineRouteWorker:
         return count
 
     async def _run_adapters(self, record: Record) -> list[dict[str, Any]]:
-        handling = self.route.error_handling
-        attempts = handling.max_retries + 1
         context = AdapterContext(
             execution_id=self.deployment_id,
             message_id=uuid5(
@@ -217,8 +216,9 @@ class PipelineRouteWorker:
             correlation_id=None,
             route=self.route_id,
         )
+        value = record.value or b"null"
         try:
-            payload = orjson.loads(record.value or b"null")
+            payload = orjson.loads(value)
         except orjson.JSONDecodeError as error:
             raise PipelineRouteFailed(
                 route_failed(self.route_id, f"a message is not JSON: {error}", _at(record))
@@ -227,20 +227,14 @@ class PipelineRouteWorker:
             raise PipelineRouteFailed(
                 route_failed(self.route_id, "a message is not a JSON object", _at(record))
             )
-        for attempt in range(1, attempts + 1):
-            try:
-                # A fresh copy each attempt: a failed attempt may have changed it.
-                return await self.adapters.run_steps(
-                    self.route.adapters, orjson.loads(orjson.dumps(payload)), context
-                )
-            except AdapterFailure as failure:
-                if attempt == attempts:
-                    details = {**failure.details(), **_at(record), "attempts": attempts}
-                    raise PipelineRouteFailed(
-                        route_failed(self.route_id, failure.message, details)
-                    ) from failure
-                await asyncio.sleep(handling.retry_delay_seconds)
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            return await run_with_retries(self.adapters, self.route, value, context)
+        except RetriesExhausted as exhausted:
+            failure = exhausted.failure
+            details = {**failure.details(), **_at(record), "attempts": exhausted.attempts}
+            raise PipelineRouteFailed(
+                route_failed(self.route_id, failure.message, details)
+            ) from failure
 
     async def _publish(self, outputs: Sequence[tuple[Record, list[dict[str, Any]]]]) -> None:
         deliveries: list[Awaitable[Any]] = []

@@ -68,6 +68,11 @@ class AdapterFailure(Exception):
         self.adapter = adapter
         self.step = step
 
+    @classmethod
+    def of_step(cls, step: AdapterStep, index: int, message: str) -> AdapterFailure:
+        """The failure of a route's step `index` (its adapter is `step.type`)."""
+        return cls(message, adapter=step.type, step=index)
+
     def details(self) -> dict[str, Any]:
         return {"adapter": self.adapter, "step": self.step}
 
@@ -266,10 +271,10 @@ class AdapterRuntime(Mapping[str, Adapter]):
         for index, step in enumerate(steps):
             adapter = self._adapters.get(step.type)
             if adapter is None:
-                raise AdapterFailure(
+                raise AdapterFailure.of_step(
+                    step,
+                    index,
                     f"adapter type '{step.type}' is not registered in this orchestrator",
-                    adapter=step.type,
-                    step=index,
                 )
             step_context = replace(context, step=index)
             drops = bool(getattr(adapter, "drops_unmatched", False))
@@ -294,25 +299,21 @@ async def _apply(
         failure.adapter, failure.step = step.type, index
         raise
     except Exception as error:
-        raise AdapterFailure(
-            f"adapter '{step.type}' raised {type(error).__name__}: {error}",
-            adapter=step.type,
-            step=index,
+        raise AdapterFailure.of_step(
+            step, index, f"adapter '{step.type}' raised {type(error).__name__}: {error}"
         ) from error
     if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
-        raise AdapterFailure(
+        raise AdapterFailure.of_step(
+            step,
+            index,
             f"adapter '{step.type}' returned {type(outputs).__name__}, not a list of JSON objects",
-            adapter=step.type,
-            step=index,
         )
     for output in outputs:
         try:
             orjson.dumps(output)
         except TypeError as error:
-            raise AdapterFailure(
-                f"adapter '{step.type}' returned a payload that is not JSON: {error}",
-                adapter=step.type,
-                step=index,
+            raise AdapterFailure.of_step(
+                step, index, f"adapter '{step.type}' returned a payload that is not JSON: {error}"
             ) from error
     return outputs
 

@@ -16,8 +16,9 @@ from domain.config import CONFIG_VALIDATION_FAILED, Config
 from domain.errors import DomainError
 from domain.execution import Execution
 from domain.run_counter import RunCounter, run_counter_id
-from domain.tag_index import TagIndex, tag_index_id
+from domain.tag_index import TagIndex
 from domain.validation import validate_config
+from services.service_layer.handlers.claims import claim_key
 from services.service_layer.handlers.pipelines import existing_config
 from services.service_layer.handling import Context, Decision
 from services.service_layer.replies import config_reply, execution_response
@@ -40,14 +41,6 @@ def next_run_number(ctx: Context, owner_id: UUID) -> int:
         counter = RunCounter(owner_id=owner_id, at=ctx.now)
         ctx.uow.add(counter)
     return counter.next_run_number(at=ctx.now)
-
-
-def claim_tag(ctx: Context, tag: str, execution_id: UUID) -> None:
-    index = ctx.uow.get(TagIndex, tag_index_id(tag))
-    if index is None:
-        ctx.uow.add(TagIndex(tag=tag, execution_id=execution_id, at=ctx.now))
-    else:
-        index.claim(execution_id, at=ctx.now)
 
 
 def create_config(cmd: CreateConfig, ctx: Context) -> Decision:
@@ -83,7 +76,7 @@ def run_config(cmd: RunConfig, ctx: Context) -> Decision:
     if ctx.uow.get(Aggregate, cmd.execution_id) is not None:
         raise aggregate_exists(cmd.execution_id, "Execution")
     if cmd.tag is not None:
-        claim_tag(ctx, cmd.tag, cmd.execution_id)
+        claim_key(ctx, TagIndex, cmd.tag, cmd.execution_id)
     if ctx.gate is not None:
         # After the client's own mistakes (404, 400, 409), which a retry would not fix;
         # a refusal here rolls the tag claim back with the rest of the command.

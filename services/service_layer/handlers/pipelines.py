@@ -6,17 +6,14 @@ Feldera's 404 UnknownPipelineName. Statuses are the ones Feldera answers with.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Protocol
 from uuid import UUID
 
 from contracts import (
-    ApprovePipeline,
-    CheckpointPipeline,
-    ClearPipelineStorage,
     CreatePipeline,
     DeletePipeline,
-    DismissPipelineError,
-    PausePipeline,
-    ResumePipeline,
+    PipelineCommand,
     StartPipeline,
     StopPipeline,
     UpdatePipeline,
@@ -26,7 +23,8 @@ from domain.config import Config
 from domain.errors import DomainError
 from domain.name_index import NameIndex, name_index_id
 from domain.pipeline import Pipeline
-from services.service_layer.handling import Context, Decision
+from services.service_layer.handlers.claims import claim_key, release_key
+from services.service_layer.handling import Context, Decision, Handler
 from services.service_layer.replies import pipeline_reply
 
 # A pipeline created without a config has no program yet: it keeps program_status
@@ -63,20 +61,6 @@ def existing_config(ctx: Context, config_id: UUID) -> Config:
     return config
 
 
-def claim_name(ctx: Context, name: str, pipeline_id: UUID) -> None:
-    index = ctx.uow.get(NameIndex, name_index_id(name))
-    if index is None:
-        ctx.uow.add(NameIndex(name=name, pipeline_id=pipeline_id, at=ctx.now))
-    else:
-        index.claim(pipeline_id, at=ctx.now)
-
-
-def release_name(ctx: Context, name: str, pipeline_id: UUID) -> None:
-    index = ctx.uow.get(NameIndex, name_index_id(name))
-    if index is not None:
-        index.release(pipeline_id, at=ctx.now)
-
-
 def create_pipeline(cmd: CreatePipeline, ctx: Context) -> Decision:
     config = None if cmd.config_id is None else existing_config(ctx, cmd.config_id)
     if find_pipeline(ctx, cmd.name) is not None:
@@ -85,7 +69,7 @@ def create_pipeline(cmd: CreatePipeline, ctx: Context) -> Decision:
         name=cmd.name, config_id=cmd.config_id, at=ctx.now, description=cmd.description
     )
     ctx.uow.add(pipeline)
-    claim_name(ctx, cmd.name, pipeline.id)
+    claim_key(ctx, NameIndex, cmd.name, pipeline.id)
     if config is not None:
         pipeline.program_validated(config.report.is_valid, at=ctx.now)
     return Decision(pipeline.id, pipeline_reply(pipeline), 201)
@@ -97,10 +81,10 @@ def update_pipeline(cmd: UpdatePipeline, ctx: Context) -> Decision:
     old_name, old_config_id = pipeline.name, pipeline.config_id
     renamed = cmd.name is not None and cmd.name != old_name
     if renamed and cmd.name is not None:
-        claim_name(ctx, cmd.name, pipeline.id)
+        claim_key(ctx, NameIndex, cmd.name, pipeline.id)
     pipeline.update(at=ctx.now, name=cmd.name, description=cmd.description, config_id=cmd.config_id)
     if renamed:
-        release_name(ctx, old_name, pipeline.id)
+        release_key(ctx, NameIndex, old_name, pipeline.id)
     if config is not None and config.id != old_config_id:
         pipeline.program_validated(config.report.is_valid, at=ctx.now, config_id=config.id)
     return Decision(pipeline.id, pipeline_reply(pipeline), 200)
@@ -109,7 +93,7 @@ def update_pipeline(cmd: UpdatePipeline, ctx: Context) -> Decision:
 def delete_pipeline(cmd: DeletePipeline, ctx: Context) -> Decision:
     pipeline = pipeline_named(ctx, cmd.pipeline_name)
     pipeline.delete(at=ctx.now)
-    release_name(ctx, pipeline.name, pipeline.id)
+    release_key(ctx, NameIndex, pipeline.name, pipeline.id)
     return Decision(pipeline.id, None, 200)
 
 
@@ -124,32 +108,27 @@ def stop_pipeline(cmd: StopPipeline, ctx: Context) -> Decision:
     return Decision(pipeline.id, pipeline.stop(cmd.force, at=ctx.now), 202)
 
 
-def pause_pipeline(cmd: PausePipeline, ctx: Context) -> Decision:
-    pipeline = pipeline_named(ctx, cmd.pipeline_name)
-    return Decision(pipeline.id, pipeline.pause(at=ctx.now), 202)
+class PipelineVerb(Protocol):
+    """A user action of `domain.pipeline_actions` that takes nothing but the time."""
+
+    def __call__(self, pipeline: Pipeline, /, *, at: datetime) -> object: ...
 
 
-def resume_pipeline(cmd: ResumePipeline, ctx: Context) -> Decision:
-    pipeline = pipeline_named(ctx, cmd.pipeline_name)
-    return Decision(pipeline.id, pipeline.resume(at=ctx.now), 202)
+def named_pipeline_verb(verb: PipelineVerb, http_status: int) -> Handler:
+    """The handler of a command that only names its pipeline: `verb` on that pipeline,
+    answered with what the verb returns and `http_status`."""
+
+    def handle(cmd: PipelineCommand, ctx: Context) -> Decision:
+        pipeline = pipeline_named(ctx, cmd.pipeline_name)
+        return Decision(pipeline.id, verb(pipeline, at=ctx.now), http_status)
+
+    return handle
 
 
-def checkpoint_pipeline(cmd: CheckpointPipeline, ctx: Context) -> Decision:
-    pipeline = pipeline_named(ctx, cmd.pipeline_name)
-    return Decision(pipeline.id, pipeline.checkpoint(at=ctx.now), 200)
-
-
-def approve_pipeline(cmd: ApprovePipeline, ctx: Context) -> Decision:
-    pipeline = pipeline_named(ctx, cmd.pipeline_name)
-    # A forwarded action, answered like /pause and /resume.
-    return Decision(pipeline.id, pipeline.approve(at=ctx.now), 202)
-
-
-def dismiss_pipeline_error(cmd: DismissPipelineError, ctx: Context) -> Decision:
-    pipeline = pipeline_named(ctx, cmd.pipeline_name)
-    return Decision(pipeline.id, pipeline.dismiss_error(at=ctx.now), 200)
-
-
-def clear_pipeline_storage(cmd: ClearPipelineStorage, ctx: Context) -> Decision:
-    pipeline = pipeline_named(ctx, cmd.pipeline_name)
-    return Decision(pipeline.id, pipeline.clear(at=ctx.now), 202)
+pause_pipeline = named_pipeline_verb(Pipeline.pause, 202)
+resume_pipeline = named_pipeline_verb(Pipeline.resume, 202)
+checkpoint_pipeline = named_pipeline_verb(Pipeline.checkpoint, 200)
+# A forwarded action, answered like /pause and /resume.
+approve_pipeline = named_pipeline_verb(Pipeline.approve, 202)
+dismiss_pipeline_error = named_pipeline_verb(Pipeline.dismiss_error, 200)
+clear_pipeline_storage = named_pipeline_verb(Pipeline.clear, 202)

@@ -5,16 +5,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from contracts import (
-    AbortRun,
-    CancelExecution,
-    CompleteRun,
-    CreateRun,
-    DeleteRun,
-    FailRun,
-    StartRun,
-    UpdateRunStatus,
-)
+from contracts import commands as c
 from contracts.run_commands import RunTransition
 from domain import pipeline_errors as err
 from domain import run_status as rs
@@ -24,7 +15,8 @@ from domain.errors import DomainError
 from domain.execution import Execution
 from domain.pipeline import Pipeline
 from domain.run_status import MarquezAction
-from domain.tag_index import TagIndex, tag_index_id
+from domain.tag_index import TagIndex
+from services.service_layer.handlers.claims import release_key
 from services.service_layer.handlers.configs import aggregate_exists, next_run_number
 from services.service_layer.handlers.pipelines import find_pipeline
 from services.service_layer.handling import Context, Decision
@@ -70,7 +62,7 @@ def pipeline_name_of(ctx: Context, run: Execution) -> str | None:
     return None if owner is None else owner.name
 
 
-def create_run(cmd: CreateRun, ctx: Context) -> Decision:
+def create_run(cmd: c.CreateRun, ctx: Context) -> Decision:
     pipeline = resolve_pipeline(ctx, cmd.pipeline_id)
     if pipeline is None:
         raise err.unknown_pipeline(cmd.pipeline_id)
@@ -98,39 +90,37 @@ def _marquez(action: MarquezAction, cmd: RunTransition, ctx: Context) -> Decisio
     return Decision(run.id, marquez_run(run), 200)
 
 
-def start_run(cmd: StartRun, ctx: Context) -> Decision:
+def start_run(cmd: c.StartRun, ctx: Context) -> Decision:
     return _marquez(MarquezAction.START, cmd, ctx)
 
 
-def complete_run(cmd: CompleteRun, ctx: Context) -> Decision:
+def complete_run(cmd: c.CompleteRun, ctx: Context) -> Decision:
     return _marquez(MarquezAction.COMPLETE, cmd, ctx)
 
 
-def fail_run(cmd: FailRun, ctx: Context) -> Decision:
+def fail_run(cmd: c.FailRun, ctx: Context) -> Decision:
     return _marquez(MarquezAction.FAIL, cmd, ctx)
 
 
-def abort_run(cmd: AbortRun, ctx: Context) -> Decision:
+def abort_run(cmd: c.AbortRun, ctx: Context) -> Decision:
     return _marquez(MarquezAction.ABORT, cmd, ctx)
 
 
-def update_run_status(cmd: UpdateRunStatus, ctx: Context) -> Decision:
+def update_run_status(cmd: c.UpdateRunStatus, ctx: Context) -> Decision:
     run = run_of(ctx, cmd.run_id, cmd.pipeline_id)
     run.transition(cmd.status, at=cmd.at, now=ctx.now)
     return Decision(run.id, pipeline_run(run, pipeline_name_of(ctx, run)), 200)
 
 
-def delete_run(cmd: DeleteRun, ctx: Context) -> Decision:
+def delete_run(cmd: c.DeleteRun, ctx: Context) -> Decision:
     run = run_of(ctx, cmd.run_id, cmd.pipeline_id)
     run.delete(at=ctx.now)
     if run.tag is not None:
-        index = ctx.uow.get(TagIndex, tag_index_id(run.tag))
-        if index is not None:
-            index.release(run.id, at=ctx.now)
+        release_key(ctx, TagIndex, run.tag, run.id)
     return Decision(run.id, pipeline_run(run, pipeline_name_of(ctx, run)), 200)
 
 
-def cancel_execution(cmd: CancelExecution, ctx: Context) -> Decision:
+def cancel_execution(cmd: c.CancelExecution, ctx: Context) -> Decision:
     execution = ctx.uow.get(Execution, cmd.execution_id)
     if execution is None or execution.deleted:
         raise unknown_execution(cmd.execution_id)

@@ -20,7 +20,7 @@ from services.adapters.kafka.embedded_broker import (
     create_topics,
     reached_cluster_id,
 )
-from tests.infra.kafka import BrokerKind, read_partitions
+from tests.infra.kafka import BrokerKind, read_partitions, running, send_all
 
 pytestmark = pytest.mark.broker
 
@@ -34,16 +34,12 @@ def embedded_only(broker_kind: BrokerKind) -> None:
 
 
 async def produce_one_batch(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
+    async with running(AIOKafkaProducer(bootstrap_servers=bootstrap)) as producer:
         batch = producer.create_batch()
         for value in values:
             assert batch.append(key=None, value=value, timestamp=None) is not None
         batch.close()
         await (await producer.send_batch(batch, topic, partition=0))
-    finally:
-        await producer.stop()
 
 
 @pytest.mark.usefixtures("embedded_only")
@@ -55,13 +51,9 @@ async def test_end_offset_is_last_batch_base_offset_plus_one(
     values = [f"v{i}".encode() for i in range(5)]
     await produce_one_batch(kafka_bootstrap, topic, values)
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap)
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, 0)
+    tp = TopicPartition(topic, 0)
+    async with running(AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap)) as consumer:
         end_offsets = await consumer.end_offsets([tp])
-    finally:
-        await consumer.stop()
     records = await read_partitions(kafka_bootstrap, topic, expected=len(values))
 
     # Apache Kafka answers 5; never count records or lag by end offsets.
@@ -78,14 +70,10 @@ async def test_offset_for_a_time_past_every_record_is_offset_zero_without_a_time
     await create_topics(kafka_bootstrap, [topic])
     await produce_one_batch(kafka_bootstrap, topic, [b"a", b"b", b"c"])
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap)
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        far_future_ms = 2**62
+    tp = TopicPartition(topic, 0)
+    far_future_ms = 2**62
+    async with running(AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap)) as consumer:
         found = await consumer.offsets_for_times({tp: far_future_ms})
-    finally:
-        await consumer.stop()
 
     # Apache Kafka answers None ("no record that recent"); read literally, this answer
     # would replay the partition from the start (services/adapters/kafka/positions.py).
@@ -120,11 +108,8 @@ async def test_message_above_apache_kafka_limit_is_accepted(
         bootstrap_servers=kafka_bootstrap,
         max_request_size=4 * APACHE_KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
     )
-    await producer.start()
-    try:
+    async with running(producer):
         metadata = await producer.send_and_wait(topic, big, partition=0)
-    finally:
-        await producer.stop()
 
     (record,) = await read_partitions(
         kafka_bootstrap,
@@ -158,18 +143,13 @@ async def test_committed_offsets_survive_a_consumer_restart(
     topic = topic_name("committed")
     group = topic_name("group")
     await create_topics(kafka_bootstrap, [topic])
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-    await producer.start()
-    try:
-        for i in range(6):
-            await producer.send(topic, f"m{i}".encode(), partition=0)
-        await producer.flush()
-    finally:
-        await producer.stop()
+    await send_all(
+        kafka_bootstrap, topic, [(None, f"m{i}".encode(), []) for i in range(6)], partition=0
+    )
     tp = TopicPartition(topic, 0)
 
-    async def group_consumer() -> AIOKafkaConsumer:
-        consumer = AIOKafkaConsumer(
+    def group_consumer() -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
             topic,
             bootstrap_servers=kafka_bootstrap,
             group_id=group,
@@ -181,25 +161,17 @@ async def test_committed_offsets_survive_a_consumer_restart(
             heartbeat_interval_ms=500,
             rebalance_timeout_ms=3000,
         )
-        await consumer.start()
-        return consumer
 
-    first = await group_consumer()
-    try:
+    async with running(group_consumer()) as first:
         seen = []
         while len(seen) < 3:
             records = await asyncio.wait_for(first.getone(), 30)
             seen.append(records.value)
         await first.commit({tp: 3})  # processed m0..m2; m3.. must come again
-    finally:
-        await first.stop()
 
-    second = await group_consumer()
-    try:
+    async with running(group_consumer()) as second:
         resumed = await asyncio.wait_for(second.getone(), 30)
         committed = await second.committed(tp)
-    finally:
-        await second.stop()
 
     assert seen == [b"m0", b"m1", b"m2"]
     assert committed == 3
@@ -211,15 +183,8 @@ async def test_earliest_reset_sees_everything_across_partitions(
 ) -> None:
     topic = topic_name("earliest")
     await create_topics(kafka_bootstrap, [topic], partitions=3)
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=5)
-    await producer.start()
-    try:
-        sent = {f"k{i}".encode(): f"v{i}".encode() for i in range(30)}
-        for key, value in sent.items():
-            await producer.send(topic, value, key=key)
-        await producer.flush()
-    finally:
-        await producer.stop()
+    sent = {f"k{i}".encode(): f"v{i}".encode() for i in range(30)}
+    await send_all(kafka_bootstrap, topic, [(k, v, []) for k, v in sent.items()], linger_ms=5)
 
     records = await read_partitions(kafka_bootstrap, topic, range(3), expected=len(sent))
 
@@ -240,12 +205,7 @@ async def test_headers_round_trip_byte_for_byte(
         ("dup", b"second"),
         ("ünïcode-kéy", "välue".encode()),
     ]
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, b"payload", headers=headers, partition=0)
-    finally:
-        await producer.stop()
+    await send_all(kafka_bootstrap, topic, [(None, b"payload", headers)], partition=0)
 
     (record,) = await read_partitions(kafka_bootstrap, topic, expected=1)
 
@@ -258,16 +218,8 @@ async def test_gzip_compressed_batches_decompress(
     topic = topic_name("gzip")
     await create_topics(kafka_bootstrap, [topic])
     values = [(b"compressible " * 100) + str(i).encode() for i in range(20)]
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka_bootstrap, compression_type="gzip", linger_ms=20
-    )
-    await producer.start()
-    try:
-        for value in values:
-            await producer.send(topic, value, partition=0)
-        await producer.flush()
-    finally:
-        await producer.stop()
+    gzip = {"compression_type": "gzip", "linger_ms": 20}
+    await send_all(kafka_bootstrap, topic, [(None, v, []) for v in values], partition=0, **gzip)
 
     records = await read_partitions(kafka_bootstrap, topic, expected=len(values))
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from services.adapters.kafka.embedded_broker import create_topics
-from tests.infra.kafka import read_partitions
+from tests.infra.kafka import read_partitions, send_all
 
 pytestmark = pytest.mark.broker
 
@@ -26,14 +25,7 @@ async def test_produce_and_consume_with_headers(
         )
         for i in range(5)
     ]
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-    await producer.start()
-    try:
-        for key, value, headers in sent:
-            await producer.send(topic, value, key=key, headers=headers)
-        await producer.flush()
-    finally:
-        await producer.stop()
+    await send_all(kafka_bootstrap, topic, sent)
 
     records = await read_partitions(kafka_bootstrap, topic, expected=len(sent))
 

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
-from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
 from services.adapters.eventstore import ConcurrencyConflict, EventStore, open_event_store
 from tests.adapters.persistence.aggregates import Counter, Note
+from tests.adapters.persistence.reads import count_reads
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 SNAPSHOT_EVERY = 1000
@@ -22,19 +22,6 @@ SNAPSHOT_EVERY = 1000
 def store(store_url: str) -> Iterator[EventStore]:
     with open_event_store(store_url, snapshotting_intervals={Counter: SNAPSHOT_EVERY}) as app:
         yield app
-
-
-def count_reads(store: EventStore) -> list[StoredEvent]:
-    """Record every stored event the store maps back to a domain event."""
-    reads: list[StoredEvent] = []
-    to_domain_event = store.mapper.to_domain_event
-
-    def counting(stored: StoredEvent) -> DomainEventProtocol[UUID]:
-        reads.append(stored)
-        return to_domain_event(stored)
-
-    store.mapper.to_domain_event = counting  # type: ignore[method-assign, assignment]
-    return reads
 
 
 def test_saved_aggregate_reloads_with_the_same_state(store: EventStore) -> None:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 import pytest
@@ -23,6 +23,7 @@ from services.adapters.api_keys import ApiKeyStore, Scope
 from services.adapters.eventstore import EventStore
 from services.adapters.kafka.clients import ensure_topics
 from services.adapters.kafka.command_bus import CommandBus
+from services.adapters.kafka.engine import Tuning
 from services.adapters.stores import open_command_store
 from services.entrypoints.http.server import run_api
 from services.entrypoints.http.submit import API_SOURCE
@@ -79,11 +80,11 @@ class Handler:
 
 
 @contextlib.asynccontextmanager
-async def command_handler(settings: Settings) -> AsyncIterator[Handler]:
+async def command_handler(settings: Settings, **tuning: Unpack[Tuning]) -> AsyncIterator[Handler]:
     store = await asyncio.to_thread(open_command_store, settings.event_store_url)
     try:
         decider = Decider(store, HANDLERS)
-        consumer = CommandConsumer(settings, decider)
+        consumer = CommandConsumer(settings, decider, **tuning)
         async with running(consumer):
             yield Handler(consumer, decider)
     finally:
@@ -152,6 +153,7 @@ async def api_stack(
     tmp: Path,
     *,
     handler: bool = True,
+    handler_tuning: Tuning | None = None,
     read_models: bool = False,
     **overrides: Any,
 ) -> AsyncIterator[tuple[Settings, httpx.AsyncClient, Handler | None]]:
@@ -159,7 +161,9 @@ async def api_stack(
     await ensure_topics(settings)
     async with contextlib.AsyncExitStack() as stack:
         running_handler = (
-            await stack.enter_async_context(command_handler(settings)) if handler else None
+            await stack.enter_async_context(command_handler(settings, **(handler_tuning or {})))
+            if handler
+            else None
         )
         client = await stack.enter_async_context(api_server(settings))
         if read_models:

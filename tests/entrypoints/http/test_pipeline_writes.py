@@ -16,6 +16,7 @@ from contracts.config_commands import CreateConfig
 from contracts.results import CommandAccepted
 from services.settings import Settings
 from tests.entrypoints.http.support import Handler, api_stack, command_bus
+from tests.expected_bodies import STOPPING_BODY
 from tests.service_layer.decider_support import (
     begin_stopping,
     config_document,
@@ -25,20 +26,6 @@ from tests.service_layer.decider_support import (
 )
 
 Stack = tuple[Settings, httpx.AsyncClient, Handler]
-
-STOPPING_BODY = {
-    "message": "Deployment resources status (current: 'Stopping', desired: 'Stopped') cannot "
-    "have desired changed to 'Provisioned'. Cannot restart the pipeline while it is stopping. "
-    "Wait for it to stop before starting a new instance of the pipeline.",
-    "error_code": "IllegalPipelineAction",
-    "details": {
-        "status": "Stopping",
-        "current_desired_status": "Stopped",
-        "new_desired_status": "Provisioned",
-        "hint": "Cannot restart the pipeline while it is stopping. Wait for it to stop before "
-        "starting a new instance of the pipeline.",
-    },
-}
 
 
 @pytest.fixture(scope="module")

@@ -325,6 +325,8 @@ async def test_an_unknown_pipeline_is_404(
         ("/v0/runs", {"status": "done"}),
         ("/v0/runs", {"limit": "0"}),
         ("/v0/runs", {"offset": "-1"}),
+        ("/v0/runs", {"offset": str(2**63)}),  # past what the database takes
+        (f"{BASE}/runs/{uuid.uuid4()}/stageruns", {"offset": str(2**63)}),
     ],
 )
 async def test_bad_query_parameters_are_400(

@@ -1,7 +1,8 @@
 """The one HTTP submit path, over real HTTP: a command larger than one command message is
-413 before anything is sent, and an `Idempotency-Key` reused for another kind of request
-is 409 in the family's shape instead of the other command's answer; the request the key
-was first used for still gets its own answer."""
+413 before anything is sent, one holding a value its message cannot carry is 400, and an
+`Idempotency-Key` reused for another kind of request is 409 in the family's shape
+instead of the other command's answer; the request the key was first used for still
+gets its own answer."""
 
 from __future__ import annotations
 
@@ -48,6 +49,18 @@ async def test_a_command_larger_than_a_message_is_413_and_not_sent(
     assert "X-Pipelines-Version" not in large.headers
     # Nothing was created under the name.
     assert (await client.post("/v0/pipelines", json={"name": name})).status_code == 201
+
+
+async def test_a_value_no_command_message_can_carry_is_400_and_not_sent(
+    client: httpx.AsyncClient,
+) -> None:
+    # An integer past 64 bits is JSON to the client, but not to the message encoder.
+    response = await client.post(f"/api/v1/configs/{uuid.uuid4()}/run", json={"n": 2**64})
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert set(body) == {"detail", "error_code", "correlation_id", "timestamp"}
+    assert body["error_code"] == "UnencodableRequest"
+    assert "X-Pipelines-Version" not in response.headers
 
 
 async def test_a_key_reused_for_another_request_is_409_in_the_familys_shape(

@@ -147,6 +147,10 @@ class Stack:
         with ReadStore(self.settings.event_store_url) as store:
             return {s["route"]: s for s in store.get_stage_runs(str(execution_id))}
 
+    def stage_counts(self, execution_id: UUID) -> dict[str, tuple[str, int, int, int]]:
+        """Each stage run's status and message counts (in, out, failed), by route."""
+        return {route: status_and_counts(s) for route, s in self.stages(execution_id).items()}
+
     def ledger_counts(self, execution_id: UUID) -> dict[str, tuple[int, int, int]]:
         ledger = Ledger(self.settings.event_store_url)
         try:
@@ -165,6 +169,11 @@ class Stack:
                 for fate, count in worker.stats.fates.items():
                     total[fate] = total.get(fate, 0) + count
         return total
+
+
+def status_and_counts(stage: dict[str, Any]) -> tuple[str, int, int, int]:
+    """A stage run's status and its messages in, out and failed."""
+    return (stage["status"], stage["messages_in"], stage["messages_out"], stage["messages_failed"])
 
 
 def workers_of(orchestrator: Orchestrator, config_id: UUID, route: str) -> list[RouteWorker]:

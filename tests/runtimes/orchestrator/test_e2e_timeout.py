@@ -1,6 +1,6 @@
 """The run timeout end to end: `PIPELINES_EXECUTION_TIMEOUT_S` reaches the command handler
 (every new run's deadline), and the orchestrator's sweep times out an execution past it
-without any event to wake it (DESIGN.md: time-based work is swept). Its init route delays
+without any event to wake it (docs/architecture.md: time-based work is swept). Its init route delays
 longer than the timeout, so whether that route got the message before or after the
 deadline, its outputs are dropped and no later route ever sees the execution."""
 

@@ -101,6 +101,13 @@ class Stack:
     async def create_pipeline(self, document: str) -> str:
         return (await self.create_pipeline_and_config(document))[0]
 
+    async def echo_pipeline(self, **route: Any) -> tuple[str, str, str]:
+        """A new pipeline on its own `echo` route (`route_document`, with `route`'s
+        changes): (pipeline name, inbound topic, outbound topic)."""
+        tag = new_tag()
+        name = await self.create_pipeline(route_document(tag, **route))
+        return name, f"test.rec.{tag}.in", f"test.rec.{tag}.out"
+
     async def create_pipeline_and_config(self, document: str) -> tuple[str, str]:
         """A new pipeline on a new config: (pipeline name, config id)."""
         name = f"p-{uuid.uuid4().hex[:8]}"

@@ -149,19 +149,17 @@ def test_provisioned_reports_the_runtime_status_the_workers_are_put_in(
 def test_pause_and_resume_follow_the_runtime_desired_status() -> None:
     pipeline, deployment = provisioned()
     pipeline.runtime_status_reported(deployment, RuntimeStatus.RUNNING, at=T0)
+
+    def decided() -> tuple[Workers, object]:
+        """What the workers are told and the runtime status the step reports."""
+        found = decide(pipeline, Seen(ready=True), at(1), TIMEOUT_S)
+        return found.workers, found.data.get("runtime_status")
+
     pipeline.pause(at=T0)
-    paused = decide(pipeline, Seen(ready=True), at(1), TIMEOUT_S)
-    assert (paused.workers, paused.data.get("runtime_status")) == (
-        Workers.HOLD,
-        RuntimeStatus.PAUSED,
-    )
+    assert decided() == (Workers.HOLD, RuntimeStatus.PAUSED)
     pipeline.runtime_status_reported(deployment, RuntimeStatus.PAUSED, at=T0)
     pipeline.resume(at=T0)
-    resumed = decide(pipeline, Seen(ready=True), at(1), TIMEOUT_S)
-    assert (resumed.workers, resumed.data.get("runtime_status")) == (
-        Workers.CONSUME,
-        RuntimeStatus.RUNNING,
-    )
+    assert decided() == (Workers.CONSUME, RuntimeStatus.RUNNING)
 
 
 def test_a_suspend_checkpoints_reports_suspended_then_stops() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.runtimes.reconciler.support import Outbound, Stack, module_stack, new_tag, route_document
+from tests.runtimes.reconciler.support import Outbound, Stack, module_stack
 from tests.runtimes.role_processes import RoleProcesses, role_processes
 
 pytestmark = pytest.mark.broker
@@ -34,11 +34,9 @@ def processes(tmp_path: Path) -> Iterator[RoleProcesses]:
 async def test_a_killed_reconciler_restarted_brings_the_pipeline_to_its_desired_status(
     stack: Stack, processes: RoleProcesses
 ) -> None:
-    tag = new_tag()
-    name = await stack.create_pipeline(route_document(tag))
-    inbound = f"test.rec.{tag}.in"
+    name, inbound, outbound = await stack.echo_pipeline()
     slow = stack.settings.model_copy(update={"reconciler_sweep_ms": SLOW_SWEEP_MS})
-    async with Outbound(stack.settings, f"test.rec.{tag}.out") as out:
+    async with Outbound(stack.settings, outbound) as out:
         # Killed while Running.
         first = processes.spawn(stack.settings)
         running = await stack.act(name, "start", "Running")

@@ -12,6 +12,7 @@ import pytest
 from aiokafka import TopicPartition
 
 from services.runtimes.reconciler.checkpoints import Checkpoints, Head
+from tests.expected_bodies import STOPPING_BODY
 from tests.runtimes.reconciler.support import (
     Outbound,
     Stack,
@@ -21,28 +22,11 @@ from tests.runtimes.reconciler.support import (
 )
 from tests.waiting import eventually_async
 
-STOPPING_BODY = {
-    "message": "Deployment resources status (current: 'Stopping', desired: 'Stopped') cannot "
-    "have desired changed to 'Provisioned'. Cannot restart the pipeline while it is stopping. "
-    "Wait for it to stop before starting a new instance of the pipeline.",
-    "error_code": "IllegalPipelineAction",
-    "details": {
-        "status": "Stopping",
-        "current_desired_status": "Stopped",
-        "new_desired_status": "Provisioned",
-        "hint": "Cannot restart the pipeline while it is stopping. Wait for it to stop before "
-        "starting a new instance of the pipeline.",
-    },
-}
-
-
 stack = module_stack("rec")
 
 
 async def test_start_pause_resume_stop(stack: Stack) -> None:
-    tag = new_tag()
-    name = await stack.create_pipeline(route_document(tag))
-    inbound, outbound = f"test.rec.{tag}.in", f"test.rec.{tag}.out"
+    name, inbound, outbound = await stack.echo_pipeline()
 
     running = await stack.act(name, "start", "Running")
     assert running["deployment_desired_status"] == "Running"
@@ -76,16 +60,15 @@ async def test_start_pause_resume_stop(stack: Stack) -> None:
 async def test_start_with_an_initial_status_provisions_without_consuming(
     stack: Stack, initial: str, status: str
 ) -> None:
-    tag = new_tag()
-    name = await stack.create_pipeline(route_document(tag))
+    name, inbound, outbound = await stack.echo_pipeline()
     found = await stack.act(name, "start", status, initial=initial)
     assert found["deployment_desired_status"] == status
     deployment = stack.reconciler.deployments[uuid.UUID(found["id"])]
     assert deployment.ready
     assert [w.consuming for w in deployment.workers] == [False]
     if initial == "paused":
-        async with Outbound(stack.settings, f"test.rec.{tag}.out") as out:
-            await stack.publish(f"test.rec.{tag}.in", {"n": 7})
+        async with Outbound(stack.settings, outbound) as out:
+            await stack.publish(inbound, {"n": 7})
             await stack.driver.sweeps(2)
             assert await out.read() == []
             await stack.act(name, "resume", "Running")
@@ -144,18 +127,14 @@ async def test_a_provisioning_timeout_stops_the_pipeline_with_its_error(stack: S
 async def test_a_route_that_fails_stops_the_pipeline_with_its_error(
     stack: Stack, bad: bytes, message: str, details: dict[str, object]
 ) -> None:
-    tag = new_tag()
     fail = {
         "type": "fail",
         "condition": {"field": "payload.boom", "operator": "equals", "value": True},
         "config": {"message": "boom"},
     }
-    name = await stack.create_pipeline(
-        route_document(tag, adapters=[fail, {"type": "pass_through"}])
-    )
-    inbound = f"test.rec.{tag}.in"
+    name, inbound, outbound = await stack.echo_pipeline(adapters=[fail, {"type": "pass_through"}])
     await stack.act(name, "start", "Running")
-    async with Outbound(stack.settings, f"test.rec.{tag}.out") as out:
+    async with Outbound(stack.settings, outbound) as out:
         await stack.through(inbound, out, 1)
         await stack.producer.send_and_wait(inbound, bad, key=b"k", partition=0)
         found = await stack.until_status(name, "Stopped")
@@ -170,14 +149,13 @@ async def test_a_route_that_fails_stops_the_pipeline_with_its_error(
 
 
 async def test_a_restarted_reconciler_takes_over_a_running_pipeline(stack: Stack) -> None:
-    tag = new_tag()
-    name = await stack.create_pipeline(route_document(tag))
+    name, inbound, outbound = await stack.echo_pipeline()
     running = await stack.act(name, "start", "Running")
     await stack.stop_reconciler()
     # Published while no reconciler runs: the deployment's committed offsets keep it.
-    await stack.publish(f"test.rec.{tag}.in", {"n": 3})
+    await stack.publish(inbound, {"n": 3})
     await stack.start_reconciler()
-    async with Outbound(stack.settings, f"test.rec.{tag}.out") as out:
+    async with Outbound(stack.settings, outbound) as out:
         assert await out.until(3) == {"n": 3, "seen": "yes"}
     found = await stack.pipeline(name)
     assert (found["deployment_status"], found["deployment_id"]) == (
@@ -188,12 +166,10 @@ async def test_a_restarted_reconciler_takes_over_a_running_pipeline(stack: Stack
 
 
 async def test_stop_checkpoints_and_a_later_start_resumes_from_it(stack: Stack) -> None:
-    tag = new_tag()
-    name = await stack.create_pipeline(route_document(tag))
-    inbound = f"test.rec.{tag}.in"
+    name, inbound, outbound = await stack.echo_pipeline()
     running = await stack.act(name, "start", "Running")
     pipeline_id = uuid.UUID(running["id"])
-    async with Outbound(stack.settings, f"test.rec.{tag}.out") as out:
+    async with Outbound(stack.settings, outbound) as out:
         await stack.through(inbound, out, 1)
 
         stop = await stack.action(name, "stop", force="false")
@@ -215,11 +191,9 @@ async def test_stop_checkpoints_and_a_later_start_resumes_from_it(stack: Stack) 
 
 
 async def test_a_forced_stop_keeps_the_last_checkpoint(stack: Stack) -> None:
-    tag = new_tag()
-    name = await stack.create_pipeline(route_document(tag))
-    inbound = f"test.rec.{tag}.in"
+    name, inbound, outbound = await stack.echo_pipeline()
     await stack.act(name, "start", "Running")
-    async with Outbound(stack.settings, f"test.rec.{tag}.out") as out:
+    async with Outbound(stack.settings, outbound) as out:
         await stack.through(inbound, out, 1)
         await stack.act(name, "stop", "Stopped", force="false")
         await stack.act(name, "start", "Running")
@@ -271,11 +245,9 @@ async def test_a_forced_stop_while_provisioning_stops_the_workers(stack: Stack) 
 
 
 async def test_after_a_route_failure_dismiss_error_and_start_run_it_again(stack: Stack) -> None:
-    tag = new_tag()
-    name = await stack.create_pipeline(route_document(tag))
-    inbound = f"test.rec.{tag}.in"
+    name, inbound, outbound = await stack.echo_pipeline()
     await stack.act(name, "start", "Running")
-    async with Outbound(stack.settings, f"test.rec.{tag}.out") as out:
+    async with Outbound(stack.settings, outbound) as out:
         await stack.producer.send_and_wait(inbound, b"{not json", key=b"k", partition=0)
         failed = await stack.until_status(name, "Stopped")
         assert failed["deployment_error"]["error_code"] == "RouteFailed"
@@ -298,8 +270,7 @@ LONG_SWEEP_S = 60.0
 
 
 async def test_events_wake_the_reconciler_before_its_next_tick(stack: Stack) -> None:
-    tag = new_tag()
-    name = await stack.create_pipeline(route_document(tag))
+    name, inbound, outbound = await stack.echo_pipeline()
     await stack.until(name, lambda p: p["program_status"] == "Success", "validated")
     stack.reconciler.sweep_s = LONG_SWEEP_S
     try:
@@ -309,12 +280,12 @@ async def test_events_wake_the_reconciler_before_its_next_tick(stack: Stack) -> 
         # runtime Running): each is woken by the event of the step before it, or by the
         # workers becoming ready.
         sweeps = stack.reconciler.sweeps
-        async with Outbound(stack.settings, f"test.rec.{tag}.out") as out:
+        async with Outbound(stack.settings, outbound) as out:
             await eventually_async(
                 lambda: _is_running(stack, name), "Running", timeout_s=LONG_SWEEP_S * 0.75
             )
             assert stack.reconciler.sweeps >= sweeps + 4
-            assert await stack.through(f"test.rec.{tag}.in", out, 1) == {"n": 1, "seen": "yes"}
+            assert await stack.through(inbound, out, 1) == {"n": 1, "seen": "yes"}
         assert (await stack.action(name, "stop", force="true")).status_code == 202
         await eventually_async(
             lambda: _is_stopped(stack, name), "Stopped", timeout_s=LONG_SWEEP_S * 0.75

@@ -1,6 +1,7 @@
-"""The command bus the API sends through, and the `api` role without a command handler:
-a 503 with Retry-After when no result comes in time, a command that is answered once a
-handler runs, a bus that refuses to send when it is not running, a taken port."""
+"""The `api` role and the command bus it sends through: without a command handler a 503
+with Retry-After when no result comes in time, and the command answered once a handler
+runs; a bus that refuses to send when it is not running; a taken port; connections that
+answer without Nagle's delay."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from contracts.pipeline_commands import CreatePipeline
 from contracts.results import CommandAccepted
 from services.adapters.kafka.command_bus import CommandBus, NotPublished
-from services.entrypoints.http.server import run_api
+from services.entrypoints.http.server import bind, run_api
 from services.entrypoints.http.submit import API_SOURCE
 from tests.entrypoints.http.support import api_settings, api_stack, command_handler
 
@@ -81,6 +82,27 @@ async def test_the_api_role_fails_on_a_taken_port(kafka_bootstrap: str, sqlite_u
         settings = api_settings(kafka_bootstrap, sqlite_url, api_port=taken.getsockname()[1])
         with pytest.raises(OSError):
             await run_api(settings, asyncio.Event(), lambda: None)
+
+
+async def test_connections_the_api_accepts_send_without_nagles_delay() -> None:
+    # Without TCP_NODELAY every answer, its headers and body written apart, waited ~40 ms
+    # for the client's delayed ACK. uvicorn serves the socket through asyncio as this does.
+    sock = bind("127.0.0.1", 0)
+    host, port = sock.getsockname()[:2]
+    nodelay: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def accepted(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = writer.get_extra_info("socket")
+        nodelay.set_result(connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    server = await asyncio.start_server(accepted, sock=sock)
+    async with server:
+        _, writer = await asyncio.open_connection(host, port)
+        try:
+            assert await asyncio.wait_for(nodelay, 10) != 0
+        finally:
+            writer.close()
 
 
 async def test_send_returns_the_result_the_handler_published(
