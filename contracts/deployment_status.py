@@ -1,4 +1,5 @@
-"""A pipeline's combined deployment status (Feldera lifecycle §1.3), derived in one place.
+"""A pipeline's combined deployment status (docs/pipeline-lifecycle.md §1.3), derived in
+one place.
 
 The Pipeline aggregate and the pipelines read model both show `deployment_status` and
 `deployment_desired_status`; both compute them here, from the resources and runtime

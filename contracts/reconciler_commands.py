@@ -1,8 +1,8 @@
 """The command the reconciler sends about the pipelines it drives (docs/reconciler.md).
 
-`ReconcilePipeline` is one step of the deployment automaton (reference §5) on one
-pipeline. Like every pipeline command it is keyed by the pipeline's name, so a pipeline's
-user actions and reconciler steps are handled in the order they were sent.
+`ReconcilePipeline` is one step of the deployment automaton (docs/pipeline-lifecycle.md
+§5) on one pipeline. Like every pipeline command it is keyed by the pipeline's name, so a
+pipeline's user actions and reconciler steps are handled in the order they were sent.
 
 A step says what it was decided on: `pipeline_id` (a pipeline deleted and re-created
 under the same name is another pipeline), `deployment_id` (a step about an old

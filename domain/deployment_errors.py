@@ -1,6 +1,7 @@
 """The errors of the reconciler's side of a pipeline: the refusals of a reconciler step
 (a decision on a stale view, refused so the next sweep decides again) and the errors a
-step stores as the pipeline's `deployment_error` (Feldera's runner errors, §3).
+step stores as the pipeline's `deployment_error` (Feldera's runner errors,
+docs/pipeline-lifecycle.md §3).
 
 Messages follow Feldera's `runner/error.rs` wording.
 """

@@ -1,5 +1,5 @@
-"""A Pipeline's user actions (Feldera lifecycle §2): what `/start`, `/stop`, `/pause`, ...
-ask of it, and the program's validation result.
+"""A Pipeline's user actions (docs/pipeline-lifecycle.md §2): what `/start`, `/stop`,
+`/pause`, ... ask of it, and the program's validation result.
 
 Each action reads the action matrix (`domain.pipeline_table.ACTION_MATRIX`) for the
 pipeline's state, then makes its own checks in Feldera's order, and raises a

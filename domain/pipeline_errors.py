@@ -1,7 +1,7 @@
-"""Every error a user's pipeline command can be refused with (Feldera lifecycle §3), one
-named constructor each: code, HTTP status, message and `details` are fixed here and
-nowhere else. The reconciler's refusals and the errors it stores as `deployment_error`
-are `domain.deployment_errors`.
+"""Every error a user's pipeline command can be refused with (docs/pipeline-lifecycle.md
+§3), one named constructor each: code, HTTP status, message and `details` are fixed here
+and nowhere else. The reconciler's refusals and the errors it stores as
+`deployment_error` are `domain.deployment_errors`.
 
 Messages follow Feldera's `db/error.rs` / `runner/error.rs` wording; where the seed documents
 differ from Feldera's code, the seeds win (the IllegalPipelineAction hint).

@@ -67,7 +67,7 @@ class PipelineState(SnapshotState, PipelineFields):
 
 
 class PipelineBase(PipelineFields):
-    # --- derived (combined) status, §1.3 ------------------------------------------------
+    # --- derived (combined) status, docs/pipeline-lifecycle.md §1.3 ---------------------
 
     @property
     def deployment_status(self) -> CombinedStatus:

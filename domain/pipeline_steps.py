@@ -1,5 +1,5 @@
-"""A Pipeline's reconciler steps (Feldera lifecycle §1.1, §5): what the reconciler reports
-of the deployment it runs, each checked against the step table
+"""A Pipeline's reconciler steps (docs/pipeline-lifecycle.md §1.1, §5): what the
+reconciler reports of the deployment it runs, each checked against the step table
 (`domain.pipeline_table.RECONCILER_STEPS`) and the resources and storage transition
 tables before its event.
 

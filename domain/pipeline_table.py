@@ -1,4 +1,5 @@
-"""The Pipeline's state machines as literal tables (Feldera lifecycle §1.1-§1.4, §2.5).
+"""The Pipeline's state machines as literal tables (§1.1-§1.4 and §2.5 of
+docs/pipeline-lifecycle.md).
 
 The aggregate and its tests both read these tables; the code holds no transition
 rule that is not written down here.
@@ -103,7 +104,7 @@ class Outcome(StrEnum):
     """A cell of the action matrix: where the action goes, or the error it is refused with
     (the value is then the error code)."""
 
-    # Goes on to the action's own checks (start §2.1 5-9, storage, delete), then to its
+    # Goes on to the action's own checks (start §2.1 checks 5-9, storage, delete), then to its
     # next state: start -> desired Provisioned, stop -> desired Stopped, clear -> storage
     # Clearing, delete -> deleted, dismiss_error -> no error, update -> edited.
     ACCEPT = "accept"

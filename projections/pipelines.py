@@ -3,9 +3,9 @@
 Each step mirrors the matching `@event` method of `domain.pipeline.Pipeline` (its data
 are that method's arguments). A status's `_since` moves only when the status changes;
 `deployment_status` / `deployment_desired_status` and their `_since` are derived after
-every step (Feldera §1.3, `derive`) by `contracts.deployment_status`, as the aggregate
-derives them. `refresh_version` counts every change after creation; `version` counts
-edits.
+every step (docs/pipeline-lifecycle.md §1.3, `derive`) by `contracts.deployment_status`,
+as the aggregate derives them. `refresh_version` counts every change after creation;
+`version` counts edits.
 """
 
 from __future__ import annotations

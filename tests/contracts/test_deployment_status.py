@@ -1,5 +1,6 @@
 """The combined deployment status (contracts.deployment_status) over every input, checked
-against Feldera's rules (lifecycle §1.3) transcribed here, not against the tables."""
+against Feldera's rules (docs/pipeline-lifecycle.md §1.3) transcribed here, not against
+the tables."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Walk every (state, action) pair of the Pipeline's action matrix against the aggregate.
 
 The expected outcome of each pair comes from the table; the expected error bodies are
-written out here from the Feldera reference / seeds, not taken from the error catalogue.
+written out here from Feldera's documented lifecycle (docs/pipeline-lifecycle.md §2-§3)
+and the seeds, not taken from the error catalogue.
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ def test_every_reachable_state_and_action_is_in_the_matrix() -> None:
 
 
 def test_matrix_spot_checks_from_the_reference_summary() -> None:
-    """§2.5 read directly: the cells the reference spells out."""
+    """docs/pipeline-lifecycle.md §2.5 read directly: the cells its summary spells out."""
     assert ACTION_MATRIX[(R.STOPPING, D.STOPPED, A.START)] is Outcome.ILLEGAL
     assert ACTION_MATRIX[(R.PROVISIONED, D.STOPPED, A.START)] is Outcome.ILLEGAL
     assert ACTION_MATRIX[(R.PROVISIONING, D.STOPPED, A.START)] is Outcome.ILLEGAL

@@ -113,7 +113,8 @@ class PipelineMachine(RuleBasedStateMachine):
         error=ERRORS,
     )
     def automaton(self, statuses: list[RuntimeStatus], error: dict[str, Any] | None) -> None:
-        """A few steps Feldera's automaton would take next (§5), so runs reach deployment."""
+        """A few steps Feldera's automaton would take next (docs/pipeline-lifecycle.md §5),
+        so runs reach deployment."""
         for status in statuses:
             self.automaton_step(status, error)
 

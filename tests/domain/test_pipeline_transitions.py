@@ -1,6 +1,7 @@
 """Walk the Pipeline's transition tables against the aggregate: resources (driven through
 the reconciler steps), runtime and storage. Each table is also checked against the
-reference's rows, transcribed here independently.
+rows of Feldera's documented lifecycle (docs/pipeline-lifecycle.md §1), transcribed here
+independently.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Seeds 000/001 (Feldera's pipeline endpoints), the reads: `GET /v0/pipelines` and
-`GET /v0/pipelines/{name}` answered from the pipelines read model (reference §4).
+`GET /v0/pipelines/{name}` answered from the pipelines read model
+(docs/pipeline-lifecycle.md §4).
 
 `selector` is read as text and checked here, so an unknown value is Feldera's 400, never
 FastAPI's 422. Every answer carries `Cache-Control: no-cache`: clients poll these.

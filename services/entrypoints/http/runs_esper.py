@@ -1,4 +1,4 @@
-"""Seed 003 (Esper "Pipelines v0" pipeline runs) over HTTP (reference §B).
+"""Seed 003 (the pipeline runs of Esper's Pipelines v0 run API) over HTTP.
 
 - `GET /v0/runs` and `GET /pipelines/v0/runs`: every run, filtered by `status` (any
   case) and `pipeline_name`, ordered by `ordering`, paged by `limit`/`offset`.

@@ -1,5 +1,5 @@
 """Seed 002 (Marquez's deprecated run API): `POST /api/v1/jobs/runs/{id}/start|complete|
-fail|abort?at=` and `GET /api/v1/jobs/runs/{id}`, in Marquez's shapes (reference §A).
+fail|abort?at=` and `GET /api/v1/jobs/runs/{id}`, in Marquez's shapes.
 
 The verbs become StartRun/CompleteRun/FailRun/AbortRun and answer 200 with the run the
 command's reply holds; the read comes from the executions read model. Errors use

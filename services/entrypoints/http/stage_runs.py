@@ -6,8 +6,9 @@ by the orchestrator's `ReportStageProgress`): its status (the canonical vocabula
 003's words: pending, running, success, failure, cancelled) and messages in, out and
 failed, counted in our own ledger.
 
-- Esper (seed 003, reference §B): `GET /pipelines/v0/runs/{run_id}/stageruns` (filter
-  `status` in any case; paged by `limit`/`offset` as the run lists are) and
+- Esper (seed 003, Esper's Pipelines v0 run API):
+  `GET /pipelines/v0/runs/{run_id}/stageruns` (filter `status` in any case; paged by
+  `limit`/`offset` as the run lists are) and
   `GET /pipelines/v0/runs/{run_id}/stageruns/{stage_run_id}`, trailing slash both ways,
   in Esper's envelope; an unknown run or stage run is 404 in Esper's error envelope.
 - FactFlow (seed 004): `GET /api/v1/executions/{execution_id}/stages`, the execution's

@@ -1,13 +1,14 @@
-"""The automaton's decision (reference §5), pure: a pipeline as the event store has it and
-what the reconciler sees of its deployment's route workers -> what to do next.
+"""The automaton's decision (docs/pipeline-lifecycle.md §5), pure: a pipeline as the event
+store has it and what the reconciler sees of its deployment's route workers -> what to do
+next.
 
 The decision is the table `RULES`, read top to bottom: the first row whose resources
 status, resources desired status and condition match the pipeline says what happens.
 A forced stop needs no row of its own: desired Stopped is decided on before anything the
 workers report.
 
-Bootstrap (reference §2.1): when the deployment's config is not the one the checkpoint it
-starts from was taken at (`Seen.bootstrap`), and the bootstrap is not approved yet,
+Bootstrap (§2.1): when the deployment's config is not the one the checkpoint it starts
+from was taken at (`Seen.bootstrap`), and the bootstrap is not approved yet,
 `bootstrap_policy` says what happens before the workers may consume: `allow` goes on as
 approved, `reject` stops with `BootstrapRejected` as the deployment error, and
 `await_approval` holds the workers with the runtime AwaitingApproval (its details carry
@@ -245,7 +246,7 @@ def await_approval(s: Situation) -> Next:
 
 
 def suspend(s: Situation) -> Next:
-    # Suspended only once the checkpoint is recorded; Stopping follows (reference §5).
+    # Suspended only once the checkpoint is recorded; Stopping follows (§5).
     data = {**s.deployment, "runtime_status": RuntimeStatus.SUSPENDED}
     return Next(Workers.SUSPEND, Step.RUNTIME_STATUS, data)
 

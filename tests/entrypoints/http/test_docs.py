@@ -41,7 +41,7 @@ SEED_OPERATIONS: list[Any] = [
     ("004", "POST", "/api/v1/configs/{config_id}/run", {"skip_init_message", "tag"}),
 ]
 
-# The rest of each family (issue 4 §2): the seeds' siblings.
+# The rest of each family: the seeds' siblings.
 FAMILY_OPERATIONS: list[tuple[str, str]] = [
     ("POST", "/v0/pipelines"),
     ("GET", "/v0/pipelines"),

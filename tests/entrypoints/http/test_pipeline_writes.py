@@ -1,6 +1,6 @@
 """Seeds 000/001 writes over real HTTP: the `api` role on a free port, the real broker,
-an in-process command handler on SQLite. Bodies and status codes are the seeds' and the
-Feldera reference's (§2-§4)."""
+an in-process command handler on SQLite. Bodies and status codes are the seeds' and
+those of Feldera's documented lifecycle (docs/pipeline-lifecycle.md §2-§4)."""
 
 from __future__ import annotations
 
