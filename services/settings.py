@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     partitions: int = Field(default=12, ge=1)
     replication_factor: int = Field(default=1, ge=1)
     consumer_group: str = "pipelines-command-handler"
+    # How long a fetch may wait for data (aiokafka's fetch_max_wait_ms). None keeps
+    # aiokafka's 500 ms: Apache Kafka answers a fetch as soon as data is there, so the
+    # wait only bounds idle polling. The embedded broker holds every fetch for the whole
+    # wait even when data arrives, so each consumer hop costs up to it: `pipelines dev`
+    # sets a short one when it starts that broker (EMBEDDED_FETCH_WAIT_MS).
+    kafka_fetch_wait_ms: int | None = Field(default=None, ge=1)
 
     # Event store: sqlite:///path or postgresql://user@host:port/db
     event_store_url: str = "sqlite:///.data/pipelines.db"

@@ -72,8 +72,10 @@ def make_consumer(
         "auto_offset_reset": "earliest",
         # One oversized record must still be fetchable, so it can be dead-lettered.
         "max_partition_fetch_bytes": max_record_bytes(settings),
-        **overrides,
     }
+    if settings.kafka_fetch_wait_ms is not None:
+        options["fetch_max_wait_ms"] = settings.kafka_fetch_wait_ms
+    options.update(overrides)
     return AIOKafkaConsumer(**options)
 
 

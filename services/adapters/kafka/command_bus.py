@@ -35,8 +35,10 @@ log = logging.getLogger(__name__)
 # Covers clock skew between us and the broker, which stamps the records' times.
 LOOKBACK_MS = 10_000
 _POLL_MS = 200
-# How long the broker may hold a fetch of results: a waiter's latency, since the embedded
-# broker answers a fetch only at this wait, whatever arrives meanwhile (Kafka at once).
+# How long the broker may hold a fetch of results when the settings name no fetch wait:
+# someone is waiting on every result, and the embedded broker answers a fetch only at
+# its wait, whatever arrives meanwhile (Apache Kafka at once, so this costs only idle
+# polls of one reader per process there).
 _FETCH_WAIT_MS = 20
 
 
@@ -115,7 +117,9 @@ class CommandBus:
                 batch_max=1000,
                 batch_wait_ms=_POLL_MS,
                 position=since(lambda: started_ms),
-                consumer_options={"fetch_max_wait_ms": _FETCH_WAIT_MS},
+                consumer_options={
+                    "fetch_max_wait_ms": self.settings.kafka_fetch_wait_ms or _FETCH_WAIT_MS
+                },
             )
             await engine.start()  # positioned before the first send
             self._results = engine

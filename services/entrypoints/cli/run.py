@@ -52,7 +52,7 @@ def dev(heartbeat_dir: HeartbeatDir = None) -> None:
 
 async def _dev(settings: Settings, heartbeat_dir: Path | None) -> None:
     from services.adapters.kafka.clients import ensure_topics
-    from services.adapters.kafka.embedded_broker import EmbeddedBroker
+    from services.adapters.kafka.embedded_broker import EMBEDDED_FETCH_WAIT_MS, EmbeddedBroker
     from services.entrypoints.roles import ROLES, run_roles
 
     stop = asyncio.Event()
@@ -61,7 +61,12 @@ async def _dev(settings: Settings, heartbeat_dir: Path | None) -> None:
     if not settings.kafka_bootstrap_servers:
         broker = EmbeddedBroker(log_path=DATA_DIR / "broker.log")
         await broker.astart()
-        settings = settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap_servers})
+        settings = settings.model_copy(
+            update={
+                "kafka_bootstrap_servers": broker.bootstrap_servers,
+                "kafka_fetch_wait_ms": settings.kafka_fetch_wait_ms or EMBEDDED_FETCH_WAIT_MS,
+            }
+        )
         # The embedded broker keeps nothing across restarts: publish the stored history
         # to it again (consumers dedupe by aggregate id and version).
         await asyncio.to_thread(_reset_relay, settings.event_store_url)

@@ -83,6 +83,33 @@ async def test_offset_for_a_time_past_every_record_is_offset_zero_without_a_time
 
 
 @pytest.mark.usefixtures("embedded_only")
+async def test_a_waiting_fetch_is_answered_only_when_its_wait_is_over(
+    kafka_bootstrap: str, topic_name: Callable[[str], str]
+) -> None:
+    topic = topic_name("fetch-wait")
+    await create_topics(kafka_bootstrap, [topic])
+    tp = TopicPartition(topic, 0)
+    fetch_wait_ms = 4000
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, fetch_max_wait_ms=fetch_wait_ms)
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        assert await consumer.getmany(timeout_ms=300) == {}  # a fetch now waits on the broker
+        await produce_one_batch(kafka_bootstrap, topic, [b"arrived"])
+
+        # Apache Kafka answers the waiting fetch as soon as the record is there; Tansu
+        # holds it for the whole fetch wait (docs/architecture.md, Settings.kafka_fetch_wait_ms).
+        held = await consumer.getmany(timeout_ms=fetch_wait_ms // 3)
+        answered = await consumer.getmany(timeout_ms=3 * fetch_wait_ms)
+    finally:
+        await consumer.stop()
+
+    assert held == {}
+    assert [r.value for r in answered[tp]] == [b"arrived"]
+
+
+@pytest.mark.usefixtures("embedded_only")
 async def test_idempotent_producer_is_refused(
     kafka_bootstrap: str, topic_name: Callable[[str], str]
 ) -> None:

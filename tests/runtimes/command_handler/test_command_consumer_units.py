@@ -120,3 +120,18 @@ def test_security_options_reach_the_clients() -> None:
     assert options["security_protocol"] == "SASL_SSL"
     assert options["sasl_mechanism"] == "SCRAM-SHA-512"
     assert options["ssl_context"] is not None
+
+
+async def test_the_fetch_wait_setting_reaches_every_consumer_unless_overridden() -> None:
+    default = make_consumer(Settings(kafka_bootstrap_servers="127.0.0.1:1"), group_id=None)
+    short = Settings(kafka_bootstrap_servers="127.0.0.1:1", kafka_fetch_wait_ms=50)
+    configured = make_consumer(short, group_id=None)
+    overridden = make_consumer(short, group_id=None, fetch_max_wait_ms=7)
+    try:
+        # Unset: aiokafka's own default, right for Apache Kafka (it answers on data).
+        assert default._fetch_max_wait_ms == 500
+        assert configured._fetch_max_wait_ms == 50
+        assert overridden._fetch_max_wait_ms == 7
+    finally:
+        for consumer in (default, configured, overridden):
+            await consumer.stop()
