@@ -171,6 +171,24 @@ async def api_stack(
         yield settings, client, running_handler
 
 
+def module_client(name: str, **options: Any) -> Any:
+    """A test module's `client` fixture: one `api_stack` (with `options`) for the whole
+    module, its HTTP client. Usage: `client = module_client("esper", read_models=True)`."""
+
+    @pytest.fixture(scope="module")
+    async def client(
+        kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        async with api_stack(kafka_bootstrap, tmp_path_factory.mktemp(name), **options) as (
+            _,
+            the_client,
+            __,
+        ):
+            yield the_client
+
+    return client
+
+
 @contextlib.asynccontextmanager
 async def command_bus(settings: Settings) -> AsyncIterator[CommandBus]:
     """A command bus of the test's own, sending as the API does, started and stopped."""

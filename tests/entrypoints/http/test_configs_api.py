@@ -22,7 +22,7 @@ from services.entrypoints.http.configs import CONFIG_FIELDS, UNPARSEABLE
 from services.entrypoints.http.factflow import ErrorResponse, ValidationFailedResponse
 from services.entrypoints.http.pipelines import VERSION_HEADER
 from services.service_layer.decider import Decider
-from tests.entrypoints.http.support import api_only, api_stack
+from tests.entrypoints.http.support import api_only, module_client
 
 CONFIGS = "/api/v1/configs"
 VALIDATE = f"{CONFIGS}/validate"
@@ -52,15 +52,7 @@ ERROR_FIELDS = set(ErrorResponse.model_fields)
 REPORT_400_FIELDS = set(ValidationFailedResponse.model_fields)
 
 
-@pytest.fixture(scope="module")
-async def client(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[httpx.AsyncClient]:
-    tmp = tmp_path_factory.mktemp("configs")
-    async with api_stack(
-        kafka_bootstrap, tmp, read_models=True, max_message_bytes=MAX_MESSAGE_BYTES
-    ) as (_, the_client, __):
-        yield the_client
+client = module_client("configs", read_models=True, max_message_bytes=MAX_MESSAGE_BYTES)
 
 
 def headers_for(content_type: str | None, **extra: str) -> dict[str, str]:

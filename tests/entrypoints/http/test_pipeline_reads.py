@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -14,24 +13,9 @@ import pytest
 from services.entrypoints.http.pipeline_reads import STATUS_FIELDS
 from services.entrypoints.http.pipelines import VERSION_HEADER
 from services.entrypoints.http.read_your_writes import MIN_VERSION_WAIT_S
-from services.settings import Settings
-from tests.entrypoints.http.support import api_stack
+from tests.entrypoints.http.support import module_client
 
-Stack = tuple[Settings, httpx.AsyncClient]
-
-
-@pytest.fixture(scope="module")
-async def stack(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    tmp = tmp_path_factory.mktemp("reads")
-    async with api_stack(kafka_bootstrap, tmp, read_models=True) as (s, client, _):
-        yield s, client
-
-
-@pytest.fixture
-def client(stack: Stack) -> httpx.AsyncClient:
-    return stack[1]
+client = module_client("reads", read_models=True)
 
 
 def unique(prefix: str = "r") -> str:

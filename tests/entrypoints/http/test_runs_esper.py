@@ -5,7 +5,6 @@ works on pipelines of its own, so the enterprise list is filtered by pipeline na
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,18 +17,12 @@ from services.entrypoints.http.runs_esper import (
     PIPELINE_ORDERINGS,
     RUN_FIELDS,
 )
-from tests.entrypoints.http.support import api_stack
+from tests.entrypoints.http.support import module_client
 
 BASE = "/pipelines/v0"
 
 
-@pytest.fixture(scope="module")
-async def client(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[httpx.AsyncClient]:
-    tmp = tmp_path_factory.mktemp("esper")
-    async with api_stack(kafka_bootstrap, tmp, read_models=True) as (_, the_client, __):
-        yield the_client
+client = module_client("esper", read_models=True)
 
 
 async def new_pipeline(client: httpx.AsyncClient) -> tuple[str, str]:

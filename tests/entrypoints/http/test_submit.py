@@ -7,27 +7,15 @@ gets its own answer."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 
-from tests.entrypoints.http.support import api_stack
+from tests.entrypoints.http.support import module_client
 
 MAX_MESSAGE_BYTES = 2048
 
 
-@pytest.fixture(scope="module")
-async def client(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[httpx.AsyncClient]:
-    tmp = tmp_path_factory.mktemp("submit")
-    async with api_stack(kafka_bootstrap, tmp, max_message_bytes=MAX_MESSAGE_BYTES) as (
-        _,
-        the_client,
-        __,
-    ):
-        yield the_client
+client = module_client("submit", max_message_bytes=MAX_MESSAGE_BYTES)
 
 
 def unique() -> str:
