@@ -3,11 +3,12 @@
   (0) raw round trip: aiokafka producer -> an assigned consumer at that fetch wait, one
       message at a time;
   (1) command published -> its result, open loop (fired on schedule, never waiting) at
-      50, 500 and 1,000 cmd/s, the `handler` role in this process; each command timed by
+      50, 500 and 1,000 cmd/s, the `handler` role in a process of its own; each command timed by
       CommandBus.send and by a raw reader of the results topic, so what the bus adds shows;
   (2) command published -> visible in GET /v0/pipelines/{name} over HTTP (roles handler,
-      relay, projector and api in this process): StartPipeline / StopPipeline alternately
-      at ~20 cmd/s, polled every ~2 ms until deployment_desired_status changes;
+      relay, projector and api in one process of their own, as `pipelines serve` runs them):
+      StartPipeline / StopPipeline alternately at ~20 cmd/s, polled every ~2 ms until
+      deployment_desired_status changes;
 each beside (0) of the same table (p99 / raw p99). The embedded broker holds every fetch
 for its whole wait (docs/architecture.md), so there every consumer hop costs up to it.
 
@@ -45,7 +46,7 @@ from benchmarks.latency_visibility import free_port, visibility
 from benchmarks.workload import commands, setup_commands
 from contracts import Command
 from services.adapters.kafka.command_bus import CommandBus, Unanswered
-from services.adapters.kafka.embedded_broker import EmbeddedBroker
+from services.adapters.kafka.embedded_broker import EmbeddedBroker, embedded_tuning
 from services.settings import Settings
 
 
@@ -98,9 +99,9 @@ async def open_loop(
 # --- (2) command -> visible over HTTP -----------------------------------------------------
 
 
-def settings_for(bootstrap: str, url: str, wait_ms: int) -> Settings:
+def settings_for(bootstrap: str, url: str, wait_ms: int, *, embedded: bool) -> Settings:
     tag = uuid.uuid4().hex[:10]
-    return Settings(
+    settings = Settings(
         kafka_bootstrap_servers=bootstrap,
         kafka_fetch_wait_ms=wait_ms,
         topic_prefix=f"latency.{tag}",
@@ -109,11 +110,14 @@ def settings_for(bootstrap: str, url: str, wait_ms: int) -> Settings:
         api_host="127.0.0.1",
         api_port=free_port(),
     )
+    # On the embedded broker, the rest as `pipelines dev` sets it (idle wait, sessions).
+    return settings.model_copy(update=embedded_tuning(settings)) if embedded else settings
 
 
 async def measure(bootstrap: str, store: str, wait_ms: int, args: argparse.Namespace) -> None:
     def fresh() -> Settings:
-        return settings_for(bootstrap, store_url(store, args.pg_url), wait_ms)
+        url = store_url(store, args.pg_url)
+        return settings_for(bootstrap, url, wait_ms, embedded=args.bootstrap is None)
 
     say = f"fetch wait {wait_ms} ms, {store}:"
     print(say, "raw round trip", file=sys.stderr, flush=True)
@@ -155,7 +159,7 @@ async def broker(bootstrap: str | None) -> AsyncIterator[str]:
 async def main(args: argparse.Namespace) -> None:
     async with broker(args.bootstrap) as bootstrap:
         where = "an existing broker" if args.bootstrap else "the embedded broker"
-        print(f"latency on {where} ({bootstrap}); handler and roles in this process")
+        print(f"latency on {where} ({bootstrap}); the roles in a process of their own")
         print("(1) is timed by CommandBus.send and, for the same commands, by a raw reader;")
         print("open loop: every command fired on schedule, whatever is still in flight.")
         for wait_ms in args.fetch_wait_ms:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -21,7 +24,6 @@ from services.adapters.kafka.clients import ensure_topics, make_consumer, make_p
 from services.adapters.kafka.command_bus import CommandBus
 from services.adapters.kafka.embedded_broker import create_topics
 from services.adapters.kafka.engine import all_partitions
-from services.entrypoints.roles import run_roles
 from services.settings import Settings
 
 T = TypeVar("T")
@@ -168,12 +170,44 @@ async def client_bus(settings: Settings) -> AsyncIterator[CommandBus]:
 
 @contextlib.asynccontextmanager
 async def running_roles(settings: Settings, names: list[str]) -> AsyncIterator[asyncio.Task[None]]:
+    """The named roles in their own process (`pipelines serve --role ...` with `settings`
+    in its environment), as a user runs them: sharing this process's event loop and GIL
+    with the load generator would time the generator as much as the roles (a profile of
+    the in-process variant spent half its samples in the benchmark's own code). The task
+    ends when the process does."""
     await ensure_topics(settings)
-    stop = asyncio.Event()
-    with tempfile.TemporaryDirectory(prefix="latency-beats-") as beats:
-        roles = asyncio.create_task(run_roles(settings, names, stop, heartbeat_dir=Path(beats)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINES_")}
+    for name, value in settings.model_dump(exclude_none=True).items():
+        env[f"PIPELINES_{name.upper()}"] = str(value)
+    with tempfile.TemporaryDirectory(prefix="latency-roles-") as folder:
+        args = [arg for name in names for arg in ("--role", name)]
+        log = Path(folder) / "roles.log"
+        with log.open("wb") as output:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "services.entrypoints.cli",
+                "serve",
+                *args,
+                "--heartbeat-dir",
+                folder,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=output,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+        roles = asyncio.create_task(_exited(process, log))
         try:
             yield roles
         finally:
-            stop.set()
-            await asyncio.wait_for(roles, 60)
+            if process.returncode is None:
+                process.terminate()
+            with contextlib.suppress(RuntimeError):
+                await asyncio.wait_for(roles, 60)
+
+
+async def _exited(process: asyncio.subprocess.Process, log: Path) -> None:
+    code = await process.wait()
+    if code not in (0, -signal.SIGTERM):
+        tail = (await asyncio.to_thread(log.read_text, errors="replace"))[-2000:]
+        raise RuntimeError(f"the roles' process exited with {code}:\n{tail}")

@@ -9,6 +9,9 @@ import contextlib
 import socket
 import time
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 
 import httpx
 
@@ -47,12 +50,32 @@ def read_key(url: str) -> str:
         return keys.create(f"latency-{uuid.uuid4().hex[:8]}", Scope.READ).secret
 
 
-async def desired_status(client: httpx.AsyncClient, name: str) -> str | None:
+RolesRunner = Callable[[Settings, list[str]], AbstractAsyncContextManager[asyncio.Task[None]]]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One timed change: the pipeline's id, when its command was published and when a GET
+    first showed the change (perf_counter seconds: CLOCK_MONOTONIC, one clock for every
+    process of the machine)."""
+
+    pipeline_id: str
+    published: float
+    seen: float
+
+
+async def pipeline_status(client: httpx.AsyncClient, name: str) -> tuple[str, str] | None:
+    """(id, deployment_desired_status) as GET shows them now; None if not found."""
     response = await client.get(f"/v0/pipelines/{name}", params={"selector": "status"})
     if response.status_code != 200:
         return None
-    status: str = response.json()["deployment_desired_status"]
-    return status
+    body = response.json()
+    return str(body["id"]), str(body["deployment_desired_status"])
+
+
+async def desired_status(client: httpx.AsyncClient, name: str) -> str | None:
+    found = await pipeline_status(client, name)
+    return None if found is None else found[1]
 
 
 async def until_projected(client: httpx.AsyncClient, name: str) -> str:
@@ -63,7 +86,13 @@ async def until_projected(client: httpx.AsyncClient, name: str) -> str:
         await asyncio.sleep(0.05)
 
 
-async def visibility(settings: Settings, seconds: float) -> Figure:
+async def visibility(
+    settings: Settings,
+    seconds: float,
+    *,
+    roles_runner: RolesRunner = running_roles,
+    probes_log: list[Probe] | None = None,
+) -> Figure:
     url = settings.event_store_url
     key = await asyncio.to_thread(read_key, url)
     config, config_id = setup_commands()
@@ -74,7 +103,7 @@ async def visibility(settings: Settings, seconds: float) -> Figure:
     limits = httpx.Limits(max_connections=HTTP_CONNECTIONS)
     headers = {"Authorization": f"Bearer {key}"}
     async with (
-        running_roles(settings, roles_named) as roles,
+        roles_runner(settings, roles_named) as roles,
         httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60) as client,
         client_bus(settings) as bus,
     ):
@@ -82,11 +111,15 @@ async def visibility(settings: Settings, seconds: float) -> Figure:
         await send_all(bus, creates, roles)
         found = await guarded(asyncio.gather(*(until_projected(client, n) for n in names)), roles)
         statuses = dict(zip(names, found, strict=True))
-        return await guarded(probes(bus, client, statuses, seconds), roles)
+        return await guarded(probes(bus, client, statuses, seconds, probes_log), roles)
 
 
 async def probes(
-    bus: CommandBus, client: httpx.AsyncClient, statuses: dict[str, str], seconds: float
+    bus: CommandBus,
+    client: httpx.AsyncClient,
+    statuses: dict[str, str],
+    seconds: float,
+    probes_log: list[Probe] | None = None,
 ) -> Figure:
     count = max(2, int(VISIBILITY_RATE * seconds))
     figure = Figure(f"(2) visible in GET /v0/pipelines/{{name}} @ {VISIBILITY_RATE}/s")
@@ -107,9 +140,13 @@ async def probes(
         await bus.publish(command)
         while time.perf_counter() - start < VISIBLE_TIMEOUT_S:
             polls += 1
-            status = await desired_status(client, name)
-            if status is not None and status != before:
-                figure.latencies.append(time.perf_counter() - start)
+            found = await pipeline_status(client, name)
+            if found is not None and found[1] != before:
+                seen = time.perf_counter()
+                figure.latencies.append(seen - start)
+                if probes_log is not None:
+                    probes_log.append(Probe(found[0], start, seen))
+                status = found[1]
                 statuses[name] = status
                 free.put_nowait(name)  # a lost pipeline's state is unknown: not reused
                 return

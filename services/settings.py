@@ -34,6 +34,17 @@ class Settings(BaseSettings):
     # wait even when data arrives, so each consumer hop costs up to it: `pipelines dev`
     # sets a short one when it starts that broker (EMBEDDED_FETCH_WAIT_MS).
     kafka_fetch_wait_ms: int | None = Field(default=None, ge=1)
+    # A consumer that fetched nothing for `kafka_idle_after_ms` fetches with this wait
+    # instead, until records come again (services.adapters.kafka.fetch_pacing): short waits
+    # while busy, few fetches while idle. None (Apache Kafka) keeps one wait; `pipelines
+    # dev` sets one for the embedded broker (EMBEDDED_IDLE_FETCH_WAIT_MS).
+    kafka_idle_fetch_wait_ms: int | None = Field(default=None, ge=1)
+    kafka_idle_after_ms: int = Field(default=2000, ge=0)
+    # The consumer-group session of the group roles (handler, projector); None keeps
+    # aiokafka's 10 s. The embedded broker holds a join for about half a session (5 s at
+    # 10 s), so `pipelines dev` sets 2 s there (EMBEDDED_SESSION_TIMEOUT_MS); Apache Kafka
+    # refuses sessions under its group.min.session.timeout.ms (6 s by default).
+    kafka_session_timeout_ms: int | None = Field(default=None, ge=1000)
 
     # Event store: sqlite:///path or postgresql://user@host:port/db
     event_store_url: str = "sqlite:///.data/pipelines.db"
@@ -42,7 +53,11 @@ class Settings(BaseSettings):
     command_batch_max: int = Field(default=500, ge=1)
     command_batch_wait_ms: int = Field(default=20, ge=0)
     relay_batch_max: int = Field(default=1000, ge=1)
-    relay_poll_interval_ms: int = Field(default=50, ge=1)
+    # Relay/projector block (issue 11): how often the relay polls SQLite for events saved by
+    # another process (a save in its own process wakes it at once; PostgreSQL's NOTIFY
+    # too). An empty poll costs ~0.1-0.2 ms of CPU: 20 ms is ~1 % of a core when idle and
+    # adds at most 20 ms to a cross-process save (services.runtimes.relay).
+    relay_poll_interval_ms: int = Field(default=20, ge=1)
     max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     # The orchestrator (docs/orchestrator.md). A RunConfig is refused (503) unless an

@@ -3,6 +3,10 @@
 Events are pydantic models (domain.base), so they are mapped with pydantic and orjson rather
 than the library's `__dict__` copying. The library is synchronous: async callers go through
 `asyncio.to_thread`.
+
+Every successful save is signalled to this process's commit listeners
+(services.adapters.commit_signals, key `commit_key`) once its transaction has committed: a
+relay in the same process then publishes at once instead of at its next poll.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from psycopg import sql
 from pydantic import BaseModel
 
 from projections.db import SCHEMA_LOCK_KEY
+from services.adapters import commit_signals
 
 DEFAULT_LOCK_TIMEOUT_S = 5
 DEFAULT_CONNECT_TIMEOUT_S = 10
@@ -147,6 +152,8 @@ class EventStore(Application[UUID]):
         # caller choose them without a subclass per set of aggregates.
         self.__dict__["snapshotting_intervals"] = dict(snapshotting_intervals or {})
         super().__init__(env)
+        # Which database this store commits to, for the commit listeners of this process.
+        self.commit_key = commit_signals.env_key(self.env)
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         # Persistence is chosen by the URL (services.settings reads the environment), never
@@ -155,12 +162,17 @@ class EventStore(Application[UUID]):
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         try:
-            return super()._record(processing_event)
+            recordings = super()._record(processing_event)
         except IntegrityError as e:
             conflicts = self._find_conflicts(processing_event.events)
             if not conflicts:
                 raise
             raise ConcurrencyConflict(conflicts) from e
+        # The recorder's transaction has committed: whoever reads the notification log in
+        # this process may read it now.
+        if processing_event.events:
+            commit_signals.committed(self.commit_key)
+        return recordings
 
     def _find_conflicts(
         self, events: Sequence[DomainEventProtocol[UUID]]

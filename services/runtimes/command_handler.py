@@ -10,8 +10,10 @@ what a batch of commands means:
    CommandRejected;
 2. decide the batch off the event loop (`Decider.decide`: one event-store transaction,
    dedupe by command id);
-3. send one result per command to the results topic and the DLQ records, then await
-   every delivery; the engine commits exactly the batch's offsets only after that.
+3. send one result per command to the results topic and the DLQ records, and hand the
+   engine a `Finish` awaiting every delivery: the engine decides the next batch while
+   the broker acknowledges this one, and commits exactly this batch's offsets only once
+   its deliveries (and every earlier batch's) are acknowledged.
 
 If deciding or publishing fails (the database briefly unavailable, the broker not
 acknowledging) nothing is committed and the engine hands the same records over again
@@ -24,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Unpack
 
@@ -36,7 +38,7 @@ from contracts.cloudevents import decode_command, encode_dead_letter
 from contracts.envelope import CE_CORRELATIONID, HeaderMap, KafkaRecord
 from contracts.errors import WireError
 from services.adapters.kafka.clients import make_producer
-from services.adapters.kafka.engine import AfterCommit, Batch, EngineStats, Record, Tuning
+from services.adapters.kafka.engine import Batch, EngineStats, Finish, Record, Tuning
 from services.runtimes.group_role import GroupRole
 from services.service_layer.decider import Decider, Item, Outcome
 from services.settings import Settings
@@ -106,6 +108,13 @@ def decode_record(record: Record, *, max_bytes: int) -> tuple[Item | None, Kafka
     return Item(decoded.command_id, decoded.correlation_id, command=decoded.command), None
 
 
+async def _all_delivered(deliveries: Sequence[Awaitable[object]]) -> None:
+    results = await asyncio.gather(*deliveries, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
 def _without_value(record: KafkaRecord) -> KafkaRecord:
     """A DLQ record too large to publish: keep key, headers and reasons, drop the value."""
     dropped = ("dlq_value_dropped_bytes", str(len(record.value)).encode())
@@ -151,12 +160,14 @@ class CommandConsumer(GroupRole[ConsumerStats]):
             if producer is not None:
                 await producer.stop()
 
-    async def handle(self, batch: Batch) -> AfterCommit:
+    async def handle(self, batch: Batch) -> Finish:
         decoded = prepare_batch(batch.partitions, max_bytes=self.settings.max_message_bytes)
         # The eventsourcing library is synchronous: keep it off the event loop.
         outcomes = await asyncio.to_thread(self.decider.decide, decoded.items)
-        await self._publish(await self._started_producer(), outcomes, decoded.dead_letters)
-        return functools.partial(self._count, decoded, outcomes)
+        delivered = await self._publish(
+            await self._started_producer(), outcomes, decoded.dead_letters
+        )
+        return Finish(delivered, functools.partial(self._count, decoded, outcomes))
 
     def _drop_cache(self, _: set[TopicPartition]) -> None:
         self.decider.drop_cache()
@@ -179,9 +190,10 @@ class CommandConsumer(GroupRole[ConsumerStats]):
         producer: AIOKafkaProducer,
         outcomes: Sequence[Outcome],
         dead_letters: Sequence[KafkaRecord],
-    ) -> None:
-        # Send everything first (the producer batches), then wait for every delivery.
-        deliveries: list[asyncio.Future[object]] = []
+    ) -> asyncio.Future[None]:
+        """Send everything (the producer batches it, in order after the batches before);
+        answers the future of every delivery, failing with the first failure."""
+        deliveries: list[Awaitable[object]] = []
         for outcome in outcomes:
             record = outcome.record()
             deliveries.append(
@@ -193,10 +205,7 @@ class CommandConsumer(GroupRole[ConsumerStats]):
                 )
             )
         waits = [asyncio.ensure_future(self._dead_letter(producer, r)) for r in dead_letters]
-        results = await asyncio.gather(*deliveries, *waits, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        return asyncio.ensure_future(_all_delivered([*deliveries, *waits]))
 
     async def _dead_letter(self, producer: AIOKafkaProducer, record: KafkaRecord) -> None:
         topic = self.topics.commands_dlq

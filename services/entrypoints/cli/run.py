@@ -52,7 +52,7 @@ def dev(heartbeat_dir: HeartbeatDir = None) -> None:
 
 async def _dev(settings: Settings, heartbeat_dir: Path | None) -> None:
     from services.adapters.kafka.clients import ensure_topics
-    from services.adapters.kafka.embedded_broker import EMBEDDED_FETCH_WAIT_MS, EmbeddedBroker
+    from services.adapters.kafka.embedded_broker import EmbeddedBroker, embedded_tuning
     from services.entrypoints.roles import ROLES, run_roles
 
     stop = asyncio.Event()
@@ -64,7 +64,7 @@ async def _dev(settings: Settings, heartbeat_dir: Path | None) -> None:
         settings = settings.model_copy(
             update={
                 "kafka_bootstrap_servers": broker.bootstrap_servers,
-                "kafka_fetch_wait_ms": settings.kafka_fetch_wait_ms or EMBEDDED_FETCH_WAIT_MS,
+                **embedded_tuning(settings),
             }
         )
         # The embedded broker keeps nothing across restarts: publish the stored history

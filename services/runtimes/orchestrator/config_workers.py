@@ -1,33 +1,54 @@
-"""The orchestrator's route workers, by config version (docs/orchestrator.md, step 2).
+"""The orchestrator's routes, by config version, on its one route consumer
+(docs/orchestrator.md, steps 3 and 4).
 
-Workers are keyed by (config id, config version): an execution runs the adapters of the
-version it was created with, in groups `{consumer_group}.route.{config_id}.v{version}.{route}`,
-and a worker skips the executions of other versions reading the same topic. The sweep
-`keep`s the workers of every version with live executions running (starting them again if
-they stopped by themselves: their topics could not be created; a broker that is away is
-retried by each worker's consumer engine), and
-`retire_idle` stops those whose last live execution was seen
-`orchestrator_worker_idle_s` ago. A version that does not validate against this
-orchestrator's adapters (a plug-in was uninstalled) cannot run: `keep` says why, and the
-role interrupts its executions.
+Routes are keyed by (config id, config version): an execution runs the adapters of the
+version it was created with, and a route's handler skips the executions of other versions
+reading the same topic. The pool holds one `RouteHandler` per route of every version it
+runs, and keeps the route consumer (services.runtimes.orchestrator.route_consumer)
+subscribed to the inbound topics of them all:
+
+- the sweep `keep`s the current version of every config (so a config's topics are read
+  from when the config is seen, never joined when it runs) and every version with live
+  executions; `retire_idle` drops the other versions' handlers once no live execution of
+  theirs was seen for `orchestrator_worker_idle_s` (handlers are objects, not consumers:
+  this only keeps the table small);
+- a record whose execution runs a version the pool has no handlers for (an update the
+  sweep has not seen yet, a retired version that got a late message) gets them before
+  its share is dispatched, so every record reaches the handlers of its version before
+  its offset is committed (one group offset per partition, shared by every route
+  reading the topic);
+- a version whose routes' topics could not be created yet, or whose config could not be
+  read, fails the share (it runs again after a backoff): nothing is committed past a
+  record no handler saw.
+
+A version that does not validate against this orchestrator's adapters (a plug-in was
+uninstalled) cannot run: `keep` says why, and the role interrupts its executions.
+`dispatch` also tells the role about pending executions it sees (`on_seen`): a run's init
+message is how an orchestrator first hears of it, in any process, with no sweep between.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from uuid import UUID
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from contracts.validation import Severity
 from domain.config import Config
+from projections.rows import load
+from projections.schema import CONFIGS
+from projections.store import ReadStore
+from services.adapters.kafka.batch import AfterCommit, Batch, Record
 from services.adapters.kafka.clients import topic_creator
 from services.runtimes.orchestrator.execution_info import ExecutionCallback
 from services.runtimes.orchestrator.ledger import Ledger
-from services.runtimes.orchestrator.route_worker import RouteWorker
+from services.runtimes.orchestrator.route_batch import execution_id_of
+from services.runtimes.orchestrator.route_consumer import RouteConsumer
+from services.runtimes.orchestrator.route_worker import RouteHandler
 from services.runtimes.orchestrator.storage import MessageStorage
 from services.runtimes.orchestrator.store_lookups import EventStoreReader, ExecutionInfos
 from services.runtimes.routes.adapters import AdapterRuntime
@@ -36,37 +57,64 @@ from services.settings import Settings
 log = logging.getLogger(__name__)
 
 ConfigKey = tuple[UUID, int]
-"""(config id, config version): the workers of one version of one config."""
+"""(config id, config version): the routes of one version of one config."""
 
 
-def consumer_options(settings: Settings) -> dict[str, Any]:
-    """The route workers' group session (`orchestrator_session_timeout_ms`), heartbeating
-    often enough for it."""
-    session = settings.orchestrator_session_timeout_ms
-    return {"session_timeout_ms": session, "heartbeat_interval_ms": max(100, session // 6)}
+async def _in_chunks(handler: RouteHandler, share: Batch) -> list[AfterCommit]:
+    """The share in the route's own batches (`inbound.prefetch * inbound.concurrency`
+    records), one after another, as its worker would have fetched them."""
+    size = handler.route.inbound.prefetch * handler.route.inbound.concurrency
+    afters = []
+    for chunk in chunks(share, size):
+        afters.append(await handler.handle(chunk))
+    return afters
+
+
+def chunks(batch: Batch, size: int) -> list[Batch]:
+    """`batch` cut into batches of at most `size` records, in its order."""
+    found: list[Batch] = []
+    current: dict[TopicPartition, list[Record]] = {}
+    count = 0
+    for tp, records in batch.partitions.items():
+        for record in records:
+            if count == size:
+                found.append(Batch(current))
+                current, count = {}, 0
+            current.setdefault(tp, []).append(record)
+            count += 1
+    if current:
+        found.append(Batch(current))
+    return found
+
+
+def current_config_versions(read_store: ReadStore) -> set[ConfigKey]:
+    """Every config's latest version, as the configs read model has it (synchronous)."""
+    rows = read_store.db.query(f"SELECT doc FROM {CONFIGS.physical()}")
+    docs = [load(row[0]) for row in rows]
+    return {(UUID(str(doc["id"])), int(doc["version"])) for doc in docs}
+
+
+class ConfigUnavailable(Exception):
+    """A version's routes cannot be set up now (its config unreadable, its topics not
+    created): the share that needs them runs again later."""
 
 
 @dataclass
 class ConfigWorkers:
-    """The running route workers of one config version."""
+    """The route handlers of one config version."""
 
-    workers: list[RouteWorker]
-    tasks: list[asyncio.Task[None]]
-    last_live: float  # loop time the sweep last saw a live execution of it
+    workers: list[RouteHandler]
+    last_live: float  # loop time a live execution of it was last seen
+    topics: set[str] = field(default_factory=set)  # inbound topics
 
-    async def stop(self) -> None:
-        await asyncio.gather(*(worker.stop() for worker in self.workers), return_exceptions=True)
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-
-    def log_failures(self, key: ConfigKey) -> None:
-        for task in self.tasks:
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                log.error("Route worker of %s failed", key, exc_info=task.exception())
+    @property
+    def by_route(self) -> dict[str, RouteHandler]:
+        return {worker.route_id: worker for worker in self.workers}
 
 
 @dataclass
 class WorkerDeps:
-    """What every route worker of the orchestrator shares (opened by the role)."""
+    """What every route handler of the orchestrator shares (opened by the role)."""
 
     reader: EventStoreReader
     ledger: Ledger
@@ -74,11 +122,12 @@ class WorkerDeps:
     producer: AIOKafkaProducer
     on_drained: ExecutionCallback
     on_failed: ExecutionCallback
+    on_seen: ExecutionCallback  # a pending execution's message arrived
 
 
 class ConfigWorkerPool:
-    """The running workers (`running`) and the versions that cannot run here
-    (`unrunnable`: why)."""
+    """The versions it runs (`running`), those that cannot run here (`unrunnable`: why),
+    and the route consumer reading them (`consumer`; the role starts and stops it)."""
 
     def __init__(
         self,
@@ -93,29 +142,57 @@ class ConfigWorkerPool:
         self.deps = deps
         self.running: dict[ConfigKey, ConfigWorkers] = {}
         self.unrunnable: dict[ConfigKey, str] = {}
+        self.consumer = RouteConsumer(settings, self.dispatch)
         self._registry = adapters.registry()
         self._ensure_topics = topic_creator(settings)
-        self._consumer_options = consumer_options(settings)
+        self._starting: dict[ConfigKey, asyncio.Task[ConfigWorkers | None]] = {}
+
+    # --- which versions run --------------------------------------------------------------
 
     async def keep(self, key: ConfigKey, now: float) -> str | None:
-        """The version has live executions: make sure its workers run. Returns why they
-        cannot (None: they run, or its config could not be read this time)."""
+        """The version must run (current, or live executions): make sure its handlers
+        exist. Returns why they cannot (None: they do, or its config could not be read or
+        its topics created this time: logged, tried again by the next call)."""
+        try:
+            await self._ensure(key, now)
+        except ConfigUnavailable as why:
+            log.error("%s", why)
+        return self.unrunnable.get(key)
+
+    async def retire_idle(self, keep: set[ConfigKey], now: float) -> None:
+        """Drop the handlers of versions not in `keep` (current or live) for the idle time."""
+        idle_s = self.settings.orchestrator_worker_idle_s
+        for key in [
+            k
+            for k, group in self.running.items()
+            if k not in keep and now - group.last_live >= idle_s
+        ]:
+            del self.running[key]
+            log.info("Retired the idle routes of config %s version %s", *key)
+        self.subscribe()
+
+    def subscribe(self) -> None:
+        """The route consumer reads the inbound topics of every version the pool runs."""
+        self.consumer.subscribe([t for group in self.running.values() for t in group.topics])
+
+    async def _ensure(self, key: ConfigKey, now: float) -> ConfigWorkers | None:
         running = self.running.get(key)
         if running is not None:
             running.last_live = now
-            if all(not task.done() for task in running.tasks):
-                return None
-            # A worker stopped by itself (its topics could not be created): start the
-            # version's workers again.
-            running.log_failures(key)
-            await running.stop()
-            del self.running[key]
+            return running
         if key in self.unrunnable:
-            return self.unrunnable[key]
+            return None
+        # One set-up per version, however many shares and sweeps ask at once.
+        task = self._starting.get(key)
+        if task is None:
+            task = self._starting[key] = asyncio.create_task(self._set_up(key, now))
+            task.add_done_callback(lambda _: self._starting.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _set_up(self, key: ConfigKey, now: float) -> ConfigWorkers | None:
         config = await asyncio.to_thread(self.deps.reader.config, *key)
         if config is None:
-            log.error("Config %s version %s is not in the event store", *key)
-            return None
+            raise ConfigUnavailable(f"Config {key[0]} version {key[1]} is not in the event store")
         report = config.validate(self._registry)
         if not report.is_valid:
             errors = "; ".join(
@@ -128,18 +205,29 @@ class ConfigWorkerPool:
                 f"orchestrator's adapters: {errors}"
             )
             log.error("%s: its executions are interrupted", why)
-            return why
-        self.running[key] = self._start(key, config, now)
-        return None
+            return None
+        group = self._handlers(key, config, now)
+        try:
+            # Before the consumer subscribes: a topic created after a subscription is
+            # only seen at the next metadata refresh (minutes).
+            await asyncio.gather(*(worker.create_topics() for worker in group.workers))
+        except Exception as error:
+            raise ConfigUnavailable(
+                f"The topics of config {key[0]} version {key[1]} could not be created: {error!r}"
+            ) from error
+        self.running[key] = group
+        self.subscribe()
+        log.info("Running the routes of config %s version %s: %s", *key, list(group.by_route))
+        return group
 
-    def _start(self, key: ConfigKey, config: Config, now: float) -> ConfigWorkers:
+    def _handlers(self, key: ConfigKey, config: Config, now: float) -> ConfigWorkers:
         deps = self.deps
         routes = config.parsed.routes
         consumers_of: dict[str, list[str]] = {}
         for route_id, route in routes.items():
             consumers_of.setdefault(route.inbound.topic, []).append(route_id)
         workers = [
-            RouteWorker(
+            RouteHandler(
                 self.settings,
                 key[0],
                 route_id,
@@ -153,34 +241,91 @@ class ConfigWorkerPool:
                 deps.on_failed,
                 deps.producer,
                 ensure_topics=self._ensure_topics,
-                consumer_options=self._consumer_options,
                 config_version=key[1],
+                stopping=self.consumer.stopping,
             )
             for route_id, route in routes.items()
         ]
-        tasks = [
-            asyncio.create_task(worker.run(), name=f"route-{key[0]}-v{key[1]}-{worker.route_id}")
-            for worker in workers
-        ]
-        log.info("Started route workers of config %s version %s: %s", *key, list(routes))
-        return ConfigWorkers(workers, tasks, now)
+        return ConfigWorkers(workers, now, set(consumers_of))
 
-    async def retire_idle(self, live: set[ConfigKey], now: float) -> None:
-        """Stop the workers of versions without live executions for the idle time."""
-        idle_s = self.settings.orchestrator_worker_idle_s
-        idle = [
-            key
-            for key, group in self.running.items()
-            if key not in live and now - group.last_live >= idle_s
+    # --- the route consumer's dispatch ---------------------------------------------------
+
+    async def dispatch(self, topic: str, share: Batch) -> AfterCommit | None:
+        """Every route reading `topic` runs the share (at once: they are different routes);
+        the share's offsets are committed once all of them returned."""
+        unknown = await self._versions_of(share.records)
+        handlers = self._reading(topic)
+        results = await asyncio.gather(
+            *(_in_chunks(handler, share) for handler in handlers), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result  # every handler has finished: the share runs again whole
+        if await self._versions_of_known(unknown):
+            # An execution unknown at first became known while its handlers waited, of a
+            # version that was not running: run the share again with that version's routes
+            # (the others skip what they did already).
+            raise ConfigUnavailable("a version to run turned up during the batch")
+        afters = [a for r in results if not isinstance(r, BaseException) for a in r]
+
+        def after_all() -> None:
+            for handler in handlers:
+                handler.stats.batches += 1
+                handler.stats.records += len(share)
+            for after in afters:
+                after()
+
+        return after_all
+
+    def _reading(self, topic: str) -> list[RouteHandler]:
+        return [
+            worker
+            for group in self.running.values()
+            if topic in group.topics
+            for worker in group.workers
+            if worker.inbound_topic == topic
         ]
-        for key in idle:
-            await self.running.pop(key).stop()
-            log.info("Stopped the idle route workers of config %s version %s", *key)
+
+    async def _versions_of(self, records: Sequence[Record]) -> set[UUID]:
+        """Set up the versions of the share's live executions and tell the role about the
+        pending ones (the lookup is the handlers' cache: they ask it again for free).
+        Returns the executions not known."""
+        ids = {e for e in map(execution_id_of, records) if e is not None}
+        now = asyncio.get_running_loop().time()
+        unknown: set[UUID] = set()
+        for execution_id in sorted(ids):
+            info = await self.deps.infos(execution_id)
+            if info is None:
+                unknown.add(execution_id)
+            elif not info.finished and info.config_version is not None:
+                await self._ensure((info.config_id, info.config_version), now)
+                if info.status == "pending":
+                    await self.deps.on_seen(execution_id)
+        return unknown
+
+    async def _versions_of_known(self, ids: Iterable[UUID]) -> bool:
+        """Whether one of `ids` is known by now and runs a version not running before."""
+        new = False
+        for execution_id in ids:
+            info = await self.deps.infos(execution_id)
+            if info is None or info.finished or info.config_version is None:
+                continue
+            key = (info.config_id, info.config_version)
+            if key not in self.running and key not in self.unrunnable:
+                await self._ensure(key, asyncio.get_running_loop().time())
+                new = True
+        return new
 
     async def stop(self) -> None:
-        """Stop every worker (each finishes and commits its batch)."""
-        await asyncio.gather(*(group.stop() for group in self.running.values()))
-        self.running.clear()
+        """Stop the route consumer (the shares in flight finish and commit)."""
+        await self.consumer.stop()
 
 
-__all__ = ["ConfigKey", "ConfigWorkerPool", "ConfigWorkers", "WorkerDeps", "consumer_options"]
+__all__ = [
+    "ConfigKey",
+    "ConfigUnavailable",
+    "ConfigWorkerPool",
+    "ConfigWorkers",
+    "WorkerDeps",
+    "current_config_versions",
+]

@@ -1,37 +1,42 @@
-"""The `orchestrator` role: runs the route workers of every config with live executions,
-and tells the command handler what becomes of those executions (docs/orchestrator.md).
+"""The `orchestrator` role: runs the routes of every config on one route consumer, and
+tells the command handler what becomes of config executions (docs/orchestrator.md).
 
 One instance has a unique id (its heartbeat row), one producer (route messages and
 commands), the ledger and the message storage, the adapter runtime (built-ins and
-entry-point plug-ins) and a reader of the event store. Every
-`PIPELINES_ORCHESTRATOR_SWEEP_MS` it sweeps:
+entry-point plug-ins), a reader of the event store, and one route consumer (group
+`{consumer_group}.routes`, services.runtimes.orchestrator.route_consumer) joined at
+start-up. Every `PIPELINES_ORCHESTRATOR_SWEEP_MS` it sweeps:
 
 1. beat its heartbeat (capacity `PIPELINES_ORCHESTRATOR_CAPACITY`): the RunConfig gate
    counts it alive;
-2. read the live config executions from the read model, and for each (config, config
-   version) among them make sure a route worker runs for every route of the config at that
-   version (services.runtimes.orchestrator.config_workers); a version whose last live
-   execution finished `PIPELINES_ORCHESTRATOR_WORKER_IDLE_S` ago has its workers stopped,
-   and the executions of a version that cannot run here are `interrupt`ed;
+2. read every config's current version (configs read model) and the live config
+   executions (executions read model), and keep the routes of each of those versions on
+   the route consumer (services.runtimes.orchestrator.config_workers): a new config's
+   topics are subscribed to when the sweep sees the config, not when it first runs; the
+   executions of a version that cannot run here are `interrupt`ed;
 3. per live execution, in this order: past its deadline -> `time_out`; pending -> `start`;
    the ledger shows a dead-lettered message -> fail; the ledger has drained -> complete;
    else report each route's progress that moved since the last report.
 
-Route workers also call `on_drained` / `on_failed` as soon as a batch finishes an
-execution, so an execution ends without waiting for the sweep; the sweep finishes what a
-callback could not (a decision refused as stale, a crash in between). Finishing is the
+No step of a run waits for the sweep: the route consumer tells `on_seen` when a pending
+execution's message (its init message) arrives, and the role starts it beside the batch;
+route handlers call `on_drained` / `on_failed` as soon as a batch finishes an execution.
+The sweep finishes what a callback could not (a crash in between, an execution run with
+`skip_init_message` and no message yet). Finishing is the start if still pending, the
 routes' final reports, then the decision, on the version read from the event store
-(services.runtimes.orchestrator.stage_reports). Every command id is derived from its
-content, so repeats and two orchestrators deciding the same thing are one command; the
-commands go out through the command bus (services.adapters.kafka.command_bus), which
-waits for the broker's acknowledgement and never for the results (the handler answers; a
-refused decision is retried by the next sweep on a fresh read).
+(services.runtimes.orchestrator.stage_reports); a decision made just after a progress
+report of ours (which may not have been applied when the execution was read, so the
+decision may be refused as stale) is looked at again `CONFIRM_AFTER_S` later. Every
+command id is derived from its content, so repeats and two orchestrators deciding the
+same thing are one command; the commands go out through the command bus
+(services.adapters.kafka.command_bus), which waits for the broker's acknowledgement and
+never for the results.
 
-A graceful stop stops the workers (each finishes and commits its batch) and deletes the
-heartbeat, so the gate stops counting this instance at once; a killed instance stops
-counting after `PIPELINES_ORCHESTRATOR_LIVENESS_S`, and its uncommitted messages go to
-the group's other members (or to itself on restart): executions resume, never
-`interrupted` by a crash.
+A graceful stop stops the route consumer (the batches in flight finish and commit) and
+deletes the heartbeat, so the gate stops counting this instance at once; a killed
+instance stops counting after `PIPELINES_ORCHESTRATOR_LIVENESS_S`, and its uncommitted
+messages go to the group's other members (or to itself on restart): executions resume,
+never `interrupted` by a crash.
 """
 
 from __future__ import annotations
@@ -41,10 +46,10 @@ import contextlib
 import logging
 import socket
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 from uuid import UUID
 
 from contracts.orchestrator_commands import ExecutionDecision
@@ -58,9 +63,11 @@ from services.runtimes.orchestrator.config_workers import (
     ConfigWorkerPool,
     ConfigWorkers,
     WorkerDeps,
+    current_config_versions,
 )
 from services.runtimes.orchestrator.ledger import ExecutionProgress, Ledger, RouteProgress
 from services.runtimes.orchestrator.liveness import Heartbeats
+from services.runtimes.orchestrator.route_consumer import RouteConsumer
 from services.runtimes.orchestrator.stage_reports import (
     Outgoing,
     decision,
@@ -78,6 +85,15 @@ log = logging.getLogger(__name__)
 
 SOURCE: Final = "/pipelines/orchestrator"
 """The CloudEvents source of the orchestrator's commands."""
+
+PROGRESS_AFTER_S: Final = 1.0
+"""Progress is reported for executions at least this old: a shorter run gets only its
+final reports, and no progress report of it can make its decision stale."""
+
+RECENT_REPORT_S: Final = 2.0
+CONFIRM_AFTER_S: Final = 0.1
+"""A decision made within RECENT_REPORT_S of a progress report of the same execution is
+looked at again CONFIRM_AFTER_S later (it may have been refused as stale)."""
 
 
 def new_instance_id() -> str:
@@ -127,11 +143,18 @@ class Orchestrator(SweepingRole[_Opened]):
         self.loop = Sweep("Orchestrator sweep", self.sweep, self.sweep_s)
         self._reported: dict[UUID, _Reported] = {}
         self._locks: dict[UUID, asyncio.Lock] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # starts and confirmations
+        self._reported_at: dict[UUID, float] = {}  # loop time of our last progress report
 
     @property
     def workers(self) -> Mapping[ConfigKey, ConfigWorkers]:
         """The running route workers, by config version."""
         return {} if self._io is None else self._io.workers.running
+
+    @property
+    def route_consumer(self) -> RouteConsumer:
+        """The one consumer of every route's inbound topic (open first)."""
+        return self._opened().workers.consumer
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -146,8 +169,12 @@ class Orchestrator(SweepingRole[_Opened]):
         reader = await open_store(exits, EventStoreReader, url)
         producer, bus = await open_command_bus(exits, self.settings, SOURCE)
         infos = ExecutionInfos(reader, self.sweep_s)
-        deps = WorkerDeps(reader, ledger, infos, producer, self.on_drained, self.on_failed)
+        deps = WorkerDeps(
+            reader, ledger, infos, producer, self.on_drained, self.on_failed, self.on_seen
+        )
         workers = ConfigWorkerPool(self.settings, self.adapters, self.storage, deps)
+        workers.consumer.start()
+        exits.push_async_callback(self._stop_background)
         exits.push_async_callback(workers.stop)
         return _Opened(ledger, heartbeats, read_store, reader, infos, bus, workers)
 
@@ -161,11 +188,14 @@ class Orchestrator(SweepingRole[_Opened]):
         io = self._opened()
         capacity = self.settings.orchestrator_capacity
         await asyncio.to_thread(io.heartbeats.beat, self.instance_id, capacity)
+        current = await asyncio.to_thread(current_config_versions, io.read_store)
         rows = await asyncio.to_thread(io.read_store.live_config_executions)
         now = asyncio.get_running_loop().time()
         live: dict[ConfigKey, list[Row]] = {}
         for row in rows:
             live.setdefault((UUID(row["config_id"]), int(row["config_version"])), []).append(row)
+        for key in current - set(live):
+            await io.workers.keep(key, now)  # read from now on, before any run needs it
         runnable: list[Row] = []
         for key, executions in live.items():
             unrunnable = await io.workers.keep(key, now)
@@ -173,7 +203,7 @@ class Orchestrator(SweepingRole[_Opened]):
                 runnable.extend(executions)
             else:
                 await self._interrupt(executions, unrunnable)
-        await io.workers.retire_idle(set(live), now)
+        await io.workers.retire_idle(current | set(live), now)
         ids = [UUID(row["id"]) for row in rows]
         progress = await asyncio.to_thread(io.ledger.progress, ids)
         for row in runnable:
@@ -198,7 +228,8 @@ class Orchestrator(SweepingRole[_Opened]):
         elif progress.drained:
             await self.finish(execution_id, ExecutionDecision.COMPLETE)
         else:
-            await self._report_progress(execution_id, progress)
+            if (_utcnow() - parse(row["created_at"])).total_seconds() >= PROGRESS_AFTER_S:
+                await self._report_progress(execution_id, progress)
 
     # --- what becomes of an execution ----------------------------------------------------
 
@@ -209,6 +240,28 @@ class Orchestrator(SweepingRole[_Opened]):
     async def on_failed(self, execution_id: UUID) -> None:
         """A route worker dead-lettered one of the execution's messages."""
         await self.finish(execution_id, ExecutionDecision.FAIL)
+
+    async def on_seen(self, execution_id: UUID) -> None:
+        """A message of a pending execution arrived (its init message, as a rule): start
+        it now rather than at the next sweep, beside the batch (never holding it up)."""
+        self._background(
+            self._decide(execution_id, ExecutionDecision.START), f"start-{execution_id}"
+        )
+
+    def _background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run `work` beside the caller, once per name at a time (awaited on close)."""
+        if name in self._tasks:
+            work.close()
+            return
+        task = asyncio.create_task(work, name=name)
+        self._tasks[name] = task
+        task.add_done_callback(lambda _: self._tasks.pop(name, None))
+
+    async def _stop_background(self) -> None:
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
 
     async def finish(self, execution_id: UUID, chosen: ExecutionDecision) -> None:
         """Final stage reports, then `chosen` (complete or fail), on a fresh read of the
@@ -223,6 +276,17 @@ class Orchestrator(SweepingRole[_Opened]):
                 return  # told by a worker that read an older ledger
             reason = _failure_reason(progress) if chosen is ExecutionDecision.FAIL else None
             await self._send(finishing(execution, progress, chosen, _utcnow(), reason))
+            reported_at = self._reported_at.get(execution_id)
+        if reported_at is not None and self._now() - reported_at < RECENT_REPORT_S:
+            # A progress report of ours may not have been applied when the execution was
+            # read: then this decision is refused as stale. Look again shortly rather than
+            # at the next sweep.
+            self._background(self._confirm(execution_id, chosen), f"confirm-{execution_id}")
+
+    async def _confirm(self, execution_id: UUID, chosen: ExecutionDecision) -> None:
+        await asyncio.sleep(CONFIRM_AFTER_S)
+        self._reported_at.pop(execution_id, None)  # once: the sweep repairs what is left
+        await self.finish(execution_id, chosen)
 
     async def _decide(
         self, execution_id: UUID, chosen: ExecutionDecision, reason: str | None = None
@@ -246,6 +310,7 @@ class Orchestrator(SweepingRole[_Opened]):
             return
         async with self._lock(execution_id):
             await self._send(reports)
+            self._reported_at[execution_id] = self._now()
         for outgoing in reports:
             command = outgoing.command
             route = getattr(command, "route", None)
@@ -276,6 +341,8 @@ class Orchestrator(SweepingRole[_Opened]):
     def _forget(self, live: set[UUID]) -> None:
         for execution_id in [e for e in self._reported if e not in live]:
             del self._reported[execution_id]
+        for execution_id in [e for e in self._reported_at if e not in live]:
+            del self._reported_at[execution_id]
         for execution_id, lock in list(self._locks.items()):
             if execution_id not in live and not lock.locked():
                 del self._locks[execution_id]

@@ -112,6 +112,13 @@ def decode(record: Record) -> Work:
         return work
 
 
+def execution_id_of(record: Record) -> UUID | None:
+    """The record's execution id as its header says (None: none readable), without
+    decoding the message (the route pool's dispatch)."""
+    ids = _readable_ids(list(record.headers or ()))
+    return None if ids is None else ids[0]
+
+
 def _readable_ids(headers: Sequence[tuple[str, bytes]]) -> tuple[UUID, UUID] | None:
     found = HeaderMap.of(headers)
     try:

@@ -1,9 +1,12 @@
-"""One route of one config as a Kafka consumer group (docs/orchestrator.md, step 4).
+"""One route of one config: its batch handler (docs/orchestrator.md, step 4), and that
+handler as a Kafka consumer group of its own.
 
-The worker runs on the batch-consumer engine (services.adapters.kafka.engine): group
-`{consumer_group}.route.{config_id}.{route_id}`, `earliest`, batches of up to
-`inbound.prefetch * inbound.concurrency` records fetched within `poll_timeout_ms`. What the
-worker adds is its batch handler, these steps in this order:
+`RouteHandler` is the route's batch logic; the orchestrator runs every route's handler on
+its one shared route consumer (services.runtimes.orchestrator.route_consumer). A
+`RouteWorker` runs one handler on the batch-consumer engine (services.adapters.kafka.engine)
+in a group of its own, `{consumer_group}.route.{config_id}.{route_id}`, `earliest`, batches
+of up to `inbound.prefetch * inbound.concurrency` records fetched within `poll_timeout_ms`
+(tests and benchmarks/route_bench.py). A batch goes through these steps in this order:
 
 1. decode every record (a malformed one is dead-lettered);
 2. look up each execution (`ExecutionLookup`): skip the messages of finished executions
@@ -25,18 +28,20 @@ worker adds is its batch handler, these steps in this order:
 9. tell `on_failed` about executions with a dead-lettered message and `on_drained` about
    the ones this batch touched whose ledger has drained.
 
-The engine commits the offsets once the handler returned (and then the worker counts the
-batch's fates). If any step fails (database,
-broker, a callback) nothing is committed: the engine rewinds the batch and hands it over
-again after its backoff. That is safe: the ledger skips what was consumed, re-produced
+The consumer commits the offsets once the handler returned (and then the handler counts
+the batch's fates). If any step fails (database,
+broker, a callback) nothing is committed: the consumer rewinds the batch and hands it
+over again after its backoff. That is safe: the ledger skips what was consumed, re-produced
 outputs carry the same ids, storage keeps the first copy, and the callbacks' decisions are
 deduplicated by their command ids. A stop while the batch waits for an unknown execution
 puts the batch back (`StopRequested` is a `PutBack`).
 
-`start()` first makes sure the route's topics exist (`ensure_topics`, by default
-services.adapters.kafka.clients' `topic_creator`: it creates only what is missing). A batch
-may take long (delays, retries): keep it under the consumer's `max_poll_interval_ms`
-(5 minutes by default) or the group moves its partitions on.
+`create_topics()` (a worker's `start()`) makes sure the route's topics exist
+(`ensure_topics`, by default services.adapters.kafka.clients' `topic_creator`: it creates
+only what is missing). A worker's batch may take long (delays, retries): keep it under the
+consumer's `max_poll_interval_ms` (5 minutes by default) or the group moves its partitions
+on (the shared route consumer keeps polling while its routes work, so it has no such
+limit).
 """
 
 from __future__ import annotations
@@ -124,10 +129,14 @@ class RouteWorkerStats(EngineStats):
     adapter_retries: int = 0  # attempts after a failed one
 
 
-class RouteWorker:
-    """Usage: `await worker.start()` (optional: `run` starts it), `task =
-    asyncio.create_task(worker.run(stop_event))`; `await worker.stop()` finishes and commits
-    the batch in flight, then leaves the group."""
+class RouteHandler:
+    """One route's batch logic (the steps above), without a consumer: `await
+    handler.handle(batch)` runs a batch of the route's inbound records and returns what to
+    run once its offsets are committed. The orchestrator's shared route consumer
+    (services.runtimes.orchestrator.route_consumer) runs every route's handler; a
+    `RouteWorker` is one handler on its own consumer group. Never give a handler two batches
+    of the same partitions at once (a consumer gives it one batch per partition at a time).
+    `stopping` cuts a wait for an unknown execution short (StopRequested)."""
 
     def __init__(
         self,
@@ -146,11 +155,9 @@ class RouteWorker:
         *,
         ensure_topics: EnsureTopics | None = None,
         unknown_grace_s: float = DEFAULT_UNKNOWN_GRACE_S,
-        poll_timeout_ms: int = DEFAULT_POLL_TIMEOUT_MS,
-        initial_backoff_s: float = INITIAL_BACKOFF_S,
-        max_backoff_s: float = MAX_BACKOFF_S,
-        consumer_options: Mapping[str, Any] | None = None,
         config_version: int | None = None,
+        stopping: asyncio.Event | None = None,
+        stats: RouteWorkerStats | None = None,
     ) -> None:
         self.settings = settings
         self.config_id = config_id
@@ -170,68 +177,24 @@ class RouteWorker:
         self.on_drained = on_drained
         self.on_failed = on_failed
         self.producer = producer
-        self.group_id = route_group_id(settings, config_id, route_id, config_version)
         self.dead_letter_topic = dead_letter_topic(settings, route_spec)
-        inbound = route_spec.inbound
-        self._topics = [inbound.topic, *route_spec.outbound, self.dead_letter_topic]
-        refuse_service_topics(settings, route_id, self._topics)
-        self.stats = RouteWorkerStats()
-        self.engine = ConsumerEngine(
-            settings,
-            name=f"route {route_id!r}",
-            topics=[inbound.topic],
-            handle=self._handle,
-            group_id=self.group_id,
-            membership=Membership.GROUP,
-            batch_max=inbound.prefetch * inbound.concurrency,
-            batch_wait_ms=poll_timeout_ms,
-            initial_backoff_s=initial_backoff_s,
-            max_backoff_s=max_backoff_s,
-            consumer_options=consumer_options,
-            stats=self.stats,
-        )
+        self.inbound_topic = route_spec.inbound.topic
+        self.topics = [self.inbound_topic, *route_spec.outbound, self.dead_letter_topic]
+        refuse_service_topics(settings, route_id, self.topics)
+        self.stats = stats if stats is not None else RouteWorkerStats()
         self._ensure_topics = ensure_topics or topic_creator(settings)
         self._topics_ready = False
-        self._lookup = PatientLookup(execution_info, unknown_grace_s, self.engine.stopping)
-        self._finished: asyncio.Event | None = None
+        self._lookup = PatientLookup(execution_info, unknown_grace_s, stopping or asyncio.Event())
 
-    @property
-    def assigned(self) -> asyncio.Event:
-        """Set once partitions were assigned."""
-        return self.engine.assigned
-
-    # --- lifecycle -----------------------------------------------------------------------
-
-    async def start(self) -> None:
-        """Create the route's topics if need be, then join the group."""
-        await self._create_topics()
-        await self.engine.start()
-
-    async def run(self, stop_event: asyncio.Event | None = None) -> None:
-        """Process batches until `stop_event` is set or `stop()` is called."""
-        self._finished = asyncio.Event()
-        try:
-            await self._create_topics()
-            await self.engine.run(stop_event)
-        finally:
-            self._finished.set()
-
-    async def stop(self) -> None:
-        """Finish (and commit) the batch in flight, then leave the group."""
-        if self._finished is None:
-            await self.engine.stop()
-            return
-        self.engine.request_stop()
-        await self._finished.wait()
-
-    async def _create_topics(self) -> None:
+    async def create_topics(self) -> None:
+        """Create the route's topics (inbound, outbound, dead letters) if need be, once."""
         if not self._topics_ready:
-            await self._ensure_topics(self._topics)
+            await self._ensure_topics(self.topics)
             self._topics_ready = True
 
     # --- the handler ---------------------------------------------------------------------
 
-    async def _handle(self, batch: Batch) -> AfterCommit:
+    async def handle(self, batch: Batch) -> AfterCommit:
         works = await self._process(batch.records)
         return lambda: self._count(works)
 
@@ -379,4 +342,100 @@ class RouteWorker:
                 )
 
 
-__all__ = ["RouteWorker", "RouteWorkerStats", "dead_letter_topic", "route_group_id"]
+class RouteWorker(RouteHandler):
+    """A route handler on a consumer group of its own (`route_group_id`).
+
+    Usage: `await worker.start()` (optional: `run` starts it), `task =
+    asyncio.create_task(worker.run(stop_event))`; `await worker.stop()` finishes and commits
+    the batch in flight, then leaves the group."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        config_id: UUID,
+        route_id: str,
+        route_spec: RouteSpec,
+        consumers_of: Mapping[str, Sequence[str]],
+        adapters: AdapterRuntime,
+        ledger: Ledger,
+        storage: MessageStorage,
+        execution_info: ExecutionLookup,
+        on_drained: ExecutionCallback,
+        on_failed: ExecutionCallback,
+        producer: AIOKafkaProducer,
+        *,
+        ensure_topics: EnsureTopics | None = None,
+        unknown_grace_s: float = DEFAULT_UNKNOWN_GRACE_S,
+        poll_timeout_ms: int = DEFAULT_POLL_TIMEOUT_MS,
+        initial_backoff_s: float = INITIAL_BACKOFF_S,
+        max_backoff_s: float = MAX_BACKOFF_S,
+        consumer_options: Mapping[str, Any] | None = None,
+        config_version: int | None = None,
+    ) -> None:
+        inbound = route_spec.inbound
+        self.group_id = route_group_id(settings, config_id, route_id, config_version)
+        stats = RouteWorkerStats()
+        self.engine = ConsumerEngine(
+            settings,
+            name=f"route {route_id!r}",
+            topics=[inbound.topic],
+            handle=self.handle,
+            group_id=self.group_id,
+            membership=Membership.GROUP,
+            batch_max=inbound.prefetch * inbound.concurrency,
+            batch_wait_ms=poll_timeout_ms,
+            initial_backoff_s=initial_backoff_s,
+            max_backoff_s=max_backoff_s,
+            consumer_options=consumer_options,
+            stats=stats,
+        )
+        super().__init__(
+            settings,
+            config_id,
+            route_id,
+            route_spec,
+            consumers_of,
+            adapters,
+            ledger,
+            storage,
+            execution_info,
+            on_drained,
+            on_failed,
+            producer,
+            ensure_topics=ensure_topics,
+            unknown_grace_s=unknown_grace_s,
+            config_version=config_version,
+            stopping=self.engine.stopping,
+            stats=stats,
+        )
+        self._finished: asyncio.Event | None = None
+
+    @property
+    def assigned(self) -> asyncio.Event:
+        """Set once partitions were assigned."""
+        return self.engine.assigned
+
+    async def start(self) -> None:
+        """Create the route's topics if need be, then join the group."""
+        await self.create_topics()
+        await self.engine.start()
+
+    async def run(self, stop_event: asyncio.Event | None = None) -> None:
+        """Process batches until `stop_event` is set or `stop()` is called."""
+        self._finished = asyncio.Event()
+        try:
+            await self.create_topics()
+            await self.engine.run(stop_event)
+        finally:
+            self._finished.set()
+
+    async def stop(self) -> None:
+        """Finish (and commit) the batch in flight, then leave the group."""
+        if self._finished is None:
+            await self.engine.stop()
+            return
+        self.engine.request_stop()
+        await self._finished.wait()
+
+
+__all__ = ["RouteHandler", "RouteWorker", "RouteWorkerStats", "dead_letter_topic", "route_group_id"]

@@ -9,7 +9,8 @@ command, answered from the command records the second time:
 - a decision's from (role, execution, the version it was decided on, the decision)
   (`contracts.orchestrator_commands.decision_command_id`).
 
-Finishing an execution is its routes' final reports, then the decision, in that order (a
+Finishing an execution is its start if it is still pending, its routes' final reports,
+then the decision, in that order (a
 finished execution refuses reports; both are keyed by the execution id, so they are
 handled in the order sent). The decision must carry the version the execution will have
 once those reports are applied: `finishing` applies them to a copy of the execution read
@@ -106,8 +107,14 @@ def finishing(
     reason: str | None = None,
 ) -> list[Outgoing]:
     """The final report of every route whose stage it changes, then the decision. Applies
-    the reports to `execution` (a copy the caller never saves)."""
+    the reports to `execution` (a copy the caller never saves). A pending execution is
+    started first, by the same command as any start on its version (one the role may have
+    sent already, not applied yet: it is then answered from the command records), so the
+    decision's version counts it whichever arrives first."""
     sent: list[Outgoing] = []
+    if execution.status == RunStatus.PENDING:
+        sent.append(decision(execution, ExecutionDecision.START, at))
+        execution.decide(ExecutionDecision.START, expected_version=execution.version, at=at, now=at)
     for route in execution.routes:
         counts = progress.of(route)
         status = final_stage_status(chosen, counts)

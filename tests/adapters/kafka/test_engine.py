@@ -26,6 +26,7 @@ from services.adapters.kafka.engine import (
     AfterCommit,
     Batch,
     ConsumerEngine,
+    Finish,
     Membership,
     PutBack,
     since,
@@ -343,3 +344,105 @@ def test_a_batch_spans_first_to_next_offset_per_partition() -> None:
     assert batch.first_offsets == {a0: 5, a1: 9, b0: 0}
     assert batch.next_offsets == {a0: 7, a1: 10, b0: 1}
     assert batch.of_topic("a").next_offsets == {a0: 7, a1: 10}
+
+
+# --- batches that finish while the next is handled (Finish) ----------------------------
+
+
+async def test_a_finishing_batch_overlaps_the_next_and_commits_only_once_done(
+    kafka_bootstrap: str,
+) -> None:
+    topic = await new_topic(kafka_bootstrap)
+    the_group = group()
+    loop = asyncio.get_running_loop()
+    dones: list[asyncio.Future[None]] = []
+    handled: list[list[Seen]] = []
+    counted: list[int] = []
+
+    async def handle(batch: Batch) -> Finish:
+        handled.append(seen(batch))
+        done: asyncio.Future[None] = loop.create_future()
+        dones.append(done)
+        return Finish(done, lambda: counted.append(len(batch)))
+
+    engine = assigned_engine(kafka_bootstrap, topic, handle, group_id=the_group)
+    async with running(engine):
+        await produce(kafka_bootstrap, topic, [b"first"])
+        await eventually(lambda: len(handled) == 1, "the first batch handled")
+        await produce(kafka_bootstrap, topic, [b"second"])
+        # Handled while the first is still unfinished: the overlap.
+        await eventually(lambda: len(handled) == 2, "the second batch handled")
+        assert await committed(kafka_bootstrap, the_group, topic) == dict.fromkeys(
+            range(PARTITIONS)
+        )
+        assert counted == []
+        dones[1].set_result(None)  # the later one done first: still nothing committed
+        await asyncio.sleep(0.3)
+        assert await committed(kafka_bootstrap, the_group, topic) == dict.fromkeys(
+            range(PARTITIONS)
+        )
+        dones[0].set_result(None)
+        await eventually(lambda: counted == [1, 1], "both committed, in order")
+    assert await committed(kafka_bootstrap, the_group, topic) == {0: 2, 1: None}
+    assert (engine.stats.batches, engine.stats.records, engine.stats.retries) == (2, 2, 0)
+
+
+async def test_when_a_finishing_batch_fails_it_and_the_later_ones_come_again(
+    kafka_bootstrap: str,
+) -> None:
+    topic = await new_topic(kafka_bootstrap)
+    the_group = group()
+    loop = asyncio.get_running_loop()
+    dones: list[asyncio.Future[None]] = []
+    handled: list[list[Seen]] = []
+
+    async def handle(batch: Batch) -> Finish:
+        handled.append(seen(batch))
+        done: asyncio.Future[None] = loop.create_future()
+        if len(dones) >= 2:
+            done.set_result(None)  # the second time round, everything is acknowledged
+        dones.append(done)
+        return Finish(done)
+
+    engine = assigned_engine(kafka_bootstrap, topic, handle, group_id=the_group)
+    async with running(engine):
+        await produce(kafka_bootstrap, topic, [b"first"])
+        await eventually(lambda: len(handled) == 1, "the first batch handled")
+        await produce(kafka_bootstrap, topic, [b"second"])
+        await eventually(lambda: len(handled) == 2, "the second batch handled")
+        dones[1].set_result(None)
+        dones[0].set_exception(RuntimeError("not acknowledged"))
+        await eventually(
+            lambda: (
+                {s for call in handled[2:] for s in call} == {(0, 0, b"first"), (0, 1, b"second")}
+            ),
+            "both handled again",
+        )
+        await eventually(lambda: engine.stats.batches >= 1, "committed after the retry")
+        await eventually(
+            lambda: engine.stats.records == 2, "both records committed once, after the retry"
+        )
+    assert await committed(kafka_bootstrap, the_group, topic) == {0: 2, 1: None}
+    assert engine.stats.retries == 1
+    assert engine.stats.last_error is not None and "not acknowledged" in engine.stats.last_error
+
+
+async def test_a_stop_waits_for_the_finishing_batches_and_commits_them(
+    kafka_bootstrap: str,
+) -> None:
+    topic = await new_topic(kafka_bootstrap)
+    the_group = group()
+
+    async def acknowledged_later() -> None:
+        await asyncio.sleep(0.5)
+
+    async def handle(batch: Batch) -> Finish:
+        return Finish(asyncio.ensure_future(acknowledged_later()))
+
+    engine = assigned_engine(kafka_bootstrap, topic, handle, group_id=the_group)
+    task = asyncio.create_task(engine.run())
+    await produce(kafka_bootstrap, topic, [b"a", b"b"])
+    await eventually(lambda: engine.stats.put_back == 0 and len(engine._unsettled) > 0, "finishing")
+    engine.request_stop()
+    await asyncio.wait_for(task, STOP_S)
+    assert await committed(kafka_bootstrap, the_group, topic) == {0: 1, 1: 1}

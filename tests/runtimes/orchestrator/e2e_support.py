@@ -31,7 +31,7 @@ from services.runtimes.orchestrator.ledger import Ledger
 from services.runtimes.orchestrator.liveness import open_gate
 from services.runtimes.orchestrator.role import Orchestrator
 from services.runtimes.orchestrator.route_batch import Fate
-from services.runtimes.orchestrator.route_worker import RouteWorker
+from services.runtimes.orchestrator.route_worker import RouteHandler
 from services.runtimes.routes.adapters import AdapterRuntime
 from services.settings import Settings
 from tests.entrypoints.http.support import api_server, api_settings
@@ -176,7 +176,7 @@ def status_and_counts(stage: dict[str, Any]) -> tuple[str, int, int, int]:
     return (stage["status"], stage["messages_in"], stage["messages_out"], stage["messages_failed"])
 
 
-def workers_of(orchestrator: Orchestrator, config_id: UUID, route: str) -> list[RouteWorker]:
+def workers_of(orchestrator: Orchestrator, config_id: UUID, route: str) -> list[RouteHandler]:
     return [
         worker
         for (config, _), group in orchestrator.workers.items()

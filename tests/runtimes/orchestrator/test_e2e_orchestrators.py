@@ -101,14 +101,17 @@ async def test_two_orchestrators_share_the_work(stack: Stack) -> None:
     config_id = await stack.create_config(orders_document())
     warm_up = UUID((await _run_until(stack, config_id, 200)).json()["id"])
     await stack.until_status(warm_up, "completed")
-    # Both run every route and the group gave each of them a partition.
+    # Both run every route, and the group gave each of them a partition of every route's
+    # inbound topic (one route consumer each, one group).
+    inbound = {route: workers_of(first, config_id, route)[0].inbound_topic for route in ROUTES}
     await eventually(
         lambda: all(
-            workers_of(o, config_id, route) and workers_of(o, config_id, route)[0].assigned.is_set()
+            workers_of(o, config_id, route)
+            and any(tp.topic == inbound[route] for tp in o.route_consumer.assignment)
             for o in (first, second)
             for route in ROUTES
         ),
-        "both orchestrators' workers assigned",
+        "both orchestrators assigned partitions of every route",
     )
 
     execution_ids = _ids_on_each_partition(PER_PARTITION)

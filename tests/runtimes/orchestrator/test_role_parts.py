@@ -24,10 +24,10 @@ from contracts.statuses import RunStatus
 from domain.execution import Execution
 from domain.validation import validate_config
 from services.adapters.stores import open_command_store
-from services.runtimes.orchestrator.config_workers import consumer_options
 from services.runtimes.orchestrator.execution_info import ExecutionInfo
 from services.runtimes.orchestrator.ledger import ExecutionProgress, Ledger, RouteProgress
 from services.runtimes.orchestrator.route_batch import RouteScope
+from services.runtimes.orchestrator.route_consumer import consumer_options, routes_group_id
 from services.runtimes.orchestrator.route_worker import route_group_id
 from services.runtimes.orchestrator.stage_reports import (
     ROLE,
@@ -178,6 +178,7 @@ def test_worker_group_ids_and_sessions() -> None:
     config_id = UUID(int=7)
     assert route_group_id(settings, config_id, "r") == f"g.route.{config_id}.r"
     assert route_group_id(settings, config_id, "r", 3) == f"g.route.{config_id}.v3.r"
+    assert routes_group_id(settings) == "g.routes"  # the role's one route consumer
     assert consumer_options(settings) == {"session_timeout_ms": 2000, "heartbeat_interval_ms": 333}
 
 

@@ -239,11 +239,9 @@ async def test_a_running_relay_publishes_events_saved_after_it_started(
         await asyncio.sleep(0.3)
         counter = Counter(name="late")
         counter.add(1, at=T0)
-        started = asyncio.get_running_loop().time()
+        # What wakes it (a commit signal, NOTIFY) is tested in test_relay_wake_ups.py.
         await asyncio.to_thread(store.save, counter)
         records = await read_all(kafka_bootstrap, events_topic, expected=2)
-        # Well under the PostgreSQL safety poll (5 s): NOTIFY woke the relay.
-        assert asyncio.get_running_loop().time() - started < 3.0
         assert versions_by_aggregate(records) == {str(counter.id): [1, 2]}
     finally:
         stop.set()
