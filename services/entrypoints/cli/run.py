@@ -43,6 +43,12 @@ async def _until_signalled(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
+# Every writer of the event store runs in the `dev` process, and each save wakes the relay
+# in-process (services.adapters.commit_signals), so its poll is only a safety net there;
+# the short default is for a relay in another process than the handler on SQLite.
+DEV_RELAY_POLL_INTERVAL_MS = 1000
+
+
 def dev(heartbeat_dir: HeartbeatDir = None) -> None:
     """Everything in one process: the embedded broker (unless
     PIPELINES_KAFKA_BOOTSTRAP_SERVERS is set), SQLite under ./.data, every role."""
@@ -70,6 +76,10 @@ async def _dev(settings: Settings, heartbeat_dir: Path | None) -> None:
         # The embedded broker keeps nothing across restarts: publish the stored history
         # to it again (consumers dedupe by aggregate id and version).
         await asyncio.to_thread(_reset_relay, settings.event_store_url)
+    if "relay_poll_interval_ms" not in settings.model_fields_set:
+        settings = settings.model_copy(
+            update={"relay_poll_interval_ms": DEV_RELAY_POLL_INTERVAL_MS}
+        )
     try:
         await ensure_topics(settings)
         await asyncio.to_thread(_write_bootstrap, settings.kafka_bootstrap_servers or "")

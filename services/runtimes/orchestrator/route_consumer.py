@@ -29,7 +29,7 @@ stops fetching, lets the shares in flight finish and commit, then leaves the gro
 The consumer keeps polling while its shares work, so a slow share never exceeds
 `max_poll_interval_ms`; the group session is `orchestrator_session_timeout_ms`, and
 aiokafka's heartbeat is a task of the event loop beating every `heartbeat_interval_ms`
-(a sixth of the session) on the coordinator's own connection: what keeps it beating is
+(a third of the session) on the coordinator's own connection: what keeps it beating is
 that nothing here blocks the loop (database, storage and event-store work runs in
 threads, adapters are coroutines).
 """
@@ -74,7 +74,7 @@ def routes_group_id(settings: Settings) -> str:
 
 
 def consumer_options(settings: Settings) -> dict[str, Any]:
-    """The group session (`orchestrator_session_timeout_ms`), heartbeating six times in it."""
+    """The group session (`orchestrator_session_timeout_ms`), heartbeating three times in it."""
     return dict(session_options(settings.orchestrator_session_timeout_ms))
 
 

@@ -8,6 +8,8 @@ they are skipped on other brokers. Generic behaviour runs on any broker.
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -107,6 +109,40 @@ async def test_a_waiting_fetch_is_answered_only_when_its_wait_is_over(
 
     assert held == {}
     assert [r.value for r in answered[tp]] == [b"arrived"]
+
+
+async def _join_seconds(bootstrap: str, topic: str, session_timeout_ms: int) -> float:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=f"join-{uuid.uuid4().hex[:8]}",
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=session_timeout_ms // 3,
+        fetch_max_wait_ms=10,
+    )
+    begin = time.perf_counter()
+    await consumer.start()
+    try:
+        consumer.subscribe([topic])
+        while not consumer.assignment():
+            await consumer.getmany(timeout_ms=20)
+        return time.perf_counter() - begin
+    finally:
+        await consumer.stop()
+
+
+@pytest.mark.usefixtures("embedded_only")
+async def test_a_group_join_is_held_for_about_half_the_session(
+    kafka_bootstrap: str, topic_name: Callable[[str], str]
+) -> None:
+    """Measured: 10 s session (aiokafka's default) 5.03 s, 6 s 3.03 s, 2 s 1.03 s — why
+    `pipelines dev` gives groups a 2 s session (EMBEDDED_SESSION_TIMEOUT_MS). Apache Kafka
+    answers a lone member's join at once (after group.initial.rebalance.delay.ms)."""
+    topic = topic_name("join")
+    await create_topics(kafka_bootstrap, [topic])
+    short = await _join_seconds(kafka_bootstrap, topic, 2000)
+    default = await _join_seconds(kafka_bootstrap, topic, 10_000)
+    assert 0.8 < short < 3.0
+    assert default > 4.0
 
 
 @pytest.mark.usefixtures("embedded_only")

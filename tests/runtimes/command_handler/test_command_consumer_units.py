@@ -18,6 +18,7 @@ from services.adapters.kafka.clients import (
     make_producer,
     max_record_bytes,
 )
+from services.adapters.kafka.embedded_broker import embedded_tuning
 from services.runtimes.command_handler import _without_value, decode_record, prepare_batch
 from services.settings import Settings
 from tests.adapters.kafka.fakes import FakeRecord
@@ -135,3 +136,28 @@ async def test_the_fetch_wait_setting_reaches_every_consumer_unless_overridden()
     finally:
         for consumer in (default, configured, overridden):
             await consumer.stop()
+
+
+async def test_the_session_setting_reaches_group_consumers_only() -> None:
+    short = Settings(kafka_bootstrap_servers="127.0.0.1:1", kafka_session_timeout_ms=2000)
+    grouped = make_consumer(short, group_id="g")
+    groupless = make_consumer(short, group_id=None)
+    default = make_consumer(Settings(kafka_bootstrap_servers="127.0.0.1:1"), group_id="g")
+    try:
+        assert (grouped._session_timeout_ms, grouped._heartbeat_interval_ms) == (2000, 666)
+        # Unset, or a reader without a group: aiokafka's own 10 s and 3 s.
+        assert (default._session_timeout_ms, default._heartbeat_interval_ms) == (10_000, 3000)
+        assert groupless._session_timeout_ms == 10_000
+    finally:
+        for consumer in (grouped, groupless, default):
+            await consumer.stop()
+
+
+def test_pipelines_dev_tunes_what_the_user_left_unset_for_the_embedded_broker() -> None:
+    tuned = embedded_tuning(Settings(kafka_fetch_wait_ms=30))
+    assert "kafka_fetch_wait_ms" not in tuned  # the user's own value stays
+    assert tuned == {
+        "kafka_idle_fetch_wait_ms": 250,
+        "kafka_session_timeout_ms": 2000,
+        "orchestrator_session_timeout_ms": 2000,
+    }

@@ -179,7 +179,7 @@ def test_worker_group_ids_and_sessions() -> None:
     assert route_group_id(settings, config_id, "r") == f"g.route.{config_id}.r"
     assert route_group_id(settings, config_id, "r", 3) == f"g.route.{config_id}.v3.r"
     assert routes_group_id(settings) == "g.routes"  # the role's one route consumer
-    assert consumer_options(settings) == {"session_timeout_ms": 2000, "heartbeat_interval_ms": 333}
+    assert consumer_options(settings) == {"session_timeout_ms": 2000, "heartbeat_interval_ms": 666}
 
 
 def test_a_version_scoped_worker_owns_only_its_versions_executions() -> None:
