@@ -27,20 +27,26 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 from aiokafka import AIOKafkaConsumer
 
-from benchmarks.latency_support import Figure, client_bus, guarded, raw_round_trip, running_roles
+from benchmarks.latency_support import (
+    Figure,
+    client_bus,
+    guarded,
+    raw_round_trip,
+    running_roles,
+    topic_reader,
+)
 from contracts.cloudevents import decode_event
 from contracts.config_commands import CreateConfig, RunConfig
-from services.adapters.kafka.clients import ensure_topics, make_consumer
+from services.adapters.kafka.clients import ensure_topics
 from services.adapters.kafka.command_bus import CommandBus
 from services.adapters.kafka.embedded_broker import EmbeddedBroker, embedded_tuning
-from services.adapters.kafka.engine import all_partitions
 from services.runtimes.orchestrator.liveness import Heartbeats
 from services.settings import Settings
 
@@ -57,22 +63,9 @@ def example_document(prefix: str) -> dict[str, Any]:
     return document
 
 
-@contextlib.asynccontextmanager
-async def events_reader(settings: Settings) -> AsyncIterator[AIOKafkaConsumer]:
+def events_reader(settings: Settings) -> contextlib.AbstractAsyncContextManager[AIOKafkaConsumer]:
     """A raw consumer of every events partition, positioned at the end before any run."""
-    consumer = make_consumer(
-        settings, group_id=None, fetch_max_wait_ms=settings.kafka_fetch_wait_ms
-    )
-    await consumer.start()
-    try:
-        tps = await all_partitions(consumer, [settings.topics.events])
-        consumer.assign(tps)
-        await consumer.seek_to_end(*tps)
-        for tp in tps:
-            await consumer.position(tp)
-        yield consumer
-    finally:
-        await consumer.stop()
+    return topic_reader(settings, settings.topics.events, at_end=True)
 
 
 class Finishes:

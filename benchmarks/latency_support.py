@@ -10,7 +10,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -108,21 +108,30 @@ async def consumed(consumer: AIOKafkaConsumer, tp: TopicPartition, key: bytes) -
 
 
 @contextlib.asynccontextmanager
-async def results_reader(settings: Settings) -> AsyncIterator[AIOKafkaConsumer]:
-    """A raw consumer (no CommandBus, no engine) of every results partition, positioned
-    before anything is sent; read by bench's `_await_results`."""
+async def topic_reader(
+    settings: Settings, topic: str, *, at_end: bool = False
+) -> AsyncIterator[AIOKafkaConsumer]:
+    """A raw consumer (no CommandBus, no engine) of every partition of `topic` at the
+    settings' fetch wait, positioned before anything is sent (at the end if `at_end`)."""
     consumer = make_consumer(
         settings, group_id=None, fetch_max_wait_ms=settings.kafka_fetch_wait_ms
     )
     await consumer.start()
     try:
-        tps = await all_partitions(consumer, [settings.topics.command_results])
+        tps = await all_partitions(consumer, [topic])
         consumer.assign(tps)
+        if at_end:
+            await consumer.seek_to_end(*tps)
         for tp in tps:
             await consumer.position(tp)
         yield consumer
     finally:
         await consumer.stop()
+
+
+def results_reader(settings: Settings) -> contextlib.AbstractAsyncContextManager[AIOKafkaConsumer]:
+    """The results topic's reader, read by bench's `_await_results`."""
+    return topic_reader(settings, settings.topics.command_results)
 
 
 async def on_schedule(
@@ -175,35 +184,42 @@ async def running_roles(settings: Settings, names: list[str]) -> AsyncIterator[a
     with the load generator would time the generator as much as the roles (a profile of
     the in-process variant spent half its samples in the benchmark's own code). The task
     ends when the process does."""
+    roles = [arg for name in names for arg in ("--role", name)]
+    with tempfile.TemporaryDirectory(prefix="latency-roles-") as folder:
+        serve = ["-m", "services.entrypoints.cli", "serve", *roles, "--heartbeat-dir", folder]
+        async with role_process(settings, serve, Path(folder) / "roles.log") as task:
+            yield task
+
+
+@contextlib.asynccontextmanager
+async def role_process(
+    settings: Settings, args: Sequence[str], log: Path, extra_env: Mapping[str, str] = {}
+) -> AsyncIterator[asyncio.Task[None]]:
+    """`python *args` with `settings` (and no other PIPELINES_* variable) and `extra_env`
+    in its environment, output to `log`; the task ends when the process does (raising
+    with the log's tail unless it was stopped); SIGTERM on the way out."""
     await ensure_topics(settings)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINES_")}
     for name, value in settings.model_dump(exclude_none=True).items():
         env[f"PIPELINES_{name.upper()}"] = str(value)
-    with tempfile.TemporaryDirectory(prefix="latency-roles-") as folder:
-        args = [arg for name in names for arg in ("--role", name)]
-        log = Path(folder) / "roles.log"
-        with log.open("wb") as output:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "services.entrypoints.cli",
-                "serve",
-                *args,
-                "--heartbeat-dir",
-                folder,
-                env=env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=output,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-        roles = asyncio.create_task(_exited(process, log))
-        try:
-            yield roles
-        finally:
-            if process.returncode is None:
-                process.terminate()
-            with contextlib.suppress(RuntimeError):
-                await asyncio.wait_for(roles, 60)
+    env.update(extra_env)
+    with log.open("wb") as output:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *args,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=output,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    task = asyncio.create_task(_exited(process, log))
+    try:
+        yield task
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        with contextlib.suppress(RuntimeError):
+            await asyncio.wait_for(task, 60)
 
 
 async def _exited(process: asyncio.subprocess.Process, log: Path) -> None:

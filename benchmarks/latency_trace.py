@@ -35,9 +35,8 @@ from typing import Any, TextIO
 
 from benchmarks.bench import PG_DEFAULT, percentile, store_url
 from benchmarks.latency import broker, settings_for
-from benchmarks.latency_support import _exited
+from benchmarks.latency_support import role_process
 from benchmarks.latency_visibility import Probe, visibility
-from services.adapters.kafka.clients import ensure_topics
 from services.settings import Settings
 
 HOPS = ("committed", "relay read", "relay acked", "relay saved", "proj fetched", "proj applied")
@@ -130,28 +129,11 @@ def traced_runner(trace_file: Path, *, signal: bool) -> Callable[[Settings, list
 
     @contextlib.asynccontextmanager
     async def run(settings: Settings, names: list[str]) -> AsyncIterator[asyncio.Task[None]]:
-        await ensure_topics(settings)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINES_")}
-        if not signal:
-            env[NO_SIGNAL_ENV] = "1"
-        for name, value in settings.model_dump(exclude_none=True).items():
-            env[f"PIPELINES_{name.upper()}"] = str(value)
-        log = trace_file.with_suffix(".log")
         roles = [arg for name in names for arg in ("--role", name)]
-        with log.open("wb") as output:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "benchmarks.latency_trace", "child", str(trace_file),
-                *roles, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=output,
-                stderr=asyncio.subprocess.STDOUT,
-            )  # fmt: skip
-        task = asyncio.create_task(_exited(process, log))
-        try:
+        args = ["-m", "benchmarks.latency_trace", "child", str(trace_file), *roles]
+        extra = {} if signal else {NO_SIGNAL_ENV: "1"}
+        async with role_process(settings, args, trace_file.with_suffix(".log"), extra) as task:
             yield task
-        finally:
-            if process.returncode is None:
-                process.terminate()
-            with contextlib.suppress(RuntimeError):
-                await asyncio.wait_for(task, 60)
 
     return run
 
