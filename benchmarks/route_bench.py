@@ -5,12 +5,14 @@ One run measures, on the same broker (and database for (b)):
       outbound topic, awaits the acknowledgements and commits — what any Kafka route
       costs before it does anything of its own;
   (b) one RouteWorker doing the same with a pass_through adapter: envelope decode, the
-      execution lookup, the ledger (expected, consumed), the batch stored on disk (one
-      fsynced segment per execution and direction) and derived output ids, then the commit.
+      execution lookup, the ledger (expected, consumed), the batch stored by the message
+      store (`files`: one fsynced segment per execution and direction; `database`: rows in
+      the event store's database, one transaction) and derived output ids, then the commit.
 b/a is the figure to read: the price of exactly-once counting and stored messages per
 route hop. Absolute numbers vary with the machine.
 
-    uv run python -m benchmarks.route_bench --store sqlite --store postgres
+    uv run python -m benchmarks.route_bench --store sqlite --store postgres \
+        --message-store files --message-store database --prefetch 500
 """
 
 from __future__ import annotations
@@ -31,10 +33,10 @@ from contracts.config_document import Inbound, RouteSpec
 from contracts.route_messages import RouteMessage, encode_route_message, init_message_id
 from services.adapters.eventstore import open_event_store
 from services.adapters.kafka.embedded_broker import EmbeddedBroker, create_topics
+from services.adapters.message_store import DatabaseMessageStore, FileMessageStore, MessageStore
 from services.runtimes.orchestrator.execution_info import ExecutionInfo
 from services.runtimes.orchestrator.ledger import Ledger
 from services.runtimes.orchestrator.route_worker import RouteWorker
-from services.runtimes.orchestrator.storage import MessageStorage
 from services.runtimes.routes.adapters import load_adapter_registry
 from services.settings import Settings
 
@@ -120,6 +122,7 @@ async def route_worker(
     executions: list[uuid.UUID],
     storage_root: Path,
     args_prefetch: int,
+    message_store: str,
 ) -> float:
     tag = uuid.uuid4().hex[:8]
     settings = Settings(
@@ -159,6 +162,11 @@ async def route_worker(
     # The event store creates a PostgreSQL schema named in the URL; the ledger lives beside it.
     (await asyncio.to_thread(open_event_store, url)).close()
     ledger = await asyncio.to_thread(Ledger, url)
+    storage: MessageStore = (
+        FileMessageStore(storage_root)
+        if message_store == "files"
+        else await asyncio.to_thread(DatabaseMessageStore, url)
+    )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
     worker = RouteWorker(
@@ -169,7 +177,7 @@ async def route_worker(
         {inbound: ["a"]},
         load_adapter_registry()[1],
         ledger,
-        MessageStorage(storage_root),
+        storage,
         lookup,
         nothing,
         nothing,
@@ -187,6 +195,7 @@ async def route_worker(
         await task
         await producer.stop()
         await asyncio.to_thread(ledger.close)
+        await asyncio.to_thread(storage.close)
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -194,31 +203,37 @@ async def main(args: argparse.Namespace) -> None:
         bootstrap = broker.bootstrap_servers
         executions = [uuid.uuid4() for _ in range(args.executions)]
         raw = await raw_forwarder(bootstrap, args.messages, executions)
-        rows: list[tuple[str, float]] = []
+        rows: list[tuple[str, str, float]] = []
         for kind in args.store:
-            root = Path(tempfile.mkdtemp(prefix="bench-storage-"))
-            url = store_url(kind, args.pg_url)
-            rows.append(
-                (
-                    kind,
-                    await route_worker(
-                        bootstrap, url, args.messages, executions, root, args.prefetch
-                    ),
+            for message_store in args.message_store:
+                root = Path(tempfile.mkdtemp(prefix="bench-storage-"))
+                url = store_url(kind, args.pg_url)
+                rate = await route_worker(
+                    bootstrap, url, args.messages, executions, root, args.prefetch, message_store
                 )
-            )
+                rows.append((kind, message_store, rate))
     print()
     print(
         f"workload: {args.messages} messages over {len(executions)} executions, one hop, "
         f"prefetch {args.prefetch}"
     )
     print(f"(a) raw forwarder: {raw:8.0f} msg/s")
-    for kind, rate in rows:
-        print(f"(b) route worker, {kind:8s}: {rate:8.0f} msg/s   b/a = {rate / raw:.2f}")
+    for kind, message_store, rate in rows:
+        print(
+            f"(b) route worker, {kind:8s} messages in {message_store:8s}: {rate:8.0f} msg/s"
+            f"   b/a = {rate / raw:.2f}"
+        )
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--store", action="append", choices=["sqlite", "postgres"])
+    parser.add_argument(
+        "--message-store",
+        action="append",
+        choices=["files", "database"],
+        help="where the route stores its messages (repeat for both; default: both)",
+    )
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--prefetch", type=int, default=10, help="the route's inbound.prefetch")
     parser.add_argument("--executions", type=int, default=50)
@@ -226,6 +241,7 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pg-url", default=PG_DEFAULT)
     args = parser.parse_args(argv)
     args.store = args.store or ["sqlite"]
+    args.message_store = args.message_store or ["files", "database"]
     return args
 
 

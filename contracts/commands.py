@@ -1,8 +1,8 @@
 """Every command and the registry that maps a wire name (`ce_type`) to its model.
 
 The base class lives in `contracts.command_base` and the families in
-`pipeline_commands`, `config_commands`, `run_commands`, `orchestrator_commands` and
-`reconciler_commands`; this module is the one place that lists them all.
+`pipeline_commands`, `config_commands`, `run_commands`, `replay_commands`,
+`orchestrator_commands` and `reconciler_commands`; this module is the one place that lists them all.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from contracts.pipeline_commands import (
     UpdatePipeline,
 )
 from contracts.reconciler_commands import ReconcilePipeline, ReconcileStep, reconcile_command_id
+from contracts.replay_commands import ReplayExecution
 from contracts.run_commands import (
     AbortRun,
     CancelExecution,
@@ -67,6 +68,7 @@ _ALL: tuple[type[Command], ...] = (
     UpdateRunStatus,
     CancelExecution,
     DeleteRun,
+    ReplayExecution,
     # the orchestrator's decisions and reports
     DecideExecution,
     ReportStageProgress,
@@ -99,6 +101,7 @@ __all__ = [
     "PipelineCommand",
     "ReconcilePipeline",
     "ReconcileStep",
+    "ReplayExecution",
     "ReportStageProgress",
     "ResumePipeline",
     "RunConfig",

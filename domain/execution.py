@@ -71,6 +71,8 @@ class ConfigRunOptions(RunOptions, total=False):
     run_number: int | None
     parent_execution_id: UUID | None
     replay_source: ReplaySource | None
+    root_execution_id: UUID | None
+    replay: JsonObject | None
     skip_init_message: bool
 
 
@@ -119,8 +121,10 @@ class Execution(RunTransitions, StageBookkeeping, _CreatedUpcasts):
         nominal_start_time: datetime | None = None,
         nominal_end_time: datetime | None = None,
         timeout: timedelta = DEFAULT_RUN_TIMEOUT,
-        # Last, with a default: creation events stored before it existed lack it.
+        # Last, with defaults: creation events stored before they existed lack them.
         init_topic: str | None = None,
+        root_execution_id: UUID | None = None,
+        replay: JsonObject | None = None,
     ) -> None:
         self.owner_kind = owner_kind
         self.pipeline_id = pipeline_id
@@ -130,6 +134,12 @@ class Execution(RunTransitions, StageBookkeeping, _CreatedUpcasts):
         self.tag = tag
         self.parent_execution_id = parent_execution_id
         self.replay_source = replay_source
+        # A replay's first ancestor (its parent's root, or the parent itself): a replay
+        # of a replay still names the run it all came from.
+        self.root_execution_id = root_execution_id
+        # What a replay publishes (services.service_layer.replay_plan): references to
+        # stored messages, or the payloads a manual replay was given.
+        self.replay = replay
         self.skip_init_message = skip_init_message
         self.init_route = init_route
         self.init_topic = init_topic

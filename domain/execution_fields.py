@@ -54,8 +54,10 @@ class ExecutionFields:
     replay_source: ReplaySource | None
     skip_init_message: bool
     init_route: str | None
-    # Snapshots taken before init_topic existed lack it.
+    # Snapshots taken before these existed lack them.
     init_topic: str | None = None
+    root_execution_id: UUID | None = None
+    replay: JsonObject | None = None
     init_payload: JsonObject | None
     init_payload_overrides: JsonObject | None
     args: JsonObject

@@ -11,7 +11,9 @@ route ledger, heartbeats, checkpoints, API keys): `Database.create_tables`. Post
 races on its catalog when two processes create the same table at once, even with IF NOT
 EXISTS, so on PostgreSQL the statements run under the advisory lock `SCHEMA_LOCK_KEY`,
 the same key the event store holds while it creates its own tables
-(services.adapters.eventstore): all table creation in one database takes turns.
+(services.adapters.eventstore): all table creation in one database takes turns. A store
+that also adds columns to an existing table does it in the same `schema_transaction`,
+after reading the catalog (`columns`, `indexed`) again under the lock.
 """
 
 from __future__ import annotations
@@ -122,21 +124,65 @@ class Database:
                 self._drop_broken()
                 raise
 
-    def create_tables(self, statements: Iterable[str]) -> None:
-        """Run `CREATE ... IF NOT EXISTS` statements in one transaction, on PostgreSQL
-        under the advisory lock every table creation takes (`SCHEMA_LOCK_KEY`)."""
+    @contextmanager
+    def schema_transaction(self) -> Iterator[Cursor]:
+        """A transaction that changes the schema, on PostgreSQL under the advisory lock
+        every table creation takes (`SCHEMA_LOCK_KEY`); SQLite's write lock serialises it."""
         with self.transaction() as cursor:
             if self.dialect == "postgresql":
                 cursor.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK_KEY,))
+            yield cursor
+
+    def create_tables(self, statements: Iterable[str]) -> None:
+        """Run `CREATE ... IF NOT EXISTS` statements in one `schema_transaction`."""
+        with self.schema_transaction() as cursor:
             for statement in statements:
                 cursor.execute(statement)
 
-    def table_exists(self, table: str) -> bool:
+    # --- the catalog: outside any transaction, or inside `cursor`'s ----------------------------
+    # PostgreSQL resolves names with to_regclass, as unqualified SQL does: through the
+    # search path.
+
+    def table_exists(self, table: str, cursor: Cursor | None = None) -> bool:
         if self.dialect == "sqlite":
-            rows = self.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,))
-            return bool(rows)
-        rows = self.query("SELECT to_regclass(?) IS NOT NULL", (table,))
-        return bool(rows[0][0])
+            statement = "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?"
+            return bool(self._read(statement, (table,), cursor))
+        return bool(self._read("SELECT to_regclass(?) IS NOT NULL", (table,), cursor)[0][0])
+
+    def columns(self, table: str, cursor: Cursor | None = None) -> list[str]:
+        """The table's column names in their order ([] for a table that does not exist)."""
+        if self.dialect == "sqlite":
+            statement = "SELECT name FROM pragma_table_info(?) ORDER BY cid"
+        else:
+            statement = (
+                "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(?) "
+                "AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+            )
+        return [str(name) for (name,) in self._read(statement, (table,), cursor)]
+
+    def indexed(self, table: str, cursor: Cursor | None = None) -> set[tuple[str, ...]]:
+        """The column lists of the table's indexes (its primary key's among them)."""
+        if self.dialect == "sqlite":
+            statement = (
+                "SELECT l.name, i.name FROM pragma_index_list(?) l "
+                "JOIN pragma_index_info(l.name) i ORDER BY l.name, i.seqno"
+            )
+        else:
+            statement = (
+                "SELECT x.indexrelid, a.attname FROM pg_index x "
+                "CROSS JOIN LATERAL unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) "
+                "JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum "
+                "WHERE x.indrelid = to_regclass(?) ORDER BY x.indexrelid, k.n"
+            )
+        by_index: dict[Any, list[str]] = {}
+        for index, column in self._read(statement, (table,), cursor):
+            by_index.setdefault(index, []).append(str(column))
+        return {tuple(columns) for columns in by_index.values()}
+
+    def _read(self, statement: str, params: Params, cursor: Cursor | None) -> list[tuple[Any, ...]]:
+        if cursor is None:
+            return self.query(statement, params)
+        return cursor.execute(statement, params)
 
 
 class TableStore:

@@ -1,5 +1,6 @@
 """The queries of the executions read model: one execution with its stage runs, the
-filtered and ordered page the run APIs list, and the orchestrator's sweep.
+filtered and ordered page the run APIs list, a replay's lineage, and the orchestrator's
+sweep.
 
 `ordering` is one of ORDERINGS (seed 003's ±run_number, ±status, ±pipeline__name,
 ±started_at, ±ended_at, and ±created_at, the default being `-created_at`); missing values
@@ -27,6 +28,8 @@ ORDERINGS: Final[dict[str, str]] = {
     "created_at": "e.created_key",
 }
 DEFAULT_ORDERING = "-created_at"
+LINEAGE_CHILDREN_MAX: Final = 1000
+"""`lineage` names this many children (and counts them all); the replays page has them all."""
 
 
 class UnknownOrdering(ValueError):
@@ -70,6 +73,8 @@ class ExecutionQueries:
         tag: str | None = None,
         execution_status: str | None = None,
         owner_kind: str | None = None,
+        parent_execution_id: str | None = None,
+        root_execution_id: str | None = None,
         ordering: str | None = None,
         limit: int | None = None,
         offset: int = 0,
@@ -82,6 +87,8 @@ class ExecutionQueries:
             ("e.tag", tag),
             ("e.execution_status", execution_status),
             ("e.owner_kind", owner_kind),
+            ("e.parent_execution_id", parent_execution_id),
+            ("e.root_execution_id", root_execution_id),
         ):
             if value is not None:
                 where.append(f"{column} = ?")
@@ -104,6 +111,34 @@ class ExecutionQueries:
             params,
         )
         return count, [_execution(row) for row in rows]
+
+    def lineage(self, execution_id: str) -> Row | None:
+        """Where the execution sits among replays: `execution_id`, `root_execution_id` (the
+        run its chain of replays started from; None: it is no replay), `parent_execution_id`,
+        `children` (the ids of its replays, newest first as `list_executions` orders them,
+        the first LINEAGE_CHILDREN_MAX) and `children_total`. None when absent or deleted.
+        Rows stored before the lineage columns existed count as nobody's children until a
+        rebuild."""
+        found = self.db.query(
+            f"SELECT doc FROM {EXECUTIONS.physical()} WHERE id = ? AND deleted = 0",
+            (str(execution_id),),
+        )
+        if not found:
+            return None
+        doc = load(found[0][0])
+        children = self.db.query(
+            f"SELECT e.id, COUNT(*) OVER () FROM {EXECUTIONS.physical()} e "
+            f"WHERE e.parent_execution_id = ? AND e.deleted = 0 "
+            f"ORDER BY {order_by(DEFAULT_ORDERING)} LIMIT {LINEAGE_CHILDREN_MAX}",
+            (str(execution_id),),
+        )
+        return {
+            "execution_id": doc["id"],
+            "root_execution_id": doc.get("root_execution_id"),
+            "parent_execution_id": doc["parent_execution_id"],
+            "children": [str(child) for child, _ in children],
+            "children_total": int(children[0][1]) if children else 0,
+        }
 
     def live_config_executions(self) -> list[Row]:
         """Every config execution not finished yet (the orchestrator's sweep), oldest

@@ -28,6 +28,7 @@ _COPIED: Final[tuple[str, ...]] = (
     "run_number",
     "tag",
     "parent_execution_id",
+    "root_execution_id",
     "replay_source",
     "skip_init_message",
     "init_route",

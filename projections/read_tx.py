@@ -116,6 +116,9 @@ def _columns(table: Table, row: Row) -> dict[str, Any]:
         "pipeline_id": row["pipeline_id"],
         "config_id": row["config_id"],
         "tag": row["tag"],
+        "parent_execution_id": row["parent_execution_id"],
+        # rows stored before the read model carried the root lack it
+        "root_execution_id": row.get("root_execution_id"),
         "status": row["status"],
         "execution_status": row["execution_status"],
         "run_number": row["run_number"],

@@ -5,10 +5,15 @@ Physical names are `read_<table><suffix>`: the live tables have no suffix, a reb
 writes into suffixed ones and renames them at the swap. Index names carry the physical
 table name they were created with, so a swapped-in table keeps unique index names and
 the next rebuild's names never collide with them.
+
+A table created before a column or an index was declared here gets it when a store opens
+it (`Table.upgrade_statements`, run by `ReadStore.create_tables`). An added column is
+NULL in the rows stored before it; `pipelines projections rebuild` writes them anew.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -30,12 +35,35 @@ class Table:
             f"CREATE TABLE IF NOT EXISTS {table} ({columns}, "
             f"PRIMARY KEY ({', '.join(self.primary_key)}))"
         ]
-        for index in self.indexes:
-            statements.append(
-                f"CREATE INDEX IF NOT EXISTS ix_{table}_{'_'.join(index)} "
-                f"ON {table} ({', '.join(index)})"
-            )
+        statements.extend(_create_index(table, index) for index in self.indexes)
         return statements
+
+    def upgrade_statements(
+        self, suffix: str, columns: Iterable[str], indexed: Iterable[tuple[str, ...]]
+    ) -> list[str]:
+        """What brings an existing table, with `columns` and indexes on `indexed`, up to
+        this declaration: ADD COLUMN and CREATE INDEX for each column and index it lacks.
+        Indexes are matched by their columns, not by name: a table a rebuild swapped in
+        carries the names of its rebuild."""
+        table, have, found = self.physical(suffix), set(columns), set(indexed)
+        statements = []
+        for name, kind in self.columns:
+            if name in have:
+                continue
+            if "NOT NULL" in kind:
+                # SQLite refuses it outright, PostgreSQL once the table has rows.
+                raise ValueError(
+                    f"{table}.{name} is NOT NULL: an existing table cannot get it; declare "
+                    "it nullable (a rebuild fills it)"
+                )
+            statements.append(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+        statements.extend(_create_index(table, i) for i in self.indexes if i not in found)
+        return statements
+
+
+def _create_index(table: str, index: tuple[str, ...]) -> str:
+    name = f"ix_{table}_{'_'.join(index)}"
+    return f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(index)})"
 
 
 PIPELINES: Final = Table(
@@ -54,6 +82,10 @@ EXECUTIONS: Final = Table(
         ("pipeline_id", "TEXT"),
         ("config_id", "TEXT"),
         ("tag", "TEXT"),
+        # a replay's lineage (projections.execution_queries.lineage); NULL in rows stored
+        # before these columns existed, until a rebuild
+        ("parent_execution_id", "TEXT"),
+        ("root_execution_id", "TEXT"),
         ("status", "TEXT NOT NULL"),
         ("execution_status", "TEXT NOT NULL"),
         ("run_number", "BIGINT"),
@@ -65,7 +97,14 @@ EXECUTIONS: Final = Table(
         ("doc", "TEXT NOT NULL"),
     ),
     ("id",),
-    (("pipeline_id",), ("config_id",), ("tag",), ("status",)),
+    (
+        ("pipeline_id",),
+        ("config_id",),
+        ("tag",),
+        ("status",),
+        ("parent_execution_id",),
+        ("root_execution_id",),
+    ),
 )
 STAGE_RUNS: Final = Table(
     "stage_runs",

@@ -20,17 +20,25 @@ Query API (stable; rows are JSON-ready dicts, None / empty when absent or delete
   validation_report (the report of the latest version).
 - `get_execution(id)` -> the run: id, owner_kind (pipeline | config), pipeline_id,
   pipeline_name, config_id, config_version, run_number, tag, parent_execution_id,
-  replay_source, skip_init_message, init_route, init_payload, init_payload_overrides,
-  args, facets, nominal_start_time, nominal_end_time, timeout_s, deadline, status
-  (canonical, seed 003), marquez_state (seed 002), execution_status (seed 004),
-  created_at, updated_at, started_at, ended_at, duration_ms, last_transition_at,
-  stages (as `get_stage_runs`).
+  root_execution_id, replay_source, skip_init_message, init_route, init_payload,
+  init_payload_overrides, args, facets, nominal_start_time, nominal_end_time, timeout_s,
+  deadline, status (canonical, seed 003), marquez_state (seed 002), execution_status
+  (seed 004), created_at, updated_at, started_at, ended_at, duration_ms,
+  last_transition_at, stages (as `get_stage_runs`).
 - `list_executions(status=, pipeline_name=, pipeline_id=, config_id=, tag=,
-  execution_status=, owner_kind=, ordering=, limit=, offset=)` -> (count, rows): count
-  before paging; `ordering` is one of ORDERINGS (seed 003's ±run_number, ±status,
-  ±pipeline__name, ±started_at, ±ended_at, and ±created_at, the default being
-  `-created_at`); missing values sort last ascending and first descending (PostgreSQL's
-  rule, also on SQLite); ties go by id. `status` matches in any case.
+  execution_status=, owner_kind=, parent_execution_id=, root_execution_id=, ordering=,
+  limit=, offset=)` -> (count, rows): count before paging; `ordering` is one of ORDERINGS
+  (seed 003's ±run_number, ±status, ±pipeline__name, ±started_at, ±ended_at, and
+  ±created_at, the default being `-created_at`); missing values sort last ascending and
+  first descending (PostgreSQL's rule, also on SQLite); ties go by id. `status` matches
+  in any case. `parent_execution_id=` finds an execution's replays, `root_execution_id=`
+  every replay descending from a run.
+- `lineage(id)` -> execution_id, root_execution_id (None: it is no replay),
+  parent_execution_id, children (ids of its replays, newest first, at most
+  LINEAGE_CHILDREN_MAX), children_total.
+  Rows stored before the executions table had its parent and root columns are NULL
+  there, so neither filter nor `children` finds them, until `pipelines projections
+  rebuild` writes them anew.
 - `get_stage_runs(execution_id)` -> route, status, messages_in/out/failed, started_at,
   ended_at per route, in the config's route order.
 - `applied_version(aggregate_id)` -> the last version applied (0: none).
@@ -59,17 +67,35 @@ _POLL_S = 0.02
 
 class ReadStore(PipelineQueries, ExecutionQueries, TableStore):
     """The read models' database: its tables, its write transactions and every query.
-    Opening it creates the live tables that are missing (`create_tables`)."""
+    Opening it creates the live tables that are missing and upgrades the existing ones
+    (`create_tables`)."""
 
     # --- schema --------------------------------------------------------------------------
 
     def create_tables(self, suffix: str = "") -> None:
-        """Create the tables with `suffix` that are missing (with their indexes)."""
-        # Only the missing ones: CREATE INDEX locks its table against writers even when
-        # the index exists.
-        missing = [t for t in TABLES if not self.db.table_exists(t.physical(suffix))]
-        if missing:
-            self.db.create_tables(s for t in missing for s in t.create_statements(suffix))
+        """Create the tables with `suffix` that are missing (with their indexes) and give
+        the existing ones the columns and indexes declared since they were created (rows
+        stored before stay NULL there until a rebuild)."""
+        # Only what is missing: CREATE INDEX locks its table against writers even when the
+        # index exists. Looked for once without the lock (the usual answer is nothing), then
+        # again under it, since another process may have made it meanwhile.
+        if self.schema_changes(suffix):
+            with self.db.schema_transaction() as cursor:
+                for statement in self.schema_changes(suffix, cursor):
+                    cursor.execute(statement)
+
+    def schema_changes(self, suffix: str = "", cursor: Cursor | None = None) -> list[str]:
+        """The statements `create_tables(suffix)` would run now ([]: the schema is current)."""
+        statements: list[str] = []
+        for table in TABLES:
+            physical = table.physical(suffix)
+            if not self.db.table_exists(physical, cursor):
+                statements += table.create_statements(suffix)
+            else:
+                statements += table.upgrade_statements(
+                    suffix, self.db.columns(physical, cursor), self.db.indexed(physical, cursor)
+                )
+        return statements
 
     def drop_tables(self, suffix: str, cursor: Cursor | None = None) -> None:
         statements = [f"DROP TABLE IF EXISTS {t.physical(suffix)}" for t in TABLES]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.topics import Topics
@@ -69,6 +70,21 @@ class Settings(BaseSettings):
     orchestrator_sweep_ms: int = Field(default=500, ge=1)
     orchestrator_capacity: int = Field(default=100, ge=1)
     execution_storage_dir: str = ".data/executions"
+    # Where route handlers store the messages replay reads (services.adapters.message_store):
+    # `database`, the event store's (shared by every orchestrator, and measured no slower,
+    # docs/orchestrator.md), or `files` under execution_storage_dir (one machine only).
+    message_store: Literal["files", "database"] = "database"
+    # A replay of more messages than this is refused unless the command says
+    # `allow_large` (docs/replay.md): an accidental replay of a huge execution re-runs
+    # every adapter's side effects.
+    replay_max_messages: int = Field(default=10_000, ge=1)
+    # The relay's replay publisher sends a replay's messages this many at a time, saving
+    # its position after each batch's acknowledgements.
+    replay_batch_max: int = Field(default=500, ge=1)
+    # Config executions created before this instant are interrupted by the orchestrator's
+    # sweep: `pipelines dev` sets it to when its embedded broker started, since that broker
+    # keeps nothing across a restart and the messages they waited for are gone.
+    orchestrator_interrupt_before: datetime | None = None
     # A config's route workers stop after its last live execution finished this long ago.
     orchestrator_worker_idle_s: float = Field(default=30.0, ge=0)
     # The route workers' consumer-group session. Apache Kafka refuses sessions below its
@@ -95,6 +111,10 @@ class Settings(BaseSettings):
     # revoked elsewhere (the CLI, another API process) keeps working for up to this long.
     # 0 checks every request against the database.
     api_key_cache_ttl_s: float = Field(default=5.0, ge=0)
+    # The secret that signs stream tokens (docs/watch.md). Unset: random per API process,
+    # so a token works only on the process that issued it; give every API process behind
+    # one load balancer the same one.
+    api_stream_token_secret: SecretStr | None = None
 
     @property
     def topics(self) -> Topics:

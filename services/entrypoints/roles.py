@@ -9,6 +9,7 @@ container in compose.yaml). Later issues add their roles to ROLES.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
@@ -18,18 +19,22 @@ from typing import Any
 from services.adapters.command_records import recorder_env
 from services.adapters.eventstore import EventStore, open_event_store
 from services.adapters.kafka.clients import make_producer, topic_creator
+from services.adapters.message_store import open_message_store
 from services.adapters.stores import open_command_store
 from services.entrypoints.health import Heartbeat
 from services.entrypoints.http.server import run_api
 from services.runtimes.command_handler import CommandConsumer
+from services.runtimes.orchestrator.ledger import Ledger
 from services.runtimes.orchestrator.liveness import open_gate
 from services.runtimes.orchestrator.role import run_orchestrator
 from services.runtimes.projector import run_projector
 from services.runtimes.reconciler.role import run_reconciler
 from services.runtimes.relay import Relay
+from services.runtimes.replay_publisher import ReplayProgress, ReplayPublisher
 from services.service_layer.decider import Decider
 from services.service_layer.handlers import HANDLERS
 from services.service_layer.handling import ExecutionGate
+from services.service_layer.replay_plan import StoredMessages, Unfinished
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,11 +42,27 @@ log = logging.getLogger(__name__)
 Role = Callable[[Settings, asyncio.Event, Callable[[], None]], Coroutine[Any, Any, None]]
 
 
-def handler_decider(settings: Settings, store: EventStore, gate: ExecutionGate) -> Decider:
-    """The command handler's decider: every handler, the orchestrator gate, and the
-    timeout every new run gets (`PIPELINES_EXECUTION_TIMEOUT_S`)."""
+def handler_decider(
+    settings: Settings,
+    store: EventStore,
+    gate: ExecutionGate,
+    stored: StoredMessages | None = None,
+    unfinished: Unfinished | None = None,
+) -> Decider:
+    """The command handler's decider: every handler, the orchestrator gate, the timeout
+    every new run gets (`PIPELINES_EXECUTION_TIMEOUT_S`) and, for replays, the message
+    store the orchestrators write (`PIPELINES_MESSAGE_STORE`), the route ledger (lineage)
+    and the replay size limit."""
     timeout = timedelta(seconds=settings.execution_timeout_s)
-    return Decider(store, HANDLERS, gate=gate, run_timeout=timeout)
+    return Decider(
+        store,
+        HANDLERS,
+        gate=gate,
+        run_timeout=timeout,
+        stored=stored,
+        unfinished=unfinished,
+        replay_max_messages=settings.replay_max_messages,
+    )
 
 
 async def run_handler(
@@ -51,24 +72,45 @@ async def run_handler(
 
     RunConfig always passes the orchestrator gate here (services.runtimes.orchestrator.liveness)."""
     store = await asyncio.to_thread(open_command_store, settings.event_store_url)
-    gate = None
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(asyncio.to_thread, store.close)
         gate = await asyncio.to_thread(open_gate, settings)
-        consumer = CommandConsumer(settings, handler_decider(settings, store, gate))
-        await consumer.run(stop, heartbeat)  # finishes and commits the current batch
-    finally:
-        if gate is not None:
-            await asyncio.to_thread(gate.close)
-        await asyncio.to_thread(store.close)
+        stack.push_async_callback(asyncio.to_thread, gate.close)
+        stored = await asyncio.to_thread(open_message_store, settings)
+        stack.push_async_callback(asyncio.to_thread, stored.close)
+        ledger = await asyncio.to_thread(Ledger, settings.event_store_url)
+        stack.push_async_callback(asyncio.to_thread, ledger.close)
+        decider = handler_decider(settings, store, gate, stored, ledger)
+        await CommandConsumer(settings, decider).run(stop, heartbeat)  # commits its last batch
 
 
 async def run_relay(settings: Settings, stop: asyncio.Event, heartbeat: Callable[[], None]) -> None:
-    """The outbox relay: event store notification log -> events topic."""
+    """The outbox relay: event store notification log -> events topic, and beside it the
+    replay publisher (services.runtimes.replay_publisher), which the relay wakes."""
     url = settings.event_store_url
     store = await asyncio.to_thread(open_event_store, url, extra_env=recorder_env(url))
     producer = make_producer(settings)
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(asyncio.to_thread, store.close)
+        stored = await asyncio.to_thread(open_message_store, settings)
+        stack.push_async_callback(asyncio.to_thread, stored.close)
+        ledger = await asyncio.to_thread(Ledger, url)
+        stack.push_async_callback(asyncio.to_thread, ledger.close)
+        progress = await asyncio.to_thread(ReplayProgress, url)
+        stack.push_async_callback(asyncio.to_thread, progress.close)
+        stack.push_async_callback(producer.stop)
         await producer.start()
+        ensure = topic_creator(settings)
+        replays = ReplayPublisher(
+            store,
+            producer,
+            stored,
+            ledger,
+            progress,
+            batch_max=settings.replay_batch_max,
+            ensure_topics=ensure,
+            reserved_topics=settings.topics.all(),
+        )
         relay = Relay(
             store,
             producer,
@@ -76,13 +118,11 @@ async def run_relay(settings: Settings, stop: asyncio.Event, heartbeat: Callable
             batch_max=settings.relay_batch_max,
             poll_interval_s=settings.relay_poll_interval_ms / 1000,
             heartbeat=heartbeat,
-            ensure_topics=topic_creator(settings),
+            ensure_topics=ensure,
             reserved_topics=settings.topics.all(),
+            on_published=replays.wake,
         )
-        await relay.run(stop)
-    finally:
-        await producer.stop()
-        await asyncio.to_thread(store.close)
+        await asyncio.gather(relay.run(stop), replays.run(stop))
 
 
 ROLES: dict[str, Role] = {

@@ -139,6 +139,7 @@ class Relay:
         heartbeat: Callable[[], None] | None = None,
         ensure_topics: EnsureTopics | None = None,
         reserved_topics: Iterable[str] = (),
+        on_published: Callable[[], None] | None = None,
     ) -> None:
         recorder = store.recorder
         if not isinstance(recorder, SQLiteCommandRecorder | PostgresCommandRecorder):
@@ -157,6 +158,9 @@ class Relay:
         self._ensure_topics = ensure_topics
         self._reserved = frozenset({topic, *reserved_topics})
         self._ensured: set[str] = set()
+        # Told after every pass that published something (the replay publisher follows
+        # the same log: a new replay's creation event is among what was published).
+        self._on_published = on_published
         self.position = recorder.get_position(name)
 
     async def publish_batch(self) -> BatchOutcome:
@@ -255,6 +259,8 @@ class Relay:
         except Exception:
             log.exception("Relay pass failed; retrying from position %s", self.position)
             return Next.BACK_OFF
+        if outcome.read and self._on_published is not None:
+            self._on_published()
         if outcome.failed:
             return Next.BACK_OFF
         return Next.NOW if outcome.read >= self._batch_max else Next.WAIT

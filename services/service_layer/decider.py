@@ -37,7 +37,14 @@ from domain.adapters import BUILTIN_ADAPTERS, AdapterRegistry
 from domain.errors import DomainError
 from services.adapters.command_records import PostgresCommandRecorder, SQLiteCommandRecorder
 from services.adapters.eventstore import ConcurrencyConflict, EventStore
-from services.service_layer.handling import DEFAULT_RUN_TIMEOUT, Context, ExecutionGate, Handler
+from services.service_layer.handling import (
+    DEFAULT_REPLAY_MAX_MESSAGES,
+    DEFAULT_RUN_TIMEOUT,
+    Context,
+    ExecutionGate,
+    Handler,
+)
+from services.service_layer.replay_plan import StoredMessages, Unfinished
 from services.service_layer.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -85,8 +92,14 @@ class Decider:
         run_timeout: timedelta = DEFAULT_RUN_TIMEOUT,
         clock: Callable[[], datetime] = _now,
         gate: ExecutionGate | None = None,
+        stored: StoredMessages | None = None,
+        unfinished: Unfinished | None = None,
+        replay_max_messages: int = DEFAULT_REPLAY_MAX_MESSAGES,
     ) -> None:
         self.store = store
+        self.stored = stored
+        self.unfinished = unfinished
+        self.replay_max_messages = replay_max_messages
         self.handlers = handlers
         self.adapters = adapters
         self.run_timeout = run_timeout
@@ -182,6 +195,9 @@ class Decider:
             adapters=self.adapters,
             run_timeout=self.run_timeout,
             gate=self.gate,
+            stored=self.stored,
+            unfinished=self.unfinished,
+            replay_max_messages=self.replay_max_messages,
         )
         try:
             decision = handler(command, context)

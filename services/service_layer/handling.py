@@ -16,9 +16,11 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from domain.adapters import BUILTIN_ADAPTERS, AdapterRegistry
+from services.service_layer.replay_plan import StoredMessages, Unfinished
 from services.service_layer.unit_of_work import UnitOfWork
 
 DEFAULT_RUN_TIMEOUT = timedelta(days=21)
+DEFAULT_REPLAY_MAX_MESSAGES = 10_000
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,11 @@ class Context:
     run_timeout: timedelta = DEFAULT_RUN_TIMEOUT
     # None: no orchestrator check (unit tests); the handler role always wires one.
     gate: ExecutionGate | None = None
+    # What the routes stored, for ReplayExecution (None: storage replays are refused).
+    stored: StoredMessages | None = None
+    # The route ledger's unfinished messages, for lineage replays (None: refused).
+    unfinished: Unfinished | None = None
+    replay_max_messages: int = DEFAULT_REPLAY_MAX_MESSAGES
 
 
 Handler = Callable[[Any, Context], Decision]

@@ -102,6 +102,7 @@ def execution_response(execution: Execution) -> JsonObject:
         "started_at": iso(execution.started_at or execution.created_at),
         "completed_at": iso(execution.ended_at),
         "parent_execution_id": _str(execution.parent_execution_id),
+        "root_execution_id": _str(execution.root_execution_id),
         "replay_source": None if execution.replay_source is None else str(execution.replay_source),
         "tag": execution.tag,
     }

@@ -47,6 +47,17 @@ class UnitOfWork:
         self._touch(found)
         return found
 
+    def get_at(self, cls: type[A], aggregate_id: UUID, version: int) -> A | None:
+        """The aggregate as it was at `version` (None if it never had it); an earlier
+        version is a read-only copy, never saved."""
+        latest = self.get(cls, aggregate_id)
+        if latest is None or not 1 <= version <= latest.version:
+            return None
+        if version == latest.version:
+            return latest
+        found = cast(Aggregate, self._store.repository.get(aggregate_id, version=version))
+        return found if isinstance(found, cls) else None
+
     def peek(self, aggregate_id: UUID) -> Aggregate | None:
         """An aggregate this batch has already loaded or added (no store access)."""
         return self._seen.get(aggregate_id)

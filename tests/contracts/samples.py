@@ -81,6 +81,7 @@ SAMPLES: list[tuple[c.Command, str | None]] = [
         str(RUN_ID),
     ),
     (c.CancelExecution(execution_id=EXECUTION_ID), str(EXECUTION_ID)),
+    (c.ReplayExecution(parent=str(EXECUTION_ID), from_stage="enrich"), str(EXECUTION_ID)),
     (c.DeleteRun(run_id=RUN_ID, pipeline_id="orders"), str(RUN_ID)),
     (
         c.DecideExecution(

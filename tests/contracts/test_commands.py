@@ -31,7 +31,7 @@ EXPECTED_NAMES = {
     "DismissPipelineError", "ClearPipelineStorage",
     "CreateConfig", "UpdateConfig", "ValidateConfig", "RunConfig",
     "CreateRun", "StartRun", "CompleteRun", "FailRun", "AbortRun", "UpdateRunStatus",
-    "CancelExecution", "DeleteRun",
+    "CancelExecution", "DeleteRun", "ReplayExecution",
     "DecideExecution", "ReportStageProgress",
     "ReconcilePipeline",
 }  # fmt: skip

@@ -188,6 +188,7 @@ def expected_execution(e: Execution, pipeline_name: str | None) -> dict[str, Any
         "run_number": e.run_number,
         "tag": e.tag,
         "parent_execution_id": _s(e.parent_execution_id),
+        "root_execution_id": _s(e.root_execution_id),
         "replay_source": _s(e.replay_source),
         "skip_init_message": e.skip_init_message,
         "init_route": e.init_route,

@@ -116,6 +116,7 @@ def test_run_config_creates_an_execution_and_answers_the_execution_response(
         "started_at": result.reply["started_at"],
         "completed_at": None,
         "parent_execution_id": str(parent),
+        "root_execution_id": str(parent),  # a parent the store does not know is its own root
         "replay_source": "storage",
         "tag": "nightly",
     }

@@ -1,6 +1,7 @@
 """The `pipelines` command line: run the service (`dev`, `serve`), talk to it (`send`,
-`events tail`), check on it (`health`), manage its API keys (`api-keys`), rebuild its
-read models (`projections rebuild`) and regenerate its documents (`docs asyncapi`).
+`replay`, `events tail`), check on it (`health`), manage its API keys (`api-keys`),
+rebuild its read models (`projections rebuild`) and regenerate its documents (`docs
+asyncapi`).
 
 One module per sub-command; this one only builds the typer app from them. Every module
 imports what a command needs (the HTTP app, FastStream, aiokafka, eventsourcing, psycopg,
@@ -12,7 +13,16 @@ from __future__ import annotations
 
 import typer
 
-from services.entrypoints.cli import api_keys, docs, events, projections, run, send
+from services.entrypoints.cli import (
+    api_keys,
+    docs,
+    events,
+    executions,
+    projections,
+    replay,
+    run,
+    send,
+)
 from services.entrypoints.cli.send import build_command, parse_fields
 
 app = typer.Typer(no_args_is_help=True, help="Event-sourced control plane for data pipelines.")
@@ -21,10 +31,15 @@ app.command()(run.dev)
 app.command()(run.serve)
 app.command()(run.health)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(send.send)
+app.command()(replay.replay)
 
 events_app = typer.Typer(no_args_is_help=True, help="Lifecycle events on the events topic.")
 events_app.command("tail")(events.tail)
 app.add_typer(events_app, name="events")
+
+executions_app = typer.Typer(no_args_is_help=True, help="Executions, through the HTTP API.")
+executions_app.command("watch")(executions.watch)
+app.add_typer(executions_app, name="executions")
 
 projections_app = typer.Typer(no_args_is_help=True, help="The read models.")
 projections_app.command("rebuild")(projections.rebuild)

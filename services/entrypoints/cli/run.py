@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -66,10 +67,13 @@ async def _dev(settings: Settings, heartbeat_dir: Path | None) -> None:
     broker: EmbeddedBroker | None = None
     if not settings.kafka_bootstrap_servers:
         broker = EmbeddedBroker(log_path=DATA_DIR / "broker.log")
+        started = datetime.now(UTC)
         await broker.astart()
         settings = settings.model_copy(
             update={
                 "kafka_bootstrap_servers": broker.bootstrap_servers,
+                # What ran on the broker before this one cannot finish (docs/replay.md).
+                "orchestrator_interrupt_before": started,
                 **embedded_tuning(settings),
             }
         )

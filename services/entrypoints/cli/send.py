@@ -87,10 +87,17 @@ def send(
         cmd = build_command(command, list(ctx.args))
     except ValueError as error:
         raise fail(str(error)) from None
+    submit(cmd, result_timeout)
+
+
+def submit(cmd: Command, result_timeout: float) -> CommandResult:
+    """Publish `cmd` through the command bus and print its result as JSON; the result if
+    accepted, else exit 1 (2: no reachable service, 3: no result in time)."""
     result = asyncio.run(_send(client_settings(), cmd, result_timeout))
     typer.echo(printed(result))
     if result.outcome != "accepted":
         raise typer.Exit(EXIT_REJECTED)
+    return result
 
 
 def printed(result: CommandResult) -> str:

@@ -27,17 +27,22 @@ from services.entrypoints.http import (
     api_keys,
     config_runs,
     configs,
+    execution_events,
     executions,
+    pipeline_events,
     pipeline_reads,
     pipelines,
+    replays,
     runs_esper,
     runs_marquez,
     stage_runs,
+    stream_tokens,
 )
 from services.entrypoints.http.auth import KeyVerifier, authenticate, install_auth
 from services.entrypoints.http.docs import install_docs
 from services.entrypoints.http.errors import install_error_handling
 from services.entrypoints.http.read_your_writes import EventHistory
+from services.entrypoints.http.stream_hub import StreamHub
 from services.entrypoints.http.submit import API_SOURCE
 from services.settings import Settings
 
@@ -66,6 +71,12 @@ def create_app(settings: Settings, bus: CommandBus | None = None) -> FastAPI:
             key_store = await asyncio.to_thread(ApiKeyStore, settings.event_store_url)
             stack.push_async_callback(asyncio.to_thread, key_store.close)
             app.state.key_verifier = KeyVerifier(key_store, settings.api_key_cache_ttl_s)
+            secret = settings.api_stream_token_secret
+            app.state.stream_tokens = stream_tokens.StreamTokens(
+                key_store, None if secret is None else secret.get_secret_value().encode()
+            )
+            app.state.stream_hub = StreamHub(settings)
+            stack.push_async_callback(app.state.stream_hub.close)
             await the_bus.start(results=True)
             stack.push_async_callback(the_bus.stop)
             yield
@@ -92,6 +103,10 @@ def create_app(settings: Settings, bus: CommandBus | None = None) -> FastAPI:
     app.include_router(stage_runs.factflow_router)
     app.include_router(config_runs.config_router)
     app.include_router(config_runs.execution_router)
+    app.include_router(execution_events.router)
+    app.include_router(pipeline_events.router)
+    app.include_router(stream_tokens.router)
+    app.include_router(replays.router)
     install_docs(app)
     return app
 

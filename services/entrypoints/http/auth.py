@@ -20,6 +20,12 @@ wrong shape is validated after authentication (401 first).
 Verified keys are cached in the process for `api_key_cache_ttl_s` (default 5 s), so a
 request costs no database round trip; a key revoked through this process's API stops
 at once, one revoked by the CLI or another API process within that TTL.
+
+Stream routes (marked `takes_stream_token`) also take a short-lived stream token as
+`?access_token=` in place of the header, since a browser's EventSource cannot send one;
+`app.state.stream_tokens` checks it (services.entrypoints.http.stream_tokens). Every other
+route refuses a token (401, reason `stream_token_not_accepted`). A route marked
+`read_scope` needs only a read key whatever its method (minting a stream token).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Protocol, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -39,6 +45,10 @@ from services.entrypoints.http.errors import family_of
 
 WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CACHE_MAX_KEYS: Final = 10_000  # more live keys than this just cost more lookups
+
+ACCESS_TOKEN: Final = "access_token"  # the stream routes' query parameter
+_TAKES_STREAM_TOKEN: Final = "takes_stream_token"
+_READ_SCOPE: Final = "read_scope"
 
 AUTHENTICATION_FAILED: Final = "AuthenticationFailed"
 INSUFFICIENT_PERMISSIONS: Final = "InsufficientPermissions"
@@ -67,7 +77,8 @@ class AuthError(Exception):
 
 def unauthenticated(reason: str, message: str) -> AuthError:
     # RFC 6750: an error code only when a bearer token was sent and is no good.
-    challenge = 'Bearer error="invalid_token"' if reason == "invalid_api_key" else "Bearer"
+    invalid = reason in ("invalid_api_key", "invalid_stream_token")
+    challenge = 'Bearer error="invalid_token"' if invalid else "Bearer"
     return AuthError(401, AUTHENTICATION_FAILED, message, {"reason": reason}, challenge)
 
 
@@ -131,6 +142,47 @@ class KeyVerifier:
             del self._cache[digest]
 
 
+# --- stream tokens and route marks -------------------------------------------------------------
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+class StreamTokenChecker(Protocol):
+    """`app.state.stream_tokens`: the live key a stream token stands for, or None."""
+
+    async def verify(self, token: str) -> ApiKey | None: ...
+
+
+def takes_stream_token(endpoint: Endpoint) -> Endpoint:
+    """Mark a stream endpoint: it also takes `?access_token=<stream token>`."""
+    setattr(endpoint, _TAKES_STREAM_TOKEN, True)
+    return endpoint
+
+
+def read_scope(endpoint: Endpoint) -> Endpoint:
+    """Mark an endpoint a read key may call whatever its method."""
+    setattr(endpoint, _READ_SCOPE, True)
+    return endpoint
+
+
+def _marked(request: Request, mark: str) -> bool:
+    return bool(getattr(request.scope.get("endpoint"), mark, False))
+
+
+async def _stream_token_key(request: Request, token: str) -> ApiKey:
+    if not _marked(request, _TAKES_STREAM_TOKEN):
+        raise unauthenticated(
+            "stream_token_not_accepted",
+            f"Only the stream endpoints take '?{ACCESS_TOKEN}='; send "
+            "'Authorization: Bearer <api key>'",
+        )
+    checker: StreamTokenChecker | None = getattr(request.app.state, "stream_tokens", None)
+    key = None if checker is None else await checker.verify(token)
+    if key is None:
+        raise unauthenticated("invalid_stream_token", "Invalid or expired stream token")
+    return key
+
+
 # --- the dependencies --------------------------------------------------------------------------
 
 
@@ -143,7 +195,10 @@ async def authenticate(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> ApiKey:
     """The request's live key, allowed for its method (kept on `request.state.api_key`)."""
-    if credentials is None:
+    token = request.query_params.get(ACCESS_TOKEN)
+    if credentials is None and token is not None and not request.headers.get("Authorization"):
+        key = await _stream_token_key(request, token)
+    elif credentials is None:
         if request.headers.get("Authorization"):
             raise unauthenticated(
                 "unsupported_scheme", "The Authorization header must be 'Bearer <api key>'"
@@ -151,11 +206,13 @@ async def authenticate(
         raise unauthenticated(
             "missing_credentials", "Missing header 'Authorization: Bearer <api key>'"
         )
-    verifier: KeyVerifier = request.app.state.key_verifier
-    key = await verifier.verify(credentials.credentials)
-    if key is None:
-        raise unauthenticated("invalid_api_key", "Unauthorized API key")
-    needed = needed_scope(request.method)
+    else:
+        verifier: KeyVerifier = request.app.state.key_verifier
+        found = await verifier.verify(credentials.credentials)
+        if found is None:
+            raise unauthenticated("invalid_api_key", "Unauthorized API key")
+        key = found
+    needed = Scope.READ if _marked(request, _READ_SCOPE) else needed_scope(request.method)
     if not key.scope.allows(needed):
         raise forbidden(key, needed)
     request.state.api_key = key
@@ -189,12 +246,16 @@ def install_auth(app: FastAPI) -> None:
 
 
 __all__ = [
+    "ACCESS_TOKEN",
     "AUTHENTICATION_FAILED",
     "INSUFFICIENT_PERMISSIONS",
     "AuthError",
     "KeyVerifier",
+    "StreamTokenChecker",
     "authenticate",
     "install_auth",
     "needed_scope",
+    "read_scope",
     "require_write",
+    "takes_stream_token",
 ]

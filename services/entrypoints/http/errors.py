@@ -197,6 +197,8 @@ FAMILIES: dict[str, Renderer] = {
     "/v0/pipelines": render_feldera,
     "/v0/api-keys": render_feldera,
     "/v0/api_keys": render_feldera,
+    "/v0/watch": render_feldera,  # the pipeline streams (pipeline_events.py)
+    "/v0/stream-tokens": render_feldera,
     "/api/v1/jobs": render_marquez,
     "/pipelines/v0": render_esper,
     "/v0/runs": render_esper,

@@ -60,6 +60,10 @@ class ExecutionResponse(BaseModel):
     started_at: datetime = Field(description="Start timestamp")
     completed_at: datetime | None = None
     parent_execution_id: UUID | None = None
+    # Ours, beside the seed's fields: the run a chain of replays started from.
+    root_execution_id: UUID | None = Field(
+        default=None, description="A replay's first ancestor (null: not a replay)"
+    )
     replay_source: ReplaySource | None = None
     tag: str | None = None
 

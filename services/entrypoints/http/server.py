@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 import uvicorn
 
 from services.entrypoints.http.app import create_app
+from services.entrypoints.http.stream_hub import close_streams
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,8 @@ async def run_api(settings: Settings, stop: asyncio.Event, heartbeat: Callable[[
     sock = bind(settings.api_host, settings.api_port)
     try:
         host, port = sock.getsockname()[:2]
-        config = uvicorn.Config(
-            create_app(settings), lifespan="on", log_level="info", access_log=False
-        )
+        app = create_app(settings)
+        config = uvicorn.Config(app, lifespan="on", log_level="info", access_log=False)
         server = _EmbeddedServer(config)
         task = asyncio.create_task(server.serve(sockets=[sock]), name="api-server")
         log.info("HTTP API on http://%s:%d", host, port)
@@ -65,6 +65,7 @@ async def run_api(settings: Settings, stop: asyncio.Event, heartbeat: Callable[[
                 )
         finally:
             stopping.cancel()
+        await close_streams(app)  # else the shutdown waits for every open stream's timeout
         server.should_exit = True
         await task
         if not stop.is_set():

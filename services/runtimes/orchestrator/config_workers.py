@@ -44,12 +44,12 @@ from projections.schema import CONFIGS
 from projections.store import ReadStore
 from services.adapters.kafka.batch import AfterCommit, Batch, Record
 from services.adapters.kafka.clients import topic_creator
+from services.adapters.message_store import MessageStore
 from services.runtimes.orchestrator.execution_info import ExecutionCallback
 from services.runtimes.orchestrator.ledger import Ledger
 from services.runtimes.orchestrator.route_batch import execution_id_of
 from services.runtimes.orchestrator.route_consumer import RouteConsumer
 from services.runtimes.orchestrator.route_worker import RouteHandler
-from services.runtimes.orchestrator.storage import MessageStorage
 from services.runtimes.orchestrator.store_lookups import EventStoreReader, ExecutionInfos
 from services.runtimes.routes.adapters import AdapterRuntime
 from services.settings import Settings
@@ -133,7 +133,7 @@ class ConfigWorkerPool:
         self,
         settings: Settings,
         adapters: AdapterRuntime,
-        storage: MessageStorage,
+        storage: MessageStore,
         deps: WorkerDeps,
     ) -> None:
         self.settings = settings

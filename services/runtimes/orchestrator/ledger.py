@@ -292,6 +292,17 @@ class Ledger(TableStore):
             )
         return found
 
+    def unfinished(self, execution_id: UUID) -> list[tuple[str, UUID]]:
+        """(route, message id) of every message the execution's routes were given and did
+        not finish: expected and not consumed, or dead-lettered (a lineage replay's
+        work), by route and id."""
+        rows = self.db.query(
+            f"SELECT route, message_id FROM {LEDGER_TABLE} WHERE execution_id = ? "
+            "AND expected = 1 AND (consumed = 0 OR failed = 1) ORDER BY route, message_id",
+            (str(execution_id),),
+        )
+        return [(str(route), UUID(str(message))) for route, message in rows]
+
     def failed_any(self, execution_id: UUID) -> bool:
         rows = self.db.query(
             f"SELECT 1 FROM {LEDGER_TABLE} WHERE execution_id = ? AND failed = 1 LIMIT 1",

@@ -58,6 +58,7 @@ from projections.rows import Row
 from projections.store import ReadStore
 from projections.times import parse
 from services.adapters.kafka.command_bus import CommandBus
+from services.adapters.message_store import open_message_store
 from services.runtimes.orchestrator.config_workers import (
     ConfigKey,
     ConfigWorkerPool,
@@ -74,7 +75,6 @@ from services.runtimes.orchestrator.stage_reports import (
     finishing,
     progress_reports,
 )
-from services.runtimes.orchestrator.storage import MessageStorage
 from services.runtimes.orchestrator.store_lookups import EventStoreReader, ExecutionInfos, info_of
 from services.runtimes.resources import open_command_bus, open_store
 from services.runtimes.routes.adapters import AdapterRuntime, load_adapter_registry
@@ -98,6 +98,12 @@ looked at again CONFIRM_AFTER_S later (it may have been refused as stale)."""
 
 def new_instance_id() -> str:
     return f"{socket.gethostname()}-{uuid.uuid4().hex[:12]}"
+
+
+ORPHANED: Final = (
+    "The broker it ran on was restarted empty (the embedded broker keeps nothing): its "
+    "messages are gone. Replay it (POST /api/v1/executions/{id}/replay) to run it again."
+)
 
 
 @dataclass(frozen=True)
@@ -136,7 +142,6 @@ class Orchestrator(SweepingRole[_Opened]):
         self.name = f"Orchestrator {self.instance_id}"
         self.sweep_s = settings.orchestrator_sweep_ms / 1000
         self.adapters = adapters if adapters is not None else load_adapter_registry()[1]
-        self.storage = MessageStorage(settings.execution_storage_dir)
         self.sweeps = 0
         # The database or the broker away fails a sweep: the heartbeat is not beaten then
         # either, so the gate stops admitting executions until a sweep works again.
@@ -166,13 +171,14 @@ class Orchestrator(SweepingRole[_Opened]):
         heartbeats = await open_store(exits, Heartbeats, url)
         exits.push_async_callback(self._goodbye, heartbeats)
         read_store = await open_store(exits, ReadStore, url)
+        storage = await open_store(exits, lambda _: open_message_store(self.settings), url)
         reader = await open_store(exits, EventStoreReader, url)
         producer, bus = await open_command_bus(exits, self.settings, SOURCE)
         infos = ExecutionInfos(reader, self.sweep_s)
         deps = WorkerDeps(
             reader, ledger, infos, producer, self.on_drained, self.on_failed, self.on_seen
         )
-        workers = ConfigWorkerPool(self.settings, self.adapters, self.storage, deps)
+        workers = ConfigWorkerPool(self.settings, self.adapters, storage, deps)
         workers.consumer.start()
         exits.push_async_callback(self._stop_background)
         exits.push_async_callback(workers.stop)
@@ -198,6 +204,7 @@ class Orchestrator(SweepingRole[_Opened]):
             await io.workers.keep(key, now)  # read from now on, before any run needs it
         runnable: list[Row] = []
         for key, executions in live.items():
+            executions = await self._interrupt_orphans(executions)
             unrunnable = await io.workers.keep(key, now)
             if unrunnable is None:
                 runnable.extend(executions)
@@ -298,6 +305,18 @@ class Orchestrator(SweepingRole[_Opened]):
             if chosen is ExecutionDecision.START and str(execution.status) != "pending":
                 return
             await self._send([decision(execution, chosen, _utcnow(), reason)])
+
+    async def _interrupt_orphans(self, executions: list[Row]) -> list[Row]:
+        """Interrupt the executions created before `orchestrator_interrupt_before` (the
+        embedded broker's start in `pipelines dev`: the messages they were waiting for
+        went with the broker before it); the others are returned."""
+        cutoff = self.settings.orchestrator_interrupt_before
+        if cutoff is None:
+            return executions
+        orphans = [row for row in executions if parse(row["created_at"]) < cutoff]
+        if orphans:
+            await self._interrupt(orphans, ORPHANED)
+        return [row for row in executions if row not in orphans]
 
     async def _interrupt(self, executions: Iterable[Row], reason: str) -> None:
         for row in executions:

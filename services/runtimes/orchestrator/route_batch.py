@@ -24,8 +24,8 @@ from contracts.route_messages import (
     output_message_id,
 )
 from services.adapters.kafka.engine import Record
+from services.adapters.message_store import ToStore
 from services.runtimes.orchestrator.execution_info import ExecutionInfo
-from services.runtimes.orchestrator.storage import ToStore
 
 Infos = Mapping[UUID, ExecutionInfo | None]
 LedgerRow = tuple[UUID, str, UUID]

@@ -21,9 +21,8 @@ of up to `inbound.prefetch * inbound.concurrency` records fetched within `poll_t
 5. mark every output expected by each route of the config that consumes its topic (and,
    unless the execution skipped it, its init message expected by the init route);
 6. publish outputs and dead letters and await every acknowledgement;
-7. store inputs and outputs (services.runtimes.orchestrator.storage: one fsynced segment per
-   execution and direction) — before the ledger, so a crash between the two can only
-   store a message twice, never lose it;
+7. store inputs and outputs (services.adapters.message_store, durable on return) — before
+   the ledger, so a crash between the two can only store a message twice, never lose it;
 8. record outputs produced and inputs consumed (or failed) in the ledger, one transaction;
 9. tell `on_failed` about executions with a dead-lettered message and `on_drained` about
    the ones this batch touched whose ledger has drained.
@@ -70,6 +69,7 @@ from services.adapters.kafka.engine import (
     Membership,
     Record,
 )
+from services.adapters.message_store import MessageStore
 from services.runtimes.orchestrator.execution_info import (
     ExecutionCallback,
     ExecutionLookup,
@@ -93,7 +93,6 @@ from services.runtimes.orchestrator.route_batch import (
     produced_rows,
     stored_items,
 )
-from services.runtimes.orchestrator.storage import MessageStorage
 from services.runtimes.routes.adapters import AdapterContext, AdapterRuntime
 from services.runtimes.routes.retries import RetriesAbandoned, RetriesExhausted, run_with_retries
 from services.runtimes.routes.topics import EnsureTopics, acknowledged, refuse_service_topics
@@ -147,7 +146,7 @@ class RouteHandler:
         consumers_of: Mapping[str, Sequence[str]],
         adapters: AdapterRuntime,
         ledger: Ledger,
-        storage: MessageStorage,
+        storage: MessageStore,
         execution_info: ExecutionLookup,
         on_drained: ExecutionCallback,
         on_failed: ExecutionCallback,
@@ -358,7 +357,7 @@ class RouteWorker(RouteHandler):
         consumers_of: Mapping[str, Sequence[str]],
         adapters: AdapterRuntime,
         ledger: Ledger,
-        storage: MessageStorage,
+        storage: MessageStore,
         execution_info: ExecutionLookup,
         on_drained: ExecutionCallback,
         on_failed: ExecutionCallback,

@@ -12,6 +12,7 @@ from services.service_layer.handlers import configs as config
 from services.service_layer.handlers import execution_decisions as orchestrator
 from services.service_layer.handlers import pipeline_steps as reconciler
 from services.service_layer.handlers import pipelines as pipeline
+from services.service_layer.handlers import replays as replay
 from services.service_layer.handlers import runs as run
 from services.service_layer.handling import Handler
 
@@ -42,6 +43,7 @@ HANDLERS: Final[dict[type[c.Command], Handler]] = {
     c.UpdateRunStatus: run.update_run_status,
     c.CancelExecution: run.cancel_execution,
     c.DeleteRun: run.delete_run,
+    c.ReplayExecution: replay.replay_execution,
     # the orchestrator's decisions and progress reports (issue 5)
     c.DecideExecution: orchestrator.decide_execution,
     c.ReportStageProgress: orchestrator.report_stage_progress,

@@ -8,13 +8,14 @@ live orchestrator, or no room for another execution, is a 503.
 
 from __future__ import annotations
 
+from typing import Unpack
 from uuid import UUID
 
 from contracts import CreateConfig, RunConfig, UpdateConfig, ValidateConfig
 from domain.base import Aggregate
 from domain.config import CONFIG_VALIDATION_FAILED, Config
 from domain.errors import DomainError
-from domain.execution import Execution
+from domain.execution import ConfigRunOptions, Execution
 from domain.run_counter import RunCounter, run_counter_id
 from domain.tag_index import TagIndex
 from domain.validation import validate_config
@@ -73,30 +74,66 @@ def run_config(cmd: RunConfig, ctx: Context) -> Decision:
         raise DomainError(
             CONFIG_VALIDATION_FAILED, "Config validation failed", report.model_dump(mode="json")
         )
-    if ctx.uow.get(Aggregate, cmd.execution_id) is not None:
-        raise aggregate_exists(cmd.execution_id, "Execution")
-    if cmd.tag is not None:
-        claim_key(ctx, TagIndex, cmd.tag, cmd.execution_id)
+    execution = new_config_execution(
+        ctx,
+        config,
+        cmd.execution_id,
+        tag=cmd.tag,
+        init_payload_overrides=cmd.init_payload_overrides,
+        init_topic=config.document["routes"][config.init_route]["inbound"]["topic"],
+        parent_execution_id=cmd.parent_execution_id,
+        root_execution_id=_root_of(ctx, cmd.parent_execution_id),
+        replay_source=cmd.replay_source,
+        skip_init_message=cmd.skip_init_message,
+    )
+    return Decision(execution.id, execution_response(execution), 200)
+
+
+def new_config_execution(
+    ctx: Context,
+    config: Config,
+    execution_id: UUID,
+    **options: Unpack[ConfigRunOptions],
+) -> Execution:
+    """A new execution of `config` (RunConfig, a replay's child), added to the batch: its
+    id and tag must be new (409), then an orchestrator must admit it (503)."""
+    if ctx.uow.get(Aggregate, execution_id) is not None:
+        raise aggregate_exists(execution_id, "Execution")
+    tag = options.get("tag")
+    if tag is not None:
+        claim_key(ctx, TagIndex, tag, execution_id)
     if ctx.gate is not None:
         # After the client's own mistakes (404, 400, 409), which a retry would not fix;
         # a refusal here rolls the tag claim back with the rest of the command.
-        ctx.gate.admit(cmd.execution_id)
+        ctx.gate.admit(execution_id)
+    # What every execution of a config gets, unless the caller says otherwise.
+    given: ConfigRunOptions = {
+        "init_route": config.init_route,
+        "run_number": next_run_number(ctx, config.id),
+        "timeout": ctx.run_timeout,
+    }
+    given.update(options)
     execution = Execution.for_config(
-        execution_id=cmd.execution_id,
+        execution_id=execution_id,
         config_id=config.id,
         config_version=config.config_version,
         at=ctx.now,
         route_ids=list(config.document["routes"]),
         config_init_payload=config.init_payload,
-        init_payload_overrides=cmd.init_payload_overrides,
-        init_route=config.init_route,
-        init_topic=config.document["routes"][config.init_route]["inbound"]["topic"],
-        run_number=next_run_number(ctx, config.id),
-        tag=cmd.tag,
-        parent_execution_id=cmd.parent_execution_id,
-        replay_source=cmd.replay_source,
-        skip_init_message=cmd.skip_init_message,
-        timeout=ctx.run_timeout,
+        **given,
     )
     ctx.uow.add(execution)
-    return Decision(execution.id, execution_response(execution), 200)
+    return execution
+
+
+def _root_of(ctx: Context, parent_id: UUID | None) -> UUID | None:
+    """The first execution of the chain a run names as its parent (itself if it has
+    none); None without a parent. A parent the store does not know is its own root."""
+    if parent_id is None:
+        return None
+    parent = ctx.uow.get(Execution, parent_id)
+    return (
+        parent_id
+        if parent is None or parent.root_execution_id is None
+        else parent.root_execution_id
+    )

@@ -18,6 +18,7 @@ from projections.store import ReadStore
 from services.adapters.api_keys import ApiKeyStore
 from services.adapters.command_records import recorder_env
 from services.adapters.eventstore import open_event_store
+from services.adapters.message_store import MESSAGES_TABLE, DatabaseMessageStore
 from services.runtimes.orchestrator.ledger import LEDGER_TABLE, OUTPUTS_TABLE, Ledger, RouteCounts
 from services.runtimes.orchestrator.liveness import HEARTBEATS_TABLE, Heartbeats
 from services.runtimes.reconciler.checkpoints import HEADS, TABLE, Checkpoints
@@ -36,6 +37,7 @@ OPENERS: tuple[Callable[[str], Closable], ...] = (
     Heartbeats,
     Checkpoints,
     ApiKeyStore,
+    DatabaseMessageStore,
     ReadStore,
     event_store,
 )
@@ -46,6 +48,7 @@ CREATED = (
     TABLE,
     HEADS,
     "api_keys",
+    MESSAGES_TABLE,
     *(table.physical() for table in TABLES),
 )
 

@@ -78,6 +78,10 @@ def schemathesis_command(config: Path, base_url: str, authorization: str) -> lis
         # which the fuzzer learns from GET /v0/api-keys.
         "--exclude-operation-id",
         "delete_api_key_v0_api_keys__name__delete",
+        # The event streams stay open up to their timeout (an hour): test_*_events.py's.
+        *("--exclude-operation-id", "watch_execution"),
+        *("--exclude-operation-id", "watch_pipeline"),
+        *("--exclude-operation-id", "watch_pipelines"),
     ]
 
 

@@ -28,10 +28,10 @@ from contracts.config_document import (
 )
 from contracts.envelope import KafkaRecord
 from services.adapters.kafka.clients import make_producer
+from services.adapters.message_store import FileMessageStore
 from services.runtimes.orchestrator.ledger import Ledger
 from services.runtimes.orchestrator.route_batch import Fate
 from services.runtimes.orchestrator.route_worker import RouteWorker
-from services.runtimes.orchestrator.storage import MessageStorage
 from services.runtimes.routes.adapters import ENTRY_POINT_GROUP, load_adapter_registry
 from services.settings import Settings
 from tests.infra.kafka import BrokerKind
@@ -56,7 +56,7 @@ class Chain:
     executions: Executions
     outcomes: Outcomes
     ledger: Ledger
-    storage: MessageStorage
+    storage: FileMessageStore
     producer: AIOKafkaProducer
     bootstrap: str
 
@@ -143,7 +143,7 @@ def module_chain() -> Any:
         executions = Executions(config_id)
         outcomes = Outcomes()
         ledger = Ledger(settings.event_store_url)
-        storage = MessageStorage(tmp / "executions")
+        storage = FileMessageStore(tmp / "executions")
         producer = make_producer(settings)
         await producer.start()
         workers = {

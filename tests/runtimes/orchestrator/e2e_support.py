@@ -24,6 +24,7 @@ import yaml
 
 from projections.store import ReadStore
 from services.adapters.kafka.clients import ensure_topics
+from services.adapters.message_store import open_message_store
 from services.adapters.stores import open_command_store
 from services.entrypoints.roles import handler_decider, run_roles
 from services.runtimes.command_handler import CommandConsumer
@@ -214,11 +215,13 @@ async def e2e_stack(settings: Settings, *, orchestrators: int = 1) -> AsyncItera
     await ensure_topics(settings)
     store = await asyncio.to_thread(open_command_store, settings.event_store_url)
     gate = await asyncio.to_thread(open_gate, settings)
+    stored = await asyncio.to_thread(open_message_store, settings)
+    ledger = await asyncio.to_thread(Ledger, settings.event_store_url)
     stop = asyncio.Event()
     roles = asyncio.create_task(run_roles(settings, ["relay", "projector"], stop))
     stack: Stack | None = None
     try:
-        consumer = CommandConsumer(settings, handler_decider(settings, store, gate))
+        consumer = CommandConsumer(settings, handler_decider(settings, store, gate, stored, ledger))
         async with running(consumer), api_server(settings) as client:
             stack = Stack(settings, client)
             try:
@@ -232,4 +235,6 @@ async def e2e_stack(settings: Settings, *, orchestrators: int = 1) -> AsyncItera
         stop.set()
         await asyncio.wait_for(roles, 30)
         await asyncio.to_thread(gate.close)
+        await asyncio.to_thread(stored.close)
+        await asyncio.to_thread(ledger.close)
         await asyncio.to_thread(store.close)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import uuid
+from contextlib import closing
 from pathlib import Path
 from uuid import UUID
 
@@ -20,7 +21,7 @@ import yaml
 
 from contracts.route_messages import RouteMessage, encode_route_message
 from services.adapters.kafka.clients import make_producer
-from services.runtimes.orchestrator.storage import MessageStorage
+from services.adapters.message_store import open_message_store
 from tests.runtimes.orchestrator.e2e_support import (
     Stack,
     module_stack,
@@ -82,10 +83,12 @@ async def test_a_killed_orchestrator_restarted_completes_the_execution_counting_
             MESSAGES,
             MESSAGES,
         ), route
-    storage = MessageStorage(stack.settings.execution_storage_dir)
-    for route in ROUTES:
-        consumed = storage.consumed(execution_id, route)
-        produced = storage.produced(execution_id, route)
+    with closing(open_message_store(stack.settings)) as storage:
+        stored = {
+            r: (storage.consumed(execution_id, r), storage.produced(execution_id, r))
+            for r in ROUTES
+        }
+    for route, (consumed, produced) in stored.items():
         assert len({s.message.id for s in consumed}) == len(consumed) == MESSAGES, route
         assert len({s.message.id for s in produced}) == len(produced) == MESSAGES, route
     # The killed batch may have been published twice, as the same messages.

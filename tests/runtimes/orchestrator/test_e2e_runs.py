@@ -9,6 +9,7 @@ its own."""
 from __future__ import annotations
 
 import uuid
+from contextlib import closing
 from datetime import UTC, datetime
 from importlib.metadata import EntryPoint
 from pathlib import Path
@@ -22,9 +23,9 @@ import yaml
 from contracts.route_messages import RouteMessage, encode_route_message
 from domain.config import Config
 from services.adapters.kafka.clients import make_producer
+from services.adapters.message_store import MessageStore, open_message_store
 from services.adapters.stores import open_command_store
 from services.runtimes.orchestrator.route_batch import Fate
-from services.runtimes.orchestrator.storage import MessageStorage
 from services.runtimes.routes.adapters import ENTRY_POINT_GROUP, load_adapter_registry
 from tests.runtimes.orchestrator.e2e_support import (
     EXAMPLE,
@@ -53,8 +54,8 @@ async def orders(stack: Stack) -> tuple[UUID, dict[str, str]]:
     return await stack.create_config(document), topics_of(document)
 
 
-def _stored(stack: Stack) -> MessageStorage:
-    return MessageStorage(stack.settings.execution_storage_dir)
+def _stored(stack: Stack) -> closing[MessageStore]:
+    return closing(open_message_store(stack.settings))
 
 
 async def _outputs(stack: Stack, topic: str, execution_id: UUID, count: int = 1) -> list[Any]:
@@ -90,11 +91,11 @@ async def runs_to_completed_with_every_stage_counted(
     }
     assert headers_of(record)["ce_route"] == "notify"
     assert headers_of(record)["ce_stage"] == "2"
-    storage = _stored(stack)
-    assert storage.routes(execution_id) == ["enrich", "notify", "validate"]
-    for route in ("validate", "enrich", "notify"):
-        assert len(storage.consumed(execution_id, route)) == 1
-        assert len(storage.produced(execution_id, route)) == 1
+    with _stored(stack) as storage:
+        assert storage.routes(execution_id) == ["enrich", "notify", "validate"]
+        for route in ("validate", "enrich", "notify"):
+            assert len(storage.consumed(execution_id, route)) == 1
+            assert len(storage.produced(execution_id, route)) == 1
 
 
 async def test_the_example_runs_to_completed_with_every_stage_counted(
@@ -253,7 +254,8 @@ async def test_cancel_mid_run_skips_the_later_messages(stack: Stack) -> None:
         lambda: stack.fates(config_id, "enrich").get(Fate.FINISHED, 0) == 1, "enrich skips"
     )
     assert "notify" not in stack.ledger_counts(execution_id)
-    assert _stored(stack).consumed(execution_id, "notify") == []
+    with _stored(stack) as storage:
+        assert storage.consumed(execution_id, "notify") == []
     await stack.until_status(execution_id, "cancelled")  # the read model catches up
     again = await stack.client.post(f"/api/v1/executions/{execution_id}/cancel")
     assert again.status_code == 200

@@ -6,6 +6,7 @@ deadline, its outputs are dropped and no later route ever sees the execution."""
 
 from __future__ import annotations
 
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
@@ -13,10 +14,10 @@ from uuid import UUID
 import pytest
 
 from projections.store import ReadStore
+from services.adapters.message_store import open_message_store
 from services.adapters.stores import open_command_store
 from services.entrypoints.roles import handler_decider
 from services.runtimes.orchestrator.route_batch import Fate
-from services.runtimes.orchestrator.storage import MessageStorage
 from services.settings import Settings
 from tests.runtimes.orchestrator.e2e_support import (
     Stack,
@@ -91,10 +92,10 @@ async def test_the_sweep_times_out_an_execution_and_skips_its_later_messages(
     )
     assert stack.fates(config_id, "validate").get(Fate.PROCESSED, 0) == 0
     assert set(stack.ledger_counts(execution_id)) <= {"validate"}
-    storage = MessageStorage(stack.settings.execution_storage_dir)
-    for route in ("validate", "enrich", "notify"):
-        assert storage.produced(execution_id, route) == []
-    assert storage.consumed(execution_id, "enrich") == []
+    with closing(open_message_store(stack.settings)) as storage:
+        for route in ("validate", "enrich", "notify"):
+            assert storage.produced(execution_id, route) == []
+        assert storage.consumed(execution_id, "enrich") == []
 
     # The stage runs show where it stopped: nothing ran to success.
     response = await stack.client.get(f"/api/v1/executions/{execution_id}/stages")

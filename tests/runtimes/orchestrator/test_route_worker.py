@@ -19,10 +19,10 @@ from contracts.route_messages import (
     init_message_id,
     output_message_id,
 )
+from services.adapters.message_store import FileMessageStore
 from services.runtimes.orchestrator.ledger import RouteCounts
 from services.runtimes.orchestrator.route_batch import Fate
 from services.runtimes.orchestrator.route_worker import RouteWorker
-from services.runtimes.orchestrator.storage import MessageStorage
 from tests.runtimes.orchestrator.chain_support import Chain, module_chain
 from tests.runtimes.orchestrator.worker_support import headers_of, init_record, read_keyed
 from tests.waiting import eventually
@@ -193,7 +193,7 @@ async def test_a_worker_for_a_service_topic_is_refused(chain: Chain, tmp_path: P
             {},
             chain.workers["a"].adapters,
             chain.ledger,
-            MessageStorage(tmp_path),
+            FileMessageStore(tmp_path),
             chain.executions.lookup,
             chain.outcomes.on_drained,
             chain.outcomes.on_failed,

@@ -15,10 +15,10 @@ from contracts.config_document import AdapterStep, Inbound, RouteSpec
 from contracts.envelope import CE_ID
 from contracts.route_messages import init_message_id, output_message_id
 from services.adapters.kafka.clients import make_producer
+from services.adapters.message_store import FileMessageStore
 from services.runtimes.orchestrator.ledger import Ledger, RouteCounts
 from services.runtimes.orchestrator.route_batch import Fate
 from services.runtimes.orchestrator.route_worker import RouteWorker
-from services.runtimes.orchestrator.storage import MessageStorage
 from services.runtimes.routes.adapters import load_adapter_registry
 from tests.infra.kafka import BrokerKind
 from tests.runtimes.orchestrator.worker_support import (
@@ -70,7 +70,7 @@ async def test_a_second_instance_takes_over_and_counts_once(
     executions = Executions(UUID(int=0), init_route="x")
     outcomes = Outcomes()
     ledger, dying_ledger = Ledger(store_url), DiesBeforeConsuming(store_url)
-    storage = MessageStorage(tmp_path / "executions")
+    storage = FileMessageStore(tmp_path / "executions")
     producer = make_producer(settings)
     await producer.start()
 

@@ -1,5 +1,5 @@
-"""What each route consumed and produced, per execution, on the filesystem: the storage
-replay reads ("storage is not a cache": nothing here is recomputed).
+"""The files message store: what each route consumed and produced, per execution, in a
+folder (services.adapters.message_store.interface says what every store promises).
 
     {root}/{execution_id}/{route}/in/{stored_at}-{first_id}.jsonl    messages the route consumed
     {root}/{execution_id}/{route}/out/{stored_at}-{first_id}.jsonl   messages the route produced
@@ -26,51 +26,34 @@ read as one-message segments.
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 from uuid import UUID
 
 import orjson
 
 from contracts.envelope import rfc3339
 from contracts.route_messages import RouteMessage
+from services.adapters.message_store.interface import (
+    Direction,
+    StoredMessage,
+    ToStore,
+    checked_route,
+    message_of,
+)
 
-Direction = Literal["in", "out"]
-_SAFE_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\Z")
 SEGMENT_SUFFIX: Final = ".jsonl"
 _LEGACY_SUFFIX: Final = ".json"
 _SYNC_THREADS: Final = 8
 
 
-@dataclass(frozen=True)
-class StoredMessage:
-    """One message read back: the topic it was read from or written to, when its segment
-    was stored (epoch ns), and its error if it was consumed and failed."""
+class FileMessageStore:
+    """Under `root` (PIPELINES_EXECUTION_STORAGE_DIR); `fsync=False` only for tests."""
 
-    message: RouteMessage
-    topic: str
-    stored_at: int
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class ToStore:
-    """One message of a batch to store: consumed (`in`) or produced (`out`) by the route."""
-
-    direction: Direction
-    message: RouteMessage
-    topic: str
-    error: str | None = None
-
-
-class MessageStorage:
     def __init__(self, root: Path | str, *, fsync: bool = True) -> None:
         self.root = Path(root)
         self._fsync = fsync
@@ -80,6 +63,7 @@ class MessageStorage:
 
     def store(self, route: str, items: Iterable[ToStore]) -> None:
         """A batch of `route`: one segment per (execution, direction), durable on return."""
+        checked_route(route)
         segments: dict[Path, list[ToStore]] = {}
         for item in items:
             folder = self._folder(item.message.execution_id, route, item.direction)
@@ -139,6 +123,11 @@ class MessageStorage:
         for _ in self._sync_pool.map(_fsync, paths):  # re-raises the first failure
             pass
 
+    def close(self) -> None:
+        if self._sync_pool is not None:
+            self._sync_pool.shutdown()
+            self._sync_pool = None
+
     # --- reading -------------------------------------------------------------------------
 
     def consumed(self, execution_id: UUID, route: str) -> list[StoredMessage]:
@@ -183,10 +172,8 @@ class MessageStorage:
         return found
 
     def _folder(self, execution_id: UUID, route: str, direction: Direction) -> Path:
-        if not _SAFE_NAME.match(route):
-            # Validation allows only such route ids (E011); a path must never escape root.
-            raise ValueError(f"route id {route!r} cannot be a storage folder name")
-        return self.root / str(UUID(str(execution_id))) / route / direction
+        # Only safe route ids (E011 allows no other): a path must never escape root.
+        return self.root / str(UUID(str(execution_id))) / checked_route(route) / direction
 
 
 def _fsync(path: Path) -> None:
@@ -216,18 +203,9 @@ def _document(item: ToStore, stored_at: int) -> dict[str, Any]:
 
 
 def _parse(document: dict[str, Any]) -> StoredMessage:
-    message = RouteMessage(
-        id=UUID(document["id"]),
-        execution_id=UUID(document["execution_id"]),
-        route=document["route"],
-        payload=document["payload"],
-        stage=int(document["stage"]),
-        correlation_id=document.get("correlation_id"),
-        time=datetime.fromisoformat(document["time"]),
-    )
     return StoredMessage(
-        message, document["topic"], int(document["stored_at"]), document.get("error")
+        message_of(document), document["topic"], int(document["stored_at"]), document.get("error")
     )
 
 
-__all__ = ["SEGMENT_SUFFIX", "MessageStorage", "StoredMessage", "ToStore"]
+__all__ = ["SEGMENT_SUFFIX", "FileMessageStore"]

@@ -1,38 +1,21 @@
-"""Message storage: the segment layout replay reads, one durable segment per execution and
-direction of a batch, readers merging segments in stored order with the first copy of a
-message winning, files of the earlier layout still read, and no way out of the root."""
+"""The files store's own promises: the segment layout replay reads, one durable segment
+per execution and direction of a batch, repeats adding later segments, files of the
+earlier layout still read, nothing half-written ever read, and no way out of the root."""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from pathlib import Path
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import orjson
 import pytest
 
-from contracts.route_messages import RouteMessage, init_message_id, output_message_id
-from services.runtimes.orchestrator.storage import MessageStorage, ToStore
+from contracts.route_messages import RouteMessage, output_message_id
+from services.adapters.message_store import FileMessageStore, ToStore
+from tests.adapters.message_store.support import EXECUTION, OTHER, T0, again, message
 
-EXECUTION = UUID("0190a000-0000-7000-8000-0000000000e1")
-OTHER = UUID("0190a000-0000-7000-8000-0000000000e2")
-T0 = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 SEGMENT = re.compile(r"(\d{20})-([0-9a-f-]{36})\.jsonl\Z")
-
-
-def message(
-    payload: dict[str, object], *, route: str = "init", stage: int = 0, execution: UUID = EXECUTION
-) -> RouteMessage:
-    return RouteMessage(
-        id=init_message_id(execution) if route == "init" else uuid4(),
-        execution_id=execution,
-        route=route,
-        payload=payload,
-        stage=stage,
-        correlation_id="corr-1",
-        time=T0,
-    )
 
 
 def init_document(
@@ -57,7 +40,7 @@ def files(folder: Path) -> list[str]:
 
 
 def test_layout_and_segment_content(tmp_path: Path) -> None:
-    storage = MessageStorage(tmp_path)
+    storage = FileMessageStore(tmp_path)
     consumed = message({"n": 1})
     out = RouteMessage(
         id=output_message_id(consumed.id, "a", "t.b", 0),
@@ -76,25 +59,28 @@ def test_layout_and_segment_content(tmp_path: Path) -> None:
     assert in_match is not None and out_match is not None
     assert in_match[2] == str(consumed.id) and out_match[2] == str(out.id)
     assert in_match[1] == out_match[1]  # one batch, one stored_at
-    [document] = [
-        orjson.loads(line)
-        for line in (tmp_path / str(EXECUTION) / "a" / "in" / in_name).read_bytes().splitlines()
+    raw = (tmp_path / str(EXECUTION) / "a" / "in" / in_name).read_bytes()
+    [document] = [orjson.loads(line) for line in raw.splitlines()]
+    assert list(document) == [  # the line's keys, in the order they are written
+        "id",
+        "execution_id",
+        "route",
+        "stage",
+        "correlation_id",
+        "time",
+        "topic",
+        "stored_at",
+        "payload",
     ]
     assert document.pop("stored_at") == int(in_match[1]) > 0
     assert document == init_document(consumed.id, {"n": 1})
-    [read_in] = storage.consumed(EXECUTION, "a")
-    [read_out] = storage.produced(EXECUTION, "a")
-    assert (read_in.message, read_in.topic, read_in.error) == (consumed, "t.a", None)
-    assert (read_out.message, read_out.topic) == (out, "t.b")
-    assert storage.routes(EXECUTION) == ["a"]
 
 
 def test_a_batch_writes_one_segment_per_execution_and_direction(tmp_path: Path) -> None:
-    storage = MessageStorage(tmp_path)
+    storage = FileMessageStore(tmp_path)
     mine = [message({"n": n}, route="a", stage=1) for n in range(5)]
     theirs = [message({"n": n}, route="a", stage=1, execution=OTHER) for n in range(3)]
-    batch = [ToStore("in", m, "t.b") for pair in zip(mine, theirs, strict=False) for m in pair]
-    batch += [ToStore("in", m, "t.b") for m in mine[3:]]
+    batch = [ToStore("in", m, "t.b") for m in mine + theirs]
     batch += [ToStore("out", m, "t.c") for m in theirs]
     storage.store("b", batch)
 
@@ -102,54 +88,30 @@ def test_a_batch_writes_one_segment_per_execution_and_direction(tmp_path: Path) 
     assert len(files(tmp_path / str(OTHER) / "b" / "in")) == 1
     assert len(files(tmp_path / str(OTHER) / "b" / "out")) == 1
     assert not (tmp_path / str(EXECUTION) / "b" / "out").exists()
-    # Each execution's messages in batch order, whatever their ids.
-    assert [s.message for s in storage.consumed(EXECUTION, "b")] == mine
-    assert [s.message for s in storage.consumed(OTHER, "b")] == theirs
-    assert [s.message for s in storage.produced(OTHER, "b")] == theirs
-    assert [s.topic for s in storage.produced(OTHER, "b")] == ["t.c"] * 3
 
 
-def test_readers_merge_segments_in_stored_order(tmp_path: Path) -> None:
-    storage = MessageStorage(tmp_path, fsync=False)
+def test_each_batch_is_a_segment_of_its_own(tmp_path: Path) -> None:
+    storage = FileMessageStore(tmp_path, fsync=False)
     messages = [message({"n": n}, route="a", stage=1) for n in range(20)]
-    for start in range(0, 20, 3):  # ids are random: names do not give this order
+    for start in range(0, 20, 3):
         storage.store_consumed("b", "t.b", messages[start : start + 3])
     assert len(files(tmp_path / str(EXECUTION) / "b" / "in")) == 7
-    stored = storage.consumed(EXECUTION, "b")
-    assert [s.message for s in stored] == messages
-    assert [s.stored_at for s in stored] == sorted(s.stored_at for s in stored)
+    assert [s.message for s in storage.consumed(EXECUTION, "b")] == messages
 
 
-def test_the_first_copy_of_a_message_wins(tmp_path: Path) -> None:
-    storage = MessageStorage(tmp_path)
-    first, second = message({"attempt": 1}), message({"n": 2}, route="a")
-    again = RouteMessage(**{**first.__dict__, "payload": {"attempt": 2}})
+def test_a_repeat_adds_a_segment_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    storage = FileMessageStore(tmp_path)
+    first = message({"attempt": 1})
     storage.store_consumed("a", "t.a", [first])
-    # A batch stored again after a crash: the repeat adds a segment, readers keep the first.
-    storage.store_consumed("a", "t.a", [again, second])
-    storage.store_consumed("a", "t.a", [first, second])
+    storage.store_consumed("a", "t.a", [again(first, {"attempt": 2})])
     folder = tmp_path / str(EXECUTION) / "a" / "in"
-    assert len(files(folder)) == 3
-    assert [s.message.payload for s in storage.consumed(EXECUTION, "a")] == [
-        {"attempt": 1},
-        {"n": 2},
-    ]
-    # No temporary files are left behind.
+    assert len(files(folder)) == 2
     assert all(SEGMENT.match(name) for name in files(folder))
-
-
-def test_a_failed_message_is_stored_with_its_error(tmp_path: Path) -> None:
-    storage = MessageStorage(tmp_path)
-    ok, bad = message({"n": 1}), message({"n": 2}, route="a")
-    storage.store("a", [ToStore("in", ok, "t.a"), ToStore("in", bad, "t.a", error="boom")])
-    assert [(s.message, s.error) for s in storage.consumed(EXECUTION, "a")] == [
-        (ok, None),
-        (bad, "boom"),
-    ]
+    assert [s.message.payload for s in storage.consumed(EXECUTION, "a")] == [{"attempt": 1}]
 
 
 def test_a_failed_store_leaves_no_files(tmp_path: Path) -> None:
-    storage = MessageStorage(tmp_path)
+    storage = FileMessageStore(tmp_path)
     (tmp_path / str(OTHER)).write_bytes(b"not a folder")  # the second segment cannot go there
     batch = [
         ToStore("in", message({"n": 1}), "t.a"),
@@ -162,16 +124,17 @@ def test_a_failed_store_leaves_no_files(tmp_path: Path) -> None:
 
 
 def test_a_segment_being_written_is_not_read(tmp_path: Path) -> None:
-    storage = MessageStorage(tmp_path)
+    storage = FileMessageStore(tmp_path)
     stored = message({"n": 1})
     storage.store_consumed("a", "t.a", [stored])
     folder = tmp_path / str(EXECUTION) / "a" / "in"
     (folder / ".half.tmp").write_bytes(b'{"id": "trunc')
+    (folder / "notes.txt").write_bytes(b"not a segment")
     assert [s.message for s in storage.consumed(EXECUTION, "a")] == [stored]
 
 
 def test_files_of_the_earlier_layout_are_read_in_order(tmp_path: Path) -> None:
-    storage = MessageStorage(tmp_path)
+    storage = FileMessageStore(tmp_path)
     old, new = message({"layout": "file"}), message({"layout": "segment"}, route="a")
     folder = tmp_path / str(EXECUTION) / "a" / "in"
     folder.mkdir(parents=True)
@@ -184,26 +147,32 @@ def test_files_of_the_earlier_layout_are_read_in_order(tmp_path: Path) -> None:
     ]
 
 
-def test_nothing_stored_reads_as_empty(tmp_path: Path) -> None:
-    storage = MessageStorage(tmp_path / "not-yet")
-    assert storage.consumed(EXECUTION, "a") == []
-    assert storage.produced(EXECUTION, "a") == []
+def test_nothing_stored_creates_no_root(tmp_path: Path) -> None:
+    storage = FileMessageStore(tmp_path / "not-yet")
     assert storage.routes(EXECUTION) == []
     storage.store("a", [])
     assert not (tmp_path / "not-yet").exists()
 
 
 def test_the_root_is_created_on_first_store(tmp_path: Path) -> None:
-    storage = MessageStorage(tmp_path / "deep" / "root")
+    storage = FileMessageStore(tmp_path / "deep" / "root")
     storage.store_produced("a", [("t.b", message({"n": 1}, route="a"))])
     assert [s.topic for s in storage.produced(EXECUTION, "a")] == ["t.b"]
 
 
-@pytest.mark.parametrize("route", ["..", "../x", "a/b", "", ".hidden"])
+@pytest.mark.parametrize("route", ["..", "../x", "a/b", ".hidden"])
 def test_a_route_id_cannot_leave_the_root(tmp_path: Path, route: str) -> None:
-    storage = MessageStorage(tmp_path)
-    with pytest.raises(ValueError, match="cannot be a storage folder name"):
+    storage = FileMessageStore(tmp_path / "root")
+    with pytest.raises(ValueError, match="cannot be a storage name"):
         storage.store_consumed(route, "t", [message({})])
-    with pytest.raises(ValueError, match="cannot be a storage folder name"):
-        storage.consumed(EXECUTION, route)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_closed_store_opens_its_flush_threads_again_when_used(tmp_path: Path) -> None:
+    storage = FileMessageStore(tmp_path)
+    batch = [ToStore("in", message({"n": 1}), "t.a"), ToStore("out", message({}, route="a"), "t")]
+    storage.store("a", batch)  # two segments: flushed by the thread pool
+    storage.close()
+    storage.store("b", batch)
+    storage.close()
+    assert storage.routes(EXECUTION) == ["a", "b"]
