@@ -52,6 +52,7 @@ def document(prefix: str) -> dict[str, Any]:
         "version": "1",
         "routes": {
             "hop": {
+                "name": "One hop",
                 "inbound": {"topic": f"{prefix}.in", "prefetch": 500},
                 "adapters": [{"type": "pass_through"}],
                 "outbound": [f"{prefix}.out"],
