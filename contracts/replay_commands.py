@@ -56,6 +56,11 @@ class ReplayExecution(Command):
         description="manual: the payloads to publish, in order",
     )
     only_failed: bool = Field(default=False, description="Only messages that failed")
+    init_payload_overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Deep-merged into every replayed payload (from the init route: the "
+        "init payload), as RunConfig merges its overrides",
+    )
     dry_run: bool = Field(default=False, description="Answer the plan; change nothing")
     allow_large: bool = Field(
         default=False,

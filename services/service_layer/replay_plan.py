@@ -10,6 +10,7 @@ nowhere else):
      "only_failed": bool,
      "stored_until": ns,                       # the newest stored_at the decision saw
      "payloads": [...],                        # a manual replay's own messages
+     "overrides": {...},                       # deep-merged into every payload
      "count": n}
 
 Stored messages are never rewritten and a re-stored id keeps its first copy, so the
@@ -24,12 +25,13 @@ the same message and the ledger counts it once.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Literal, Protocol
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from contracts.route_messages import INIT_ROUTE, RouteMessage
+from domain.payload_merge import deep_merge
 
 Direction = Literal["in", "out"]
 _NAMESPACE: Final = uuid5(NAMESPACE_URL, "urn:pipeline-service:replay-message")
@@ -144,7 +146,25 @@ def messages(
     store: StoredMessages | None,
     unfinished: Unfinished | None = None,
 ) -> list[Planned]:
-    """Every message the replay described by `document` publishes, in order."""
+    """Every message the replay described by `document` publishes, in order, with the
+    replay's `overrides` (if any) deep-merged into each payload."""
+    planned = _planned(document, child_id, at, store, unfinished)
+    overrides = document.get("overrides")
+    if not overrides:
+        return planned
+    return [
+        replace(p, message=replace(p.message, payload=deep_merge(p.message.payload, overrides)))
+        for p in planned
+    ]
+
+
+def _planned(
+    document: Mapping[str, Any],
+    child_id: UUID,
+    at: datetime,
+    store: StoredMessages | None,
+    unfinished: Unfinished | None,
+) -> list[Planned]:
     if "lineage" in document:
         if store is None or unfinished is None:
             raise RuntimeError("a lineage replay needs the message store and the ledger")

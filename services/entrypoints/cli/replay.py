@@ -101,6 +101,10 @@ def replay(
     metadata: Annotated[
         str | None, typer.Option(help="A JSON object kept with the child's manifest.")
     ] = None,
+    init_payload_overrides: Annotated[
+        str | None,
+        typer.Option(help="A JSON object deep-merged into every replayed payload."),
+    ] = None,
     result_timeout: Annotated[float, typer.Option(help="Seconds to wait for the result.")] = 30.0,
     watch: Annotated[
         bool, typer.Option("--watch", help="Then follow the child live until it ends.")
@@ -143,6 +147,9 @@ def replay(
                 "config_version": config_version,
                 "tag": tag,
                 "metadata": None if metadata is None else _json("--metadata", metadata),
+                "init_payload_overrides": None
+                if init_payload_overrides is None
+                else _json("--init-payload-overrides", init_payload_overrides),
             },
             message or [],
         )

@@ -49,6 +49,9 @@ class ReplayRequest(BaseModel):
     )
     direction: ReplayDirection = ReplayDirection.CONSUMED
     only_failed: bool = False
+    init_payload_overrides: dict[str, Any] = Field(
+        default_factory=dict, description="Deep-merged into every replayed payload"
+    )
     dry_run: bool = False
     allow_large: bool = False
     metadata: dict[str, Any] = Field(default_factory=dict)

@@ -53,6 +53,8 @@ def replay_execution(cmd: ReplayExecution, ctx: Context) -> Decision:
         manifest = _lineage(cmd, ctx, parent, parent_config, routes)
     else:
         manifest = _republished(cmd, ctx, parent, parent_config, routes)
+    if cmd.init_payload_overrides:
+        manifest["overrides"] = dict(cmd.init_payload_overrides)
     planned = _planned(manifest, cmd.execution_id, ctx)
     manifest["count"] = len(planned)
     if not planned:

@@ -336,3 +336,20 @@ async def test_lineage_of_a_completed_execution_has_nothing_to_do(
     response = await _replay(stack, parent_id, replay_source="lineage")
     assert response.status_code == 404, response.text
     assert response.json()["error_code"] == "NoStoredMessages"
+
+
+async def test_a_replay_from_the_init_route_with_overrides_runs_with_the_new_values(
+    stack: Stack, parent: tuple[UUID, UUID, dict[str, str]]
+) -> None:
+    _, parent_id, topics = parent
+    child = await _child(
+        stack,
+        parent_id,
+        from_stage="validate",
+        init_payload_overrides={"customer": "Globex"},
+    )
+    await stack.until_status(child, "completed")
+    (output,) = await _done(stack, topics, child)
+    assert output["summary"] == "order A-1 for Globex"
+    (first,) = await _done(stack, topics, parent_id)
+    assert first["summary"] == "order A-1 for ACME"
