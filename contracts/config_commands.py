@@ -27,17 +27,22 @@ class CreateConfig(Command):
     config_id: UUID = Field(default_factory=new_id)
     name: str = Field(min_length=1)
     document: ConfigDocumentInput
+    description: str | None = Field(default=None, description="What the config is for")
 
     def key(self) -> str:
         return str(self.config_id)
 
 
 class UpdateConfig(Command):
-    """Replace the document (and optionally the name); the config's version goes up."""
+    """Replace the document (and optionally the name or the description); the config's
+    version goes up."""
 
     config_id: UUID
     document: ConfigDocumentInput
     name: str | None = Field(default=None, min_length=1)
+    description: str | None = Field(
+        default=None, description="A new description (default: keep the description)"
+    )
 
     def key(self) -> str:
         return str(self.config_id)

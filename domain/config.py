@@ -4,6 +4,9 @@ A Config only ever holds a document that passed validation: create and update ru
 validator first and raise `ConfigValidationFailed` (the report in `details`) before any
 event exists. The stored document is the normalized one (defaults filled in), so replay
 never needs the validator or the adapter registry.
+
+A config may carry a free-text description (FactFlow's); events stored before it existed
+(version 1 of Created and Updated) are upcast to none.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ INVALID_CONFIG_NAME = "InvalidConfigName"
 
 class ConfigState(SnapshotState):
     name: str
+    description: str | None = None
     document: dict[str, Any]
     report: ValidationReport
     config_version: int
@@ -37,7 +41,19 @@ class ConfigState(SnapshotState):
     updated_at: datetime
 
 
-class Config(Aggregate):
+class _CreatedUpcasts(Aggregate):
+    """The upcaster of Config's creation event, on a base class so the library still
+    derives that event's fields from `Config.__init__` (and only adds it here)."""
+
+    class Created(Aggregate.Created):
+        class_version: ClassVar[int] = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["description"] = None  # v1 configs had no description
+
+
+class Config(_CreatedUpcasts):
     # `version` is the aggregate's event version (eventsourcing); the document's own
     # revision counter is therefore `config_version`.
     INITIAL_CONFIG_VERSION: ClassVar[int] = 1
@@ -55,6 +71,7 @@ class Config(Aggregate):
         at: datetime,
         *,
         config_id: UUID | None = None,
+        description: str | None = None,
         registry: AdapterRegistry = BUILTIN_ADAPTERS,
     ) -> Config:
         """A new config; its id is `config_id` when the command carries one, else a UUIDv7."""
@@ -62,13 +79,26 @@ class Config(Aggregate):
         normalized, report = _validated(document, registry)
         config_id = uuid7() if config_id is None else config_id
         # The metaclass takes `id` because the class declares it; mypy only sees __init__.
-        return cls(id=config_id, name=name, document=normalized, report=report, at=at)  # type: ignore[call-arg]
+        return cls(  # type: ignore[call-arg]
+            id=config_id,
+            name=name,
+            document=normalized,
+            report=report,
+            at=at,
+            description=description,
+        )
 
     @event("Created")
     def __init__(
-        self, name: str, document: dict[str, Any], report: ValidationReport, at: datetime
+        self,
+        name: str,
+        document: dict[str, Any],
+        report: ValidationReport,
+        at: datetime,
+        description: str | None = None,
     ) -> None:
         self.name = name
+        self.description = description
         self.document = document
         self.report = report
         self.config_version = self.INITIAL_CONFIG_VERSION
@@ -81,9 +111,11 @@ class Config(Aggregate):
         at: datetime,
         *,
         name: str | None = None,
+        description: str | None = None,
         registry: AdapterRegistry = BUILTIN_ADAPTERS,
     ) -> None:
-        """Replace the document (and optionally rename); every update is a new config_version."""
+        """Replace the document (and optionally rename or describe anew: None keeps the
+        name or the description); every update is a new config_version."""
         if name is not None:
             _check_name(name)
         normalized, report = _validated(document, registry)
@@ -93,9 +125,25 @@ class Config(Aggregate):
             report=report,
             config_version=self.config_version + 1,
             at=at,
+            description=self.description if description is None else description,
         )
 
-    @event("Updated")
+    class Updated(Aggregate.Event):
+        """Declared, not derived from `_updated`: the library adds no upcaster to those."""
+
+        class_version: ClassVar[int] = 2
+        name: str
+        document: dict[str, Any]
+        report: ValidationReport
+        config_version: int
+        at: datetime
+        description: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["description"] = None  # v1 configs had no description
+
+    @event(Updated)
     def _updated(
         self,
         name: str,
@@ -103,8 +151,10 @@ class Config(Aggregate):
         report: ValidationReport,
         config_version: int,
         at: datetime,
+        description: str | None = None,
     ) -> None:
         self.name = name
+        self.description = description
         self.document = document
         self.report = report
         self.config_version = config_version

@@ -19,6 +19,8 @@ def _created(event: LifecycleEvent) -> Row:
     return {
         "id": event.aggregate_id,
         "name": data["name"],
+        # events stored before configs had a description lack it
+        "description": data.get("description"),
         "version": 1,
         "created_at": at,
         "updated_at": at,
@@ -29,6 +31,7 @@ def _created(event: LifecycleEvent) -> Row:
 
 def _updated(row: Row, data: Data) -> Row:
     row["name"] = data["name"]
+    row["description"] = data.get("description")
     row["version"] = data["config_version"]
     row["updated_at"] = iso(data["at"])
     row["document"] = data["document"]

@@ -1,15 +1,15 @@
-"""The queries of the pipelines and configs read models (a configs row is a pipeline's
-program): by name or id, the whole list, and the reconciler's sweep."""
+"""The queries of the pipelines read model: by name or id, the whole list, and the
+reconciler's sweep (the configs' are projections.config_queries)."""
 
 from __future__ import annotations
 
 from projections.db import Database
 from projections.rows import Row, load, public
-from projections.schema import CONFIGS, PIPELINES
+from projections.schema import PIPELINES
 
 
 class PipelineQueries:
-    """`ReadStore`'s pipeline and config reads (a mixin: the store owns `db`)."""
+    """`ReadStore`'s pipeline reads (a mixin: the store owns `db`)."""
 
     db: Database
 
@@ -54,9 +54,3 @@ class PipelineQueries:
             ("Stopped", "Stopped", "Clearing"),
         )
         return [public(load(doc)) for (doc,) in rows]
-
-    def get_config(self, config_id: str) -> Row | None:
-        rows = self.db.query(
-            f"SELECT doc FROM {CONFIGS.physical()} WHERE id = ?", (str(config_id),)
-        )
-        return load(rows[0][0]) if rows else None

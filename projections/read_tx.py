@@ -108,7 +108,12 @@ def _columns(table: Table, row: Row) -> dict[str, Any]:
     if table is PIPELINES:
         return {"id": row["id"], "name": row["name"], "deleted": int(row["deleted"]), "doc": row}
     if table is CONFIGS:
-        return {"id": row["id"], "doc": row}
+        return {
+            "id": row["id"],
+            "doc": row,
+            "name": row["name"],
+            "created_key": sort_key(row["created_at"]),
+        }
     doc = {key: value for key, value in row.items() if key != "stages"}
     return {
         "id": row["id"],

@@ -73,7 +73,20 @@ PIPELINES: Final = Table(
     ("id",),
     (("name",),),
 )  # fmt: skip
-CONFIGS: Final = Table("configs", (("id", "TEXT NOT NULL"), ("doc", "TEXT NOT NULL")), ("id",))
+CONFIGS: Final = Table(
+    "configs",
+    (
+        ("id", "TEXT NOT NULL"),
+        ("doc", "TEXT NOT NULL"),
+        # Added after the table: NULL in rows stored before them, until a rebuild
+        # (projections.config_queries lists those last).
+        ("name", "TEXT"),
+        # fixed-width UTC text (projections.times.sort_key): text order is time order
+        ("created_key", "TEXT"),
+    ),
+    ("id",),
+    (("name",), ("created_key",)),
+)
 EXECUTIONS: Final = Table(
     "executions",
     (

@@ -16,8 +16,12 @@ Query API (stable; rows are JSON-ready dicts, None / empty when absent or delete
 - `list_pipelines()` -> every live pipeline, by name.
 - `pipelines_not_at_rest()` -> the live pipelines whose resources status or desired
   status is not Stopped, by name (the reconciler's sweep).
-- `get_config(id)` -> id, name, version, created_at, updated_at, document,
+- `get_config(id)` -> id, name, description, version, created_at, updated_at, document,
   validation_report (the report of the latest version).
+- `list_configs(name=, limit=, offset=)` -> (count, rows): count before paging, rows as
+  `get_config`'s, newest first (ties by id); `name` matches exactly. Rows stored before
+  the configs table had its name and created-at columns come last and match no name,
+  until `pipelines projections rebuild` writes them anew.
 - `get_execution(id)` -> the run: id, owner_kind (pipeline | config), pipeline_id,
   pipeline_name, config_id, config_version, run_number, tag, parent_execution_id,
   root_execution_id, replay_source, skip_init_message, init_route, init_payload,
@@ -45,9 +49,9 @@ Query API (stable; rows are JSON-ready dicts, None / empty when absent or delete
 - `await wait_for_version(aggregate_id, version, timeout_s)` -> True once applied.
 
 The projector and the rebuild write through `transaction(suffix)` (a `ReadTx`,
-`projections.read_tx`). The queries live by read model in `projections.pipeline_queries`
-and `projections.execution_queries`; this module holds the store itself: its tables,
-transactions and the versions applied.
+`projections.read_tx`). The queries live by read model in `projections.pipeline_queries`,
+`projections.config_queries` and `projections.execution_queries`; this module holds the
+store itself: its tables, transactions and the versions applied.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from projections.config_queries import ConfigQueries
 from projections.db import Cursor, TableStore
 from projections.execution_queries import ORDERINGS, ExecutionQueries, UnknownOrdering
 from projections.pipeline_queries import PipelineQueries
@@ -65,7 +70,7 @@ from projections.schema import TABLES, VERSIONS
 _POLL_S = 0.02
 
 
-class ReadStore(PipelineQueries, ExecutionQueries, TableStore):
+class ReadStore(PipelineQueries, ConfigQueries, ExecutionQueries, TableStore):
     """The read models' database: its tables, its write transactions and every query.
     Opening it creates the live tables that are missing and upgrades the existing ones
     (`create_tables`)."""

@@ -49,6 +49,7 @@ def config_reply(config: Config) -> JsonObject:
     return {
         "id": str(config.id),
         "name": config.name,
+        "description": config.description,
         "version": config.config_version,
         "document": config.document,
         "created_at": iso(config.created_at),

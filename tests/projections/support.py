@@ -169,6 +169,7 @@ def expected_config(c: Config) -> dict[str, Any]:
     return {
         "id": str(c.id),
         "name": c.name,
+        "description": c.description,
         "version": c.config_version,
         "created_at": iso(c.created_at),
         "updated_at": iso(c.updated_at),

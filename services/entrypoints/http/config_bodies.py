@@ -4,6 +4,14 @@ The body is the config document itself, in the format its `Content-Type` names
 (MEDIA_TYPES); without one, the validator tells JSON from YAML by the text (see
 docs/validation-codes.md, Stages). Any other media type is 415.
 
+Or it is FactFlow's request (FactFlowConfigRequest): an `application/json` object with a
+`config_yaml` key, the document as YAML or JSON text beside the config's name and
+description. The document itself can have no such key (an unknown top-level key is
+E005), so the key tells the two apart. The name may travel in the body or as the `name`
+query parameter (Written). A request that does not fit the model (`config_yaml` no text,
+an unknown field) is FastAPI's 422, its `loc` under `body`; so is a create naming the
+config nowhere, and one naming it differently in both places is 422 at `query.name`.
+
 The body may be no larger than one command message (`Settings.max_message_bytes`): it
 travels to the command handler inside one, so a bigger body could never be applied. It
 is read in chunks and refused (413) as soon as it passes the limit, whatever its
@@ -12,11 +20,14 @@ is read in chunks and refused (413) as soon as it passes the limit, whatever its
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 import orjson
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.envelope import KafkaRecord
 from contracts.validation import ValidationIssue
@@ -107,17 +118,118 @@ def document_text(body: bytes, form: DocumentFormat) -> tuple[str | None, Valida
     return text, None
 
 
+FACTFLOW_KEY: Final = "config_yaml"
+
+
+class FactFlowConfigRequest(BaseModel):
+    """FactFlow's create and update request: the config document as text, beside its
+    name and description."""
+
+    # Every field it knows is named here: anything else is a client's mistake to report.
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The config's name; or the `name` query parameter. An update without "
+        "one keeps the name",
+    )
+    description: str | None = Field(
+        default=None, description="What the config is for; an update without one keeps it"
+    )
+    config_yaml: str = Field(description="The config document, as YAML or JSON text")
+
+
+def body_errors(errors: list[Any]) -> RequestValidationError:
+    """FastAPI's 422 for errors found in the request body (`loc` under `body`)."""
+    return RequestValidationError(
+        [
+            {key: e[key] for key in ("type", "msg", "input") if key in e}
+            | {"loc": ("body", *e["loc"])}
+            for e in errors
+        ]
+    )
+
+
+def factflow_request(body: bytes, form: DocumentFormat) -> FactFlowConfigRequest | None:
+    """FactFlow's request, if the body is one (declared JSON, an object with a
+    `config_yaml` key); None for a config document, or for a body that is no JSON at all
+    (`document_text` reports that). Raises the 422 for a request that does not fit."""
+    if form is not DocumentFormat.JSON:
+        return None
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(parsed, dict) or FACTFLOW_KEY not in parsed:
+        return None
+    try:
+        return FactFlowConfigRequest.model_validate(parsed)
+    except ValidationError as exc:
+        raise body_errors(exc.errors()) from exc
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a create or update sends: the document's text, the name and the description
+    (None: not given), and whether they came as FactFlow's request."""
+
+    text: str
+    name: str | None
+    description: str | None = None
+    factflow: bool = False
+
+    def required_name(self) -> str:
+        """The name a create needs; without one, the 422 where the client was to give it."""
+        if self.name is not None:
+            return self.name
+        if self.factflow:
+            message = "Field required (in the body, or as the `name` query parameter)"
+            raise body_errors([{"type": "missing", "loc": ("name",), "msg": message}])
+        raise _query_name_error("missing", "Field required", None)
+
+
+def _query_name_error(kind: str, message: str, given: str | None) -> RequestValidationError:
+    return RequestValidationError(
+        [{"type": kind, "loc": ("query", "name"), "msg": message, "input": given}]
+    )
+
+
+def written_of(
+    body: bytes, form: DocumentFormat, query_name: str | None
+) -> tuple[Written | None, ValidationIssue | None]:
+    """(what the body and the `name` query parameter send, None), or (None, E001 issue)
+    for a body that is no document (`document_text`). FactFlow's request may name the
+    config in the body or in the query, not differently in both (the 422)."""
+    request = factflow_request(body, form)
+    if request is None:
+        text, problem = document_text(body, form)
+        return (None, problem) if text is None else (Written(text, query_name), None)
+    name = request.name
+    if query_name is not None and name is not None and query_name != name:
+        message = f"Conflicts with the body's name '{name}': give the name once"
+        raise _query_name_error("name_conflict", message, query_name)
+    name = query_name if name is None else name
+    return Written(request.config_yaml, name, request.description, factflow=True), None
+
+
 def message_bytes(record: KafkaRecord) -> int:
     """A record's size as the command consumer measures it (contracts.cloudevents)."""
     return len(record.value) + sum(len(name) + len(value) for name, value in record.headers)
 
 
 __all__ = [
+    "FACTFLOW_KEY",
     "MEDIA_TYPES",
     "DocumentFormat",
+    "FactFlowConfigRequest",
+    "Written",
+    "body_errors",
     "body_too_large",
     "document_format",
     "document_text",
+    "factflow_request",
     "message_bytes",
     "read_body",
+    "written_of",
 ]

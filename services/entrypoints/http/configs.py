@@ -1,30 +1,40 @@
-"""Seed 004 (FactFlow's config endpoints): create, update, read and validate configs.
+"""Seed 004 (FactFlow's config endpoints): create, update, list, read and validate configs.
 
 - `POST /api/v1/configs?name=<name>`: the body is the config document itself, YAML or
   JSON (config_bodies.py: by `Content-Type`, told apart by its text without one); the
   name travels as the `name` query parameter, because the document's own keys are fixed
-  (an unknown top-level key is E005). It becomes CreateConfig: 201 with the config
+  (an unknown top-level key is E005). Or the body is FactFlow's JSON request
+  `{name, description, config_yaml}` (config_bodies.FactFlowConfigRequest: an
+  `application/json` object with a `config_yaml` key), the name in it or in the query
+  (both: they must agree). It becomes CreateConfig: 201 with the config
   (ConfigResponse), `Location` and `X-Pipelines-Version`.
-- `PUT /api/v1/configs/{config_id}[?name=<new name>]`: UpdateConfig, same body rules;
-  200 with the config, its version one up; 404 UnknownConfig.
+- `PUT /api/v1/configs/{config_id}[?name=<new name>]`: UpdateConfig, same body rules; a
+  name or description left out is kept. 200 with the config, its version one up; 404
+  UnknownConfig.
+- `GET /api/v1/configs[?name=&limit=&offset=]`: a page of configs from the read model,
+  newest first, `name` matching exactly; `limit` 1-1000 (default 100), FactFlow's
+  `{total, limit, offset, has_more, configs}` (ConfigListResponse). Configs stored before
+  the read model had its name and created-at columns come last and match no name until
+  `pipelines projections rebuild` (projections.config_queries).
 - `GET /api/v1/configs/{config_id}`: from the configs read model (`X-Min-Version`,
   read_your_writes.py).
 - `POST /api/v1/configs/validate`: always 200 with the ValidationReportResponse, valid or
   not. It runs the command handler's validator in-process (no command: the report is a
-  pure function of the document and the adapter registry).
+  pure function of the document and the adapter registry). Its body is the document.
 
 A config that fails validation is 400: the ValidationReportResponse with the
 ErrorResponse fields (`detail`, `error_code` ConfigValidationFailed, `correlation_id`,
 `timestamp`) beside its own. A body that is no YAML/JSON document at all (the validator's
-E001, or not UTF-8, or declared JSON and is not) is 400 ErrorResponse
-UnparseableConfigDocument, answered here without sending a command; for `validate` it is
-a report holding that E001 issue. A body larger than one command message is 413, another
-media type 415. A missing `name` or a non-UUID id is FastAPI's 422.
+E001, or not UTF-8, or declared JSON and is not; FactFlow's `config_yaml` text alike) is
+400 ErrorResponse UnparseableConfigDocument, answered here without sending a command; for
+`validate` it is a report holding that E001 issue. A body larger than one command message
+is 413, another media type 415. A create without a name, a FactFlow request that does
+not fit its model, a bad list parameter or a non-UUID id is FastAPI's 422.
 
-Where we differ from FactFlow, on purpose: FactFlow's create takes a JSON request
-`{name, config_yaml, ...}` and stores an invalid config (only its run is refused); ours
-refuses it with the report (issue 4), so a stored config is always runnable. Listing
-configs (`GET /api/v1/configs`) is not served: the read store has no config query yet.
+Where we differ from FactFlow, on purpose: FactFlow stores an invalid config (only its
+run is refused); ours refuses it with the report (issue 4), so a stored config is always
+runnable. Our create also takes the bare document, and our ConfigResponse carries the
+normalized document and its report where FactFlow's has the YAML text.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from contracts.command_base import Command
 from contracts.config_commands import CreateConfig, UpdateConfig
@@ -49,16 +60,26 @@ from projections.store import ReadStore
 from services.entrypoints.http import error_docs, factflow
 from services.entrypoints.http.config_bodies import (
     MEDIA_TYPES,
+    FactFlowConfigRequest,
+    Written,
     document_format,
     document_text,
     read_body,
+    written_of,
 )
+from services.entrypoints.http.esper import MAX_COUNT
+from services.entrypoints.http.executions import DEFAULT_LIMIT, MAX_LIMIT
 from services.entrypoints.http.factflow import (
     ConfigResponse,
     ErrorResponse,
     ValidationFailedResponse,
 )
-from services.entrypoints.http.read_your_writes import Awaited, MinVersion, read_after
+from services.entrypoints.http.read_your_writes import (
+    Awaited,
+    MinVersion,
+    read_after,
+    read_store_of,
+)
 from services.entrypoints.http.submit import SUBMIT_ERRORS, IdempotencyKey, submit
 from services.service_layer.handlers.pipelines import unknown_config
 
@@ -73,20 +94,47 @@ CONFIG_FIELDS: Final[tuple[str, ...]] = tuple(ConfigResponse.model_fields)
 router = APIRouter(prefix=PREFIX, tags=["configs (FactFlow)"])
 
 NameParam = Annotated[
-    str, Query(min_length=1, description="The config's name (human-readable, not unique)")
+    str | None,
+    Query(
+        min_length=1,
+        description="The config's name (human-readable, not unique); required unless "
+        "FactFlow's JSON request carries it",
+    ),
 ]
 NewNameParam = Annotated[
     str | None, Query(min_length=1, description="A new name (default: keep the name)")
 ]
 
+_DOCUMENT_DESCRIPTION: Final = (
+    "The config document (docs/validation-codes.md describes it), as YAML or JSON; without "
+    "a Content-Type the text tells which."
+)
 _DOCUMENT_BODY: Final[dict[str, Any]] = {
     "requestBody": {
         "required": True,
-        "description": "The config document (docs/validation-codes.md describes it), as YAML "
-        "or JSON; without a Content-Type the text tells which.",
+        "description": _DOCUMENT_DESCRIPTION,
         "content": {
             media_type: {"schema": {"type": "object"} if "json" in media_type else {}}
             for media_type in MEDIA_TYPES
+        },
+    }
+}
+# Create and update also take FactFlow's request as JSON.
+_WRITE_BODY: Final[dict[str, Any]] = {
+    "requestBody": {
+        "required": True,
+        "description": f"{_DOCUMENT_DESCRIPTION} Or, as application/json, FactFlow's request "
+        "with the document as `config_yaml` text.",
+        "content": {
+            **_DOCUMENT_BODY["requestBody"]["content"],
+            "application/json": {
+                "schema": {
+                    "anyOf": [
+                        {"type": "object", "description": "The config document"},
+                        FactFlowConfigRequest.model_json_schema(),
+                    ]
+                }
+            },
         },
     }
 }
@@ -132,18 +180,31 @@ def config_body(source: Mapping[str, Any]) -> dict[str, Any]:
 # --- answering a write -----------------------------------------------------------------------
 
 
-async def write(
-    request: Request, idempotency_key: str | None, build: Callable[[str], Command]
-) -> Response:
-    """Read and check the document, submit the command `build` makes of its text; the
-    answer is the config, its document the one sent, normalized as the handler stored it
-    (the validator is deterministic)."""
-    text, problem = await read_document(request)
+async def read_written(request: Request, query_name: str | None) -> Written:
+    """What a create or update sends (config_bodies.written_of); raises the 400/413/415
+    DomainErrors and the 422s."""
+    form = document_format(request.headers.get("content-type"))
+    body = await read_body(request, request.app.state.settings.max_message_bytes)
+    written, problem = written_of(body, form, query_name)
     if problem is not None:
         raise unparseable(problem)
-    assert text is not None
+    assert written is not None
+    return written
+
+
+async def write(
+    request: Request,
+    idempotency_key: str | None,
+    query_name: str | None,
+    build: Callable[[Written], Command],
+) -> Response:
+    """Read and check the document, submit the command `build` makes of it; the answer
+    is the config, its document the one sent, normalized as the handler stored it (the
+    validator is deterministic)."""
+    written = await read_written(request, query_name)
+    command = build(written)
     # Locally too: an unparseable text is answered without a command.
-    report, parsed = await asyncio.to_thread(validate_config, text, ADAPTERS)
+    report, parsed = await asyncio.to_thread(validate_config, written.text, ADAPTERS)
     problem = parse_failure(report)
     if problem is not None:
         raise unparseable(problem)
@@ -155,7 +216,7 @@ async def write(
         return JSONResponse(body, status_code=result.http_status, headers=headers)
 
     renderer = dataclasses.replace(factflow.RENDERER, accepted=accepted)
-    return await submit(request, build(text), idempotency_key, renderer)
+    return await submit(request, command, idempotency_key, renderer)
 
 
 # --- endpoints -------------------------------------------------------------------------------
@@ -184,13 +245,18 @@ async def post_validate(request: Request) -> Response:
     summary="Create a config",
     response_model=ConfigResponse,
     responses=_WRITE_ERRORS,
-    openapi_extra=_DOCUMENT_BODY,
+    openapi_extra=_WRITE_BODY,
 )
 async def post_config(
-    request: Request, name: NameParam, idempotency_key: IdempotencyKey = None
+    request: Request, name: NameParam = None, idempotency_key: IdempotencyKey = None
 ) -> Response:
     return await write(
-        request, idempotency_key, lambda text: CreateConfig(name=name, document=text)
+        request,
+        idempotency_key,
+        name,
+        lambda sent: CreateConfig(
+            name=sent.required_name(), document=sent.text, description=sent.description
+        ),
     )
 
 
@@ -199,7 +265,7 @@ async def post_config(
     summary="Update a config (a new version)",
     response_model=ConfigResponse,
     responses={**_WRITE_ERRORS, **error_docs.factflow(404)},
-    openapi_extra=_DOCUMENT_BODY,
+    openapi_extra=_WRITE_BODY,
 )
 async def put_config(
     request: Request,
@@ -210,7 +276,48 @@ async def put_config(
     return await write(
         request,
         idempotency_key,
-        lambda text: UpdateConfig(config_id=config_id, document=text, name=name),
+        name,
+        lambda sent: UpdateConfig(
+            config_id=config_id,
+            document=sent.text,
+            name=sent.name,
+            description=sent.description,
+        ),
+    )
+
+
+class ConfigListResponse(BaseModel):
+    """A page of configs, newest first, with the count before paging (FactFlow's)."""
+
+    total: int = Field(description="Configs matching the filter")
+    limit: int
+    offset: int
+    has_more: bool = Field(description="Whether configs follow this page")
+    configs: list[ConfigResponse]
+
+
+@router.get("", summary="List configs", response_model=ConfigListResponse)
+async def get_configs(
+    request: Request,
+    name: Annotated[
+        str | None, Query(min_length=1, description="Only the configs with exactly this name")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
+    offset: Annotated[int, Query(ge=0, le=MAX_COUNT, description="Configs to skip")] = 0,
+) -> Response:
+    """Newest first; `name` matches the whole name exactly (case included)."""
+    store = read_store_of(request)
+    total, rows = await asyncio.to_thread(
+        lambda: store.list_configs(name=name, limit=limit, offset=offset)
+    )
+    return JSONResponse(
+        {
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "has_more": offset + len(rows) < total,
+            "configs": [config_body(row) for row in rows],
+        }
     )
 
 
@@ -233,6 +340,7 @@ __all__ = [
     "CONFIG_FIELDS",
     "PREFIX",
     "UNPARSEABLE",
+    "ConfigListResponse",
     "config_body",
     "router",
 ]

@@ -44,6 +44,7 @@ class ConfigResponse(BaseModel):
 
     id: UUID = Field(description="Configuration UUID")
     name: str
+    description: str | None = Field(default=None, description="What the config is for")
     version: int = Field(description="Version number: 1 when created, +1 per update")
     document: dict[str, Any] = Field(description="The config document, normalized")
     created_at: datetime

@@ -48,7 +48,12 @@ def create_config(cmd: CreateConfig, ctx: Context) -> Decision:
     if ctx.uow.get(Aggregate, cmd.config_id) is not None:
         raise aggregate_exists(cmd.config_id, "Config")
     config = Config.create(
-        cmd.name, cmd.document, ctx.now, config_id=cmd.config_id, registry=ctx.adapters
+        cmd.name,
+        cmd.document,
+        ctx.now,
+        config_id=cmd.config_id,
+        description=cmd.description,
+        registry=ctx.adapters,
     )
     ctx.uow.add(config)
     return Decision(config.id, config_reply(config), 201)
@@ -56,7 +61,13 @@ def create_config(cmd: CreateConfig, ctx: Context) -> Decision:
 
 def update_config(cmd: UpdateConfig, ctx: Context) -> Decision:
     config = existing_config(ctx, cmd.config_id)
-    config.update(cmd.document, ctx.now, name=cmd.name, registry=ctx.adapters)
+    config.update(
+        cmd.document,
+        ctx.now,
+        name=cmd.name,
+        description=cmd.description,
+        registry=ctx.adapters,
+    )
     return Decision(config.id, config_reply(config), 200)
 
 

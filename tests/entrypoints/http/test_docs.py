@@ -55,6 +55,7 @@ FAMILY_OPERATIONS: list[tuple[str, str]] = [
     ("GET", "/api/v1/jobs/runs/{id}"),
     ("GET", "/pipelines/v0/runs"),
     ("POST", "/api/v1/configs"),
+    ("GET", "/api/v1/configs"),
     ("GET", "/api/v1/configs/{config_id}"),
     ("POST", "/api/v1/configs/validate"),
     ("GET", "/api/v1/executions/{id}"),
