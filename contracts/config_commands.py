@@ -70,6 +70,9 @@ class RunConfig(Command):
     init_payload_overrides: dict[str, Any] = Field(default_factory=dict)
     parent_execution_id: UUID | None = None
     replay_source: ReplaySource | None = None
+    # FactFlow's `POST /api/v1/executions` body: what started the run (a scheduler's
+    # name, a webhook's payload); kept with the execution (its facets), never interpreted.
+    trigger_context: dict[str, Any] = Field(default_factory=dict)
 
     def key(self) -> str:
         return str(self.config_id)

@@ -15,7 +15,14 @@
   pipeline run's id too, as the executions reads answer); 409 RunAlreadyTerminal for one
   that has finished otherwise.
 
-Both take `Idempotency-Key` as the command id, as every write does.
+- `POST /api/v1/executions {config_id, trigger_context, idempotency_key}`: FactFlow's
+  other way to start a run, the same RunConfig (no overrides, the init message sent);
+  `trigger_context` is kept in the execution's facets. `idempotency_key` is the command
+  id: the same key answers the first run again, however long after (FactFlow promises
+  "within a short window"); the same key on another kind of write is 409
+  IdempotencyKeyReused.
+
+All take `Idempotency-Key` as the command id, as every write does.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.config_commands import RunConfig
 from contracts.run_commands import CancelExecution
@@ -83,6 +91,38 @@ async def post_run(
     return await submit(request, command, idempotency_key, factflow.RENDERER)
 
 
+class StartExecution(BaseModel):
+    """FactFlow's other way to start a run (`POST /api/v1/executions`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config_id: UUID
+    trigger_context: dict[str, Any] = Field(
+        default_factory=dict, description="What started the run; kept with it"
+    )
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The same key is the same run: answered again, never started twice "
+        "(the Idempotency-Key header does the same; the body's wins)",
+    )
+
+
+@execution_router.post(
+    "",
+    summary="Start an execution of a config",
+    response_model=ExecutionResponse,
+    responses=_RUN_ERRORS,
+)
+async def post_execution(
+    request: Request, body: StartExecution, idempotency_key: IdempotencyKey = None
+) -> Response:
+    command = RunConfig(config_id=body.config_id, trigger_context=body.trigger_context)
+    key = body.idempotency_key or idempotency_key
+    return await submit(request, command, key, factflow.RENDERER)
+
+
 @execution_router.post(
     "/{execution_id}/cancel",
     summary="Cancel an execution",
@@ -101,4 +141,11 @@ async def post_cancel(
     return await submit(request, command, idempotency_key, factflow.RENDERER)
 
 
-__all__ = ["config_router", "execution_router", "post_cancel", "post_run"]
+__all__ = [
+    "StartExecution",
+    "config_router",
+    "execution_router",
+    "post_cancel",
+    "post_execution",
+    "post_run",
+]

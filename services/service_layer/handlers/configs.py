@@ -96,6 +96,7 @@ def run_config(cmd: RunConfig, ctx: Context) -> Decision:
         root_execution_id=_root_of(ctx, cmd.parent_execution_id),
         replay_source=cmd.replay_source,
         skip_init_message=cmd.skip_init_message,
+        facets={"trigger_context": cmd.trigger_context} if cmd.trigger_context else None,
     )
     return Decision(execution.id, execution_response(execution), 200)
 
