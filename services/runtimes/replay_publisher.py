@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
@@ -40,7 +40,7 @@ from projections.db import TableStore
 from services.adapters.command_records import PostgresCommandRecorder, SQLiteCommandRecorder
 from services.adapters.eventstore import EventStore
 from services.runtimes.orchestrator.ledger import Ledger
-from services.runtimes.relay import Sender, to_lifecycle_event
+from services.runtimes.relay import EnsureTopics, Sender, to_lifecycle_event
 from services.runtimes.sweep import Next, Sweep
 from services.service_layer import replay_plan as plan
 
@@ -52,8 +52,6 @@ _CREATED_TOPIC: Final = get_topic(Execution.Created)
 _SCAN: Final = 100  # creation events read per round
 # Replays are announced by a wake-up from the relay; this is the safety net.
 _SAFETY_POLL_S: Final = 1.0
-
-EnsureTopics = Callable[[Sequence[str]], Awaitable[None]]
 
 
 class ReplayProgress(TableStore):

@@ -35,11 +35,11 @@ from uuid import UUID
 
 import orjson
 
-from contracts.route_messages import RouteMessage
 from projections.db import TableStore
 from services.adapters.message_store.interface import (
     Direction,
     StoredMessage,
+    StoreShortcuts,
     ToStore,
     checked_route,
     message_document,
@@ -75,7 +75,7 @@ def _insert(count: int) -> str:
     return f"INSERT INTO {MESSAGES_TABLE} ({_COLUMNS}) VALUES {rows} ON CONFLICT {_KEY} DO NOTHING"
 
 
-class DatabaseMessageStore(TableStore):
+class DatabaseMessageStore(StoreShortcuts, TableStore):
     """Owns one connection to `url` (the event store's); creates its table when opened."""
 
     TABLES = (_CREATE, _CREATE_ORDER)
@@ -116,15 +116,6 @@ class DatabaseMessageStore(TableStore):
             for start in range(0, len(ordered), _CHUNK):
                 chunk = ordered[start : start + _CHUNK]
                 cursor.execute(_insert(len(chunk)), [value for row in chunk for value in row])
-
-    def store_consumed(
-        self, route: str, topic: str, messages: Iterable[RouteMessage], *, error: str | None = None
-    ) -> None:
-        self.store(route, (ToStore("in", m, topic, error) for m in messages))
-
-    def store_produced(self, route: str, produced: Iterable[tuple[str, RouteMessage]]) -> None:
-        """`produced`: (topic, message) pairs."""
-        self.store(route, (ToStore("out", m, topic) for topic, m in produced))
 
     def _stored_at(self) -> int:
         # Strictly increasing within this store, so two batches stored in the same

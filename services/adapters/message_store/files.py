@@ -36,13 +36,13 @@ from uuid import UUID
 
 import orjson
 
-from contracts.envelope import rfc3339
-from contracts.route_messages import RouteMessage
 from services.adapters.message_store.interface import (
     Direction,
     StoredMessage,
+    StoreShortcuts,
     ToStore,
     checked_route,
+    message_document,
     message_of,
 )
 
@@ -51,7 +51,7 @@ _LEGACY_SUFFIX: Final = ".json"
 _SYNC_THREADS: Final = 8
 
 
-class FileMessageStore:
+class FileMessageStore(StoreShortcuts):
     """Under `root` (PIPELINES_EXECUTION_STORAGE_DIR); `fsync=False` only for tests."""
 
     def __init__(self, root: Path | str, *, fsync: bool = True) -> None:
@@ -91,15 +91,6 @@ class FileMessageStore:
             for temporary, _ in written:
                 temporary.unlink(missing_ok=True)
             raise
-
-    def store_consumed(
-        self, route: str, topic: str, messages: Iterable[RouteMessage], *, error: str | None = None
-    ) -> None:
-        self.store(route, (ToStore("in", m, topic, error) for m in messages))
-
-    def store_produced(self, route: str, produced: Iterable[tuple[str, RouteMessage]]) -> None:
-        """`produced`: (topic, message) pairs."""
-        self.store(route, (ToStore("out", m, topic) for topic, m in produced))
 
     def _make_folders(self, folder: Path) -> list[Path]:
         """Create `folder` and its missing parents; returns the folders whose entries
@@ -185,18 +176,10 @@ def _fsync(path: Path) -> None:
 
 
 def _document(item: ToStore, stored_at: int) -> dict[str, Any]:
-    message = item.message
-    document: dict[str, Any] = {
-        "id": str(message.id),
-        "execution_id": str(message.execution_id),
-        "route": message.route,
-        "stage": message.stage,
-        "correlation_id": message.correlation_id,
-        "time": rfc3339(message.time),
-        "topic": item.topic,
-        "stored_at": stored_at,
-        "payload": message.payload,
-    }
+    # The segment layout keeps the payload last, after the store's own fields.
+    document = message_document(item.message)
+    payload = document.pop("payload")
+    document.update(topic=item.topic, stored_at=stored_at, payload=payload)
     if item.error is not None:
         document["error"] = item.error
     return document

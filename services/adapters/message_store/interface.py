@@ -69,6 +69,22 @@ def checked_route(route: str) -> str:
     return route
 
 
+class StoreShortcuts:
+    """`store_consumed` and `store_produced` in terms of `store`, for every store."""
+
+    def store(self, route: str, items: Iterable[ToStore]) -> None:
+        raise NotImplementedError
+
+    def store_consumed(
+        self, route: str, topic: str, messages: Iterable[RouteMessage], *, error: str | None = None
+    ) -> None:
+        self.store(route, (ToStore("in", m, topic, error) for m in messages))
+
+    def store_produced(self, route: str, produced: Iterable[tuple[str, RouteMessage]]) -> None:
+        """`produced`: (topic, message) pairs."""
+        self.store(route, (ToStore("out", m, topic) for topic, m in produced))
+
+
 class MessageStore(Protocol):
     """Synchronous: call it off the event loop. `close` releases what it holds."""
 
@@ -127,6 +143,7 @@ def message_of(document: dict[str, Any]) -> RouteMessage:
 __all__ = [
     "Direction",
     "MessageStore",
+    "StoreShortcuts",
     "StoredMessage",
     "ToStore",
     "UnsafeRouteId",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -22,8 +23,9 @@ import httpx
 import pytest
 import yaml
 
+from contracts.route_messages import RouteMessage, encode_route_message
 from projections.store import ReadStore
-from services.adapters.kafka.clients import ensure_topics
+from services.adapters.kafka.clients import ensure_topics, make_producer
 from services.adapters.message_store import open_message_store
 from services.adapters.stores import open_command_store
 from services.entrypoints.roles import handler_decider, run_roles
@@ -37,6 +39,7 @@ from services.runtimes.routes.adapters import AdapterRuntime
 from services.settings import Settings
 from tests.entrypoints.http.support import api_server, api_settings
 from tests.runtimes.command_handler.consumer_support import running
+from tests.runtimes.role_processes import RoleProcesses
 from tests.waiting import eventually, eventually_async
 
 REPO = Path(__file__).resolve().parents[3]
@@ -238,3 +241,45 @@ async def e2e_stack(settings: Settings, *, orchestrators: int = 1) -> AsyncItera
         await asyncio.to_thread(stored.close)
         await asyncio.to_thread(ledger.close)
         await asyncio.to_thread(store.close)
+
+
+async def run_when_admitted(
+    stack: Stack, config_id: UUID, processes: RoleProcesses, process: subprocess.Popen[bytes]
+) -> UUID:
+    """Run the config (skip_init_message) as soon as the gate admits it: 503 until the
+    orchestrator process has beaten its heartbeat."""
+    response: httpx.Response | None = None
+
+    async def admitted() -> bool:
+        nonlocal response
+        assert process.poll() is None, processes.output()  # it died before its first beat
+        response = await stack.run(config_id, skip_init_message=True)
+        assert response.status_code in (200, 503), response.text
+        return response.status_code == 200
+
+    await eventually_async(admitted, "the orchestrator process to beat its heartbeat", every_s=0.2)
+    assert response is not None
+    return UUID(response.json()["id"])
+
+
+async def publish_orders(
+    stack: Stack, topic: str, execution_id: UUID, order_ids: list[str], customer: str
+) -> None:
+    """Orders sent into the execution from outside (ce_route `init`), all together."""
+    producer = make_producer(stack.settings)
+    await producer.start()
+    try:
+        sent = []
+        for n, order_id in enumerate(order_ids):
+            message = RouteMessage(
+                id=uuid.uuid4(),
+                execution_id=execution_id,
+                route="init",
+                payload={"order_id": order_id, "customer": customer, "amount": n + 1},
+            )
+            record = encode_route_message(message)
+            headers = record.headers
+            sent.append(await producer.send(topic, record.value, record.key, headers=headers))
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()

@@ -8,29 +8,25 @@ the same SQLite event store."""
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-import uuid
 from contextlib import closing
 from pathlib import Path
 from uuid import UUID
 
-import httpx
 import pytest
 import yaml
 
-from contracts.route_messages import RouteMessage, encode_route_message
-from services.adapters.kafka.clients import make_producer
 from services.adapters.message_store import open_message_store
 from tests.runtimes.orchestrator.e2e_support import (
     Stack,
     module_stack,
     orders_document,
+    publish_orders,
+    run_when_admitted,
     topics_of,
 )
 from tests.runtimes.orchestrator.worker_support import read_keyed
-from tests.runtimes.role_processes import RoleProcesses, role_processes
-from tests.waiting import eventually, eventually_async
+from tests.runtimes.role_processes import role_processes
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.broker
 
@@ -58,8 +54,10 @@ async def test_a_killed_orchestrator_restarted_completes_the_execution_counting_
     with role_processes("orchestrator", tmp_path / "orchestrator.log") as processes:
         first = processes.spawn(stack.settings)
         # The gate admits it once the process has beaten its heartbeat.
-        execution_id = await _run_when_admitted(stack, config_id, processes, first)
-        await _publish(stack, topics["validate"], execution_id)
+        execution_id = await run_when_admitted(stack, config_id, processes, first)
+        await publish_orders(
+            stack, topics["validate"], execution_id, [f"K-{n}" for n in range(MESSAGES)], "Kill"
+        )
         await eventually(
             lambda: (
                 first.poll() is not None or _consumed(stack, execution_id, "enrich") >= KILL_AFTER
@@ -97,45 +95,6 @@ async def test_a_killed_orchestrator_restarted_completes_the_execution_counting_
     done = await read_keyed(bootstrap, topics["done"], str(execution_id).encode(), MESSAGES)
     ids = {dict(r.headers)["ce_id"] for r in done}
     assert len(ids) == MESSAGES
-
-
-async def _run_when_admitted(
-    stack: Stack, config_id: UUID, processes: RoleProcesses, process: subprocess.Popen[bytes]
-) -> UUID:
-    """Run the config as soon as the gate admits it (503 until then)."""
-    response: httpx.Response | None = None
-
-    async def admitted() -> bool:
-        nonlocal response
-        assert process.poll() is None, processes.output()  # it died before its first beat
-        response = await stack.run(config_id, skip_init_message=True)
-        assert response.status_code in (200, 503), response.text
-        return response.status_code == 200
-
-    await eventually_async(admitted, "the orchestrator process to beat its heartbeat", every_s=0.2)
-    assert response is not None
-    return UUID(response.json()["id"])
-
-
-async def _publish(stack: Stack, topic: str, execution_id: UUID) -> None:
-    """MESSAGES orders from outside (ce_route `init`), sent together."""
-    producer = make_producer(stack.settings)
-    await producer.start()
-    try:
-        sent = []
-        for n in range(MESSAGES):
-            message = RouteMessage(
-                id=uuid.uuid4(),
-                execution_id=execution_id,
-                route="init",
-                payload={"order_id": f"K-{n}", "customer": "Kill", "amount": n + 1},
-            )
-            record = encode_route_message(message)
-            headers = record.headers
-            sent.append(await producer.send(topic, record.value, record.key, headers=headers))
-        await asyncio.gather(*sent)
-    finally:
-        await producer.stop()
 
 
 def _consumed(stack: Stack, execution_id: UUID, route: str) -> int:

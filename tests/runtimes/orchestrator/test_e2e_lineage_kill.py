@@ -11,8 +11,6 @@ run in the test's process too."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import uuid
 from collections import Counter
 from contextlib import closing
 from datetime import UTC, datetime
@@ -20,14 +18,11 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import httpx
 import orjson
 import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from contracts.route_messages import RouteMessage, encode_route_message
-from services.adapters.kafka.clients import make_producer
 from services.adapters.message_store import open_message_store
 from services.runtimes.orchestrator.ledger import Ledger
 from services.runtimes.orchestrator.role import Orchestrator
@@ -36,11 +31,13 @@ from tests.runtimes.orchestrator.e2e_support import (
     Stack,
     module_stack,
     orders_document,
+    publish_orders,
+    run_when_admitted,
     topics_of,
 )
 from tests.runtimes.orchestrator.worker_support import PARTITIONS
-from tests.runtimes.role_processes import RoleProcesses, role_processes
-from tests.waiting import WAIT_S, eventually, eventually_async
+from tests.runtimes.role_processes import role_processes
+from tests.waiting import WAIT_S, eventually
 
 pytestmark = pytest.mark.broker
 
@@ -67,8 +64,8 @@ async def test_an_execution_killed_then_interrupted_is_resumed_by_lineage(
     config_id = await stack.create_config(document)
     with role_processes("orchestrator", tmp_path / "orchestrator.log") as processes:
         first = processes.spawn(stack.settings)
-        parent_id = await _run_when_admitted(stack, config_id, processes, first)
-        await _publish(stack, topics["validate"], parent_id)
+        parent_id = await run_when_admitted(stack, config_id, processes, first)
+        await publish_orders(stack, topics["validate"], parent_id, ORDERS, "Lineage")
         # Validate must have taken every order in: an init message it never received is
         # in no ledger row, so no lineage replay could know of it.
         await eventually(
@@ -124,45 +121,6 @@ async def test_an_execution_killed_then_interrupted_is_resumed_by_lineage(
     # enrich published it just before the kill and notify had not consumed it either).
     assert sorted(o["order_id"] for o in by_child) == sorted(order_of[m] for _, m in unfinished)
     assert {o["order_id"] for o in by_parent + by_child} == set(ORDERS)
-
-
-async def _run_when_admitted(
-    stack: Stack, config_id: UUID, processes: RoleProcesses, process: subprocess.Popen[bytes]
-) -> UUID:
-    """Run the config as soon as the gate admits it (503 until the process beats)."""
-    response: httpx.Response | None = None
-
-    async def admitted() -> bool:
-        nonlocal response
-        assert process.poll() is None, processes.output()  # it died before its first beat
-        response = await stack.run(config_id, skip_init_message=True)
-        assert response.status_code in (200, 503), response.text
-        return response.status_code == 200
-
-    await eventually_async(admitted, "the orchestrator process to beat its heartbeat", every_s=0.2)
-    assert response is not None
-    return UUID(response.json()["id"])
-
-
-async def _publish(stack: Stack, topic: str, execution_id: UUID) -> None:
-    """The ORDERS from outside (ce_route `init`), sent together."""
-    producer = make_producer(stack.settings)
-    await producer.start()
-    try:
-        sent = []
-        for n, order_id in enumerate(ORDERS):
-            message = RouteMessage(
-                id=uuid.uuid4(),
-                execution_id=execution_id,
-                route="init",
-                payload={"order_id": order_id, "customer": "Lineage", "amount": n + 1},
-            )
-            record = encode_route_message(message)
-            headers = record.headers
-            sent.append(await producer.send(topic, record.value, record.key, headers=headers))
-        await asyncio.gather(*sent)
-    finally:
-        await producer.stop()
 
 
 async def _interrupt(stack: Stack, execution_id: UUID) -> None:
