@@ -223,6 +223,9 @@ def test_each_family_renderer_answers_its_declared_model(render: Any, model: Any
     assert_is(model, orjson.loads(response.body))
 
 
+# Fixed, so every pytest-xdist worker collects the same test ids; no run has it.
+UNKNOWN_RUN = "0190f5a2-7c3e-7000-8000-000000000000"
+
 ERROR_ANSWERS: list[tuple[str, str, str, int]] = [
     # (method, request path, the operation's path, status)
     ("GET", "/v0/pipelines?selector=everything", "/v0/pipelines", 400),
@@ -232,7 +235,7 @@ ERROR_ANSWERS: list[tuple[str, str, str, int]] = [
     ("GET", "/api/v1/jobs/runs/not-a-uuid", "/api/v1/jobs/runs/{}", 404),
     (
         "POST",
-        f"/api/v1/jobs/runs/{uuid.uuid4()}/start?at=yesterday",
+        f"/api/v1/jobs/runs/{UNKNOWN_RUN}/start?at=yesterday",
         "/api/v1/jobs/runs/{}/start",
         400,
     ),
@@ -245,15 +248,15 @@ ERROR_ANSWERS: list[tuple[str, str, str, int]] = [
     ),
     (
         "PUT",
-        f"/pipelines/v0/pipelines/any/runs/{uuid.uuid4()}",
+        f"/pipelines/v0/pipelines/any/runs/{UNKNOWN_RUN}",
         "/pipelines/v0/pipelines/{}/runs/{}",
         400,
     ),
     ("GET", "/pipelines/v0/runs/any/stageruns?limit=0", "/pipelines/v0/runs/{}/stageruns", 400),
-    ("GET", f"/pipelines/v0/runs/{uuid.uuid4()}/stageruns", "/pipelines/v0/runs/{}/stageruns", 404),
+    ("GET", f"/pipelines/v0/runs/{UNKNOWN_RUN}/stageruns", "/pipelines/v0/runs/{}/stageruns", 404),
     (
         "GET",
-        f"/pipelines/v0/runs/{uuid.uuid4()}/stageruns/validate",
+        f"/pipelines/v0/runs/{UNKNOWN_RUN}/stageruns/validate",
         "/pipelines/v0/runs/{}/stageruns/{}",
         404,
     ),

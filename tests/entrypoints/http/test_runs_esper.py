@@ -20,6 +20,8 @@ from services.entrypoints.http.runs_esper import (
 from tests.entrypoints.http.support import module_client
 
 BASE = "/pipelines/v0"
+# Fixed, so every pytest-xdist worker collects the same test ids; no run has it.
+UNKNOWN_RUN = "0190f5a2-7c3e-7000-8000-000000000000"
 
 
 client = module_client("esper", read_models=True)
@@ -293,7 +295,7 @@ async def test_a_run_of_another_pipeline_is_404(client: httpx.AsyncClient) -> No
 
 @pytest.mark.parametrize(
     ("method", "suffix"),
-    [("GET", ""), ("POST", ""), ("GET", "/" + str(uuid.uuid4())), ("PUT", "/x"), ("DELETE", "/x")],
+    [("GET", ""), ("POST", ""), ("GET", "/" + UNKNOWN_RUN), ("PUT", "/x"), ("DELETE", "/x")],
 )
 async def test_an_unknown_pipeline_is_404(
     client: httpx.AsyncClient, method: str, suffix: str
@@ -319,7 +321,7 @@ async def test_an_unknown_pipeline_is_404(
         ("/v0/runs", {"limit": "0"}),
         ("/v0/runs", {"offset": "-1"}),
         ("/v0/runs", {"offset": str(2**63)}),  # past what the database takes
-        (f"{BASE}/runs/{uuid.uuid4()}/stageruns", {"offset": str(2**63)}),
+        (f"{BASE}/runs/{UNKNOWN_RUN}/stageruns", {"offset": str(2**63)}),
     ],
 )
 async def test_bad_query_parameters_are_400(
