@@ -10,6 +10,9 @@ from typing import Any, Final
 
 from contracts.commands import COMMANDS
 from contracts.envelope import (
+    AUTHTYPE_API_KEY,
+    CE_AUTHID,
+    CE_AUTHTYPE,
     CE_CAUSATIONID,
     CE_CORRELATIONID,
     CE_ID,
@@ -21,6 +24,7 @@ from contracts.envelope import (
     CE_TYPE,
     CONTENT_TYPE,
     CORE_HEADERS,
+    DLQ_REDRIVEN_FROM,
     JSON_CONTENT_TYPE,
     SPEC_VERSION,
 )
@@ -68,6 +72,20 @@ COMMAND_HEADERS: Final = _headers_schema(
             "The command's name: the value is the command schema of that name",
             enum=list(COMMANDS),
         ),
+        **{
+            CE_AUTHTYPE: _string(
+                "CloudEvents authcontext: what kind of principal sent it (the HTTP API "
+                f"writes `{AUTHTYPE_API_KEY}`)"
+            ),
+            CE_AUTHID: _string(
+                "CloudEvents authcontext: the principal (the API key's name); the command's "
+                "`sent_by` is this, else `ce_source`"
+            ),
+            DLQ_REDRIVEN_FROM: _string(
+                "On a redriven dead letter (`pipelines dlq redrive`): its DLQ position, "
+                "`topic:partition:offset`"
+            ),
+        },
     ),
     required=[CE_ID, CE_TYPE],
 )

@@ -5,7 +5,9 @@ JSON (orjson), the Kafka key is the aggregate's key.
 Headers, in this order: `ce_specversion` ("1.0"), `ce_id`, `ce_source`, `ce_type`,
 `ce_time` (RFC 3339, UTC), `content-type` ("application/json"), then for domain events
 `ce_subject` (aggregate id) and `ce_sequence` (aggregate version), then the extensions
-`ce_correlationid` and `ce_causationid`.
+`ce_correlationid` and `ce_causationid` and, on a command sent over HTTP, the authcontext
+extension's `ce_authtype` (`api_key`) and `ce_authid` (the key's name), and last, on a
+command sent while tracing, `traceparent` (W3C trace context, the OpenTelemetry way).
 
 - command: ce_type = command name, ce_id = command id, key = `Command.key()` or,
   for a command without an aggregate, the command id.
@@ -29,6 +31,9 @@ from pydantic import BaseModel, ValidationError
 
 from contracts.commands import COMMANDS, Command, new_id
 from contracts.envelope import (
+    AUTHTYPE_API_KEY,
+    CE_AUTHID,
+    CE_AUTHTYPE,
     CE_CAUSATIONID,
     CE_CORRELATIONID,
     CE_ID,
@@ -54,6 +59,8 @@ from contracts.envelope import (
 from contracts.errors import WireError, WireErrorCode
 from contracts.events import LifecycleEvent
 from contracts.results import RESULTS, CommandAccepted, CommandRejected
+
+TRACEPARENT = "traceparent"  # W3C trace context (https://www.w3.org/TR/trace-context/)
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,8 @@ def _headers(
     sequence: int | None = None,
     correlation_id: str | None = None,
     causation_id: str | None = None,
+    api_key: str | None = None,
+    traceparent: str | None = None,
 ) -> list[tuple[str, bytes]]:
     return message_headers(
         id=id,
@@ -114,6 +123,9 @@ def _headers(
             (CE_SEQUENCE, None if sequence is None else str(sequence)),
             (CE_CORRELATIONID, correlation_id),
             (CE_CAUSATIONID, causation_id),
+            (CE_AUTHTYPE, None if api_key is None else AUTHTYPE_API_KEY),
+            (CE_AUTHID, api_key),
+            (TRACEPARENT, traceparent),
         ],
     )
 
@@ -126,13 +138,17 @@ def encode_command(
     causation_id: str | None = None,
     source: str = COMMAND_SOURCE,
     time: datetime | None = None,
+    api_key: str | None = None,
+    traceparent: str | None = None,
 ) -> KafkaRecord:
     """A command as a record for the commands topic.
 
     `command_id` defaults to a fresh UUIDv7: to re-send a command (at-least-once), re-send
     the same record, or encode again with the same `command_id`. A command that starts a
     conversation is its own correlation id; one sent in reaction to an event should pass
-    the event's correlation id and the event's id as `causation_id`.
+    the event's correlation id and the event's id as `causation_id`. `api_key` names the
+    key a request came with (`ce_authtype: api_key`, `ce_authid`: the command's sender).
+    `traceparent` names the sender's span, which the handler's span of the command continues.
     """
     command_id = command_id or str(new_id())
     return KafkaRecord(
@@ -145,6 +161,8 @@ def encode_command(
             time=time,
             correlation_id=correlation_id or command_id,
             causation_id=causation_id,
+            api_key=api_key,
+            traceparent=traceparent,
         ),
     )
 

@@ -2,13 +2,21 @@
 
 The base class lives in `contracts.command_base` and the families in
 `pipeline_commands`, `config_commands`, `run_commands`, `replay_commands`,
-`orchestrator_commands` and `reconciler_commands`; this module is the one place that lists them all.
+`openlineage_commands`, `orchestrator_commands` and `reconciler_commands`; this module is
+the one place that lists them all.
 """
 
 from __future__ import annotations
 
 from contracts.command_base import Command, PipelineCommand, new_id
-from contracts.config_commands import CreateConfig, RunConfig, UpdateConfig, ValidateConfig
+from contracts.config_commands import (
+    CreateConfig,
+    DeleteConfig,
+    RunConfig,
+    UpdateConfig,
+    ValidateConfig,
+)
+from contracts.openlineage_commands import RecordRunEvent
 from contracts.orchestrator_commands import (
     DecideExecution,
     ExecutionDecision,
@@ -16,6 +24,7 @@ from contracts.orchestrator_commands import (
     decision_command_id,
 )
 from contracts.pipeline_commands import (
+    ActivatePipeline,
     ApprovePipeline,
     CheckpointPipeline,
     ClearPipelineStorage,
@@ -50,6 +59,7 @@ _ALL: tuple[type[Command], ...] = (
     StopPipeline,
     PausePipeline,
     ResumePipeline,
+    ActivatePipeline,
     CheckpointPipeline,
     ApprovePipeline,
     DismissPipelineError,
@@ -57,6 +67,7 @@ _ALL: tuple[type[Command], ...] = (
     # configs
     CreateConfig,
     UpdateConfig,
+    DeleteConfig,
     ValidateConfig,
     RunConfig,
     # runs and executions
@@ -69,6 +80,7 @@ _ALL: tuple[type[Command], ...] = (
     CancelExecution,
     DeleteRun,
     ReplayExecution,
+    RecordRunEvent,
     # the orchestrator's decisions and reports
     DecideExecution,
     ReportStageProgress,
@@ -82,6 +94,7 @@ COMMANDS: dict[str, type[Command]] = {cls.command_type(): cls for cls in _ALL}
 __all__ = [
     "COMMANDS",
     "AbortRun",
+    "ActivatePipeline",
     "ApprovePipeline",
     "CancelExecution",
     "CheckpointPipeline",
@@ -92,6 +105,7 @@ __all__ = [
     "CreatePipeline",
     "CreateRun",
     "DecideExecution",
+    "DeleteConfig",
     "DeletePipeline",
     "DeleteRun",
     "DismissPipelineError",
@@ -101,6 +115,7 @@ __all__ = [
     "PipelineCommand",
     "ReconcilePipeline",
     "ReconcileStep",
+    "RecordRunEvent",
     "ReplayExecution",
     "ReportStageProgress",
     "ResumePipeline",

@@ -48,6 +48,17 @@ class UpdateConfig(Command):
         return str(self.config_id)
 
 
+class DeleteConfig(Command):
+    """Delete a config (seed 004 `DELETE /configs/{config_id}`, ours): refused (409
+    ConfigInUse) while executions of it run or pipelines name it; its executions keep
+    their history."""
+
+    config_id: UUID
+
+    def key(self) -> str:
+        return str(self.config_id)
+
+
 class ValidateConfig(Command):
     """Validate a document without storing anything: the answer is a ValidationReport."""
 

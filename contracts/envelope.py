@@ -1,6 +1,7 @@
 """The CloudEvents envelope in Kafka binary content mode: header names, the record a
-producer sends and the headers every encoder writes, a dead letter, the attributes a
-consumer reads back, and the checks every decoder shares. `contracts.cloudevents` and
+producer sends and the headers every encoder writes, a dead letter (and the same read
+back, and redriven), the attributes a consumer reads back, and the checks every decoder
+shares. `contracts.cloudevents` and
 `contracts.route_messages` build their encoders and decoders on these.
 """
 
@@ -29,6 +30,11 @@ CE_SUBJECT = "ce_subject"
 CE_SEQUENCE = "ce_sequence"
 CE_CORRELATIONID = "ce_correlationid"
 CE_CAUSATIONID = "ce_causationid"
+# CloudEvents' authcontext extension: who caused the message. The HTTP API sends its
+# commands with the API key's name (authtype `api_key`).
+CE_AUTHTYPE = "ce_authtype"
+CE_AUTHID = "ce_authid"
+AUTHTYPE_API_KEY = "api_key"
 CONTENT_TYPE = "content-type"
 
 # The attributes every message of ours carries, first and in this order.
@@ -73,6 +79,14 @@ class CloudEventAttributes(BaseModel):
     sequence: str | None = None
     correlationid: str | None = None
     causationid: str | None = None
+    authtype: str | None = None
+    authid: str | None = None
+
+    @property
+    def sent_by(self) -> str | None:
+        """Who sent the message: its principal (`ce_authid`, an API key's name) when it
+        names one, else its `ce_source`."""
+        return self.authid or self.source
 
 
 def rfc3339(moment: datetime) -> str:
@@ -98,6 +112,19 @@ def message_headers(
     return [(name, value.encode()) for name, value in pairs if value is not None]
 
 
+# A dead letter's reason headers, appended after the message's own (`dead_letter`).
+DLQ_ERROR_CODE = "dlq_error_code"
+DLQ_ERROR_MESSAGE = "dlq_error_message"
+DLQ_ERROR_DETAILS = "dlq_error_details"
+DLQ_ORIGINAL_TOPIC = "dlq_original_topic"
+DLQ_ORIGINAL_PARTITION = "dlq_original_partition"
+DLQ_ORIGINAL_OFFSET = "dlq_original_offset"
+# Set by the command handler when the value was too large to keep (its size).
+DLQ_VALUE_DROPPED = "dlq_value_dropped_bytes"
+# Set on a redriven message: the dead letter it was redriven from, `topic:partition:offset`.
+DLQ_REDRIVEN_FROM = "dlq_redriven_from"
+
+
 def dead_letter(
     value: bytes | None,
     key: bytes | None,
@@ -115,12 +142,12 @@ def dead_letter(
     headers as they arrived, and the reason appended as `dlq_*` headers (then
     `extensions`); a reason header whose value is `None` is left out."""
     reason: list[Header] = [
-        ("dlq_error_code", error_code),
-        ("dlq_error_message", message),
-        ("dlq_error_details", orjson.dumps(details).decode()),
-        ("dlq_original_topic", topic),
-        ("dlq_original_partition", None if partition is None else str(partition)),
-        ("dlq_original_offset", None if offset is None else str(offset)),
+        (DLQ_ERROR_CODE, error_code),
+        (DLQ_ERROR_MESSAGE, message),
+        (DLQ_ERROR_DETAILS, orjson.dumps(details).decode()),
+        (DLQ_ORIGINAL_TOPIC, topic),
+        (DLQ_ORIGINAL_PARTITION, None if partition is None else str(partition)),
+        (DLQ_ORIGINAL_OFFSET, None if offset is None else str(offset)),
         *extensions,
     ]
     kept = [(name, raw if raw is not None else b"") for name, raw in headers]
@@ -128,6 +155,59 @@ def dead_letter(
         key=key or b"",
         value=value or b"",
         headers=kept + [(name, text.encode()) for name, text in reason if text is not None],
+    )
+
+
+def split_dead_letter(
+    headers: Headers,
+) -> tuple[list[tuple[str, bytes]], dict[str, str]]:
+    """A dead letter's headers as (the message's own, as they arrived; its reason, header
+    name -> text). The reason is everything from the last `dlq_error_code` on: a message
+    that was redriven and failed again keeps the headers of its redrive before it."""
+    pairs = [(name, raw if raw is not None else b"") for name, raw in headers]
+    starts = [i for i, (name, _) in enumerate(pairs) if name == DLQ_ERROR_CODE]
+    cut = starts[-1] if starts else len(pairs)
+    reason = {name: raw.decode(errors="replace") for name, raw in pairs[cut:]}
+    return pairs[:cut], reason
+
+
+@dataclass(frozen=True)
+class Redrive:
+    """A dead letter made a command message again: `record` for the commands topic,
+    under `command_id` (its `ce_id`)."""
+
+    record: KafkaRecord
+    command_id: str
+    command_type: str | None
+
+
+def redrive(value: bytes | None, key: bytes | None, headers: Headers, *, position: str) -> Redrive:
+    """The message a dead letter at `position` (`topic:partition:offset` of the DLQ) was:
+    key and value byte for byte, its own headers, and `dlq_redriven_from: position`.
+
+    The command id stays the one the command handler gave it: its `ce_id`, else (a
+    message without one) its original position `topic:partition:offset`, which the
+    handler uses in its place and which the redrive then writes as `ce_id`. A redriven
+    command is therefore the same command however often it is redriven: the handler
+    decides it once and answers every repeat with the stored result."""
+    own, reason = split_dead_letter(headers)
+    own = [(name, raw) for name, raw in own if name != DLQ_REDRIVEN_FROM]
+    found = HeaderMap.of(own)
+    command_id = found.get(CE_ID)
+    extra: list[tuple[str, bytes]] = []
+    if not command_id:
+        where = (
+            reason.get(DLQ_ORIGINAL_TOPIC),
+            reason.get(DLQ_ORIGINAL_PARTITION),
+            reason.get(DLQ_ORIGINAL_OFFSET),
+        )
+        command_id = ":".join(part or "" for part in where) if all(where) else position
+        extra.append((CE_ID, command_id.encode()))  # the last of a name wins: replaces ""
+    extra.append((DLQ_REDRIVEN_FROM, position.encode()))
+    return Redrive(
+        KafkaRecord(key=key or b"", value=value or b"", headers=[*own, *extra]),
+        command_id,
+        found.get(CE_TYPE),
     )
 
 
@@ -204,6 +284,8 @@ def read_attributes(found: HeaderMap, id: str, type: str) -> CloudEventAttribute
         sequence=found.get(CE_SEQUENCE),
         correlationid=found.get(CE_CORRELATIONID),
         causationid=found.get(CE_CAUSATIONID),
+        authtype=found.get(CE_AUTHTYPE),
+        authid=found.get(CE_AUTHID),
     )
 
 

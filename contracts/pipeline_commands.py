@@ -1,32 +1,63 @@
-"""Pipeline commands: Feldera's pipeline endpoints (seeds 000 and 001) as messages."""
+"""Pipeline commands: Feldera's pipeline endpoints (seeds 000 and 001) as messages.
+
+A pipeline's program is a config document (contracts.config_document): named by
+`config_id` (a Config of its own), or given as Feldera's `program_code`, YAML or JSON
+text, which becomes a config the pipeline owns (docs/pipeline-lifecycle.md, "Feldera's
+SDK"). The other fields of Feldera's pipeline body (`udf_rust`, `udf_toml`,
+`program_config`, `runtime_config`, `tags`) are kept and answered back as given; nothing
+here interprets them.
+"""
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from pydantic import Field
 
 from contracts.command_base import Command, PipelineCommand, PipelineName
-from contracts.statuses import BootstrapPolicy, InitialStatus
+from contracts.statuses import BootstrapPolicy, InitialStatus, RuntimeDesiredStatus
+
+JsonObject = dict[str, Any]
+
+PROGRAM_CODE_DESCRIPTION = (
+    "The program: a config document as YAML or JSON text (it becomes a config the "
+    "pipeline owns); give this or `config_id`"
+)
 
 
 class CreatePipeline(Command):
-    """A new pipeline; `config_id` names the Config that is its program."""
+    """A new pipeline; its program is the Config `config_id` names, or `program_code`."""
 
     name: PipelineName
     description: str = ""
     config_id: UUID | None = None
+    program_code: str | None = Field(default=None, description=PROGRAM_CODE_DESCRIPTION)
+    udf_rust: str = ""
+    udf_toml: str = ""
+    program_config: JsonObject = Field(default_factory=dict)
+    runtime_config: JsonObject = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
 
     def key(self) -> str:
         return self.name
 
 
 class UpdatePipeline(PipelineCommand):
-    """Edit a pipeline; a field left `None` keeps its value. A new `name` renames it."""
+    """Edit a pipeline (Feldera's PATCH); a field left `None` keeps its value. A new `name`
+    renames it. With `create_if_missing` (Feldera's PUT) a pipeline of that name that does
+    not exist is created from the fields given, named `name` or `pipeline_name`."""
 
     name: PipelineName | None = None
     description: str | None = None
     config_id: UUID | None = None
+    program_code: str | None = Field(default=None, description=PROGRAM_CODE_DESCRIPTION)
+    udf_rust: str | None = None
+    udf_toml: str | None = None
+    program_config: JsonObject | None = None
+    runtime_config: JsonObject | None = None
+    tags: list[str] | None = None
+    create_if_missing: bool = False
 
 
 class DeletePipeline(PipelineCommand):
@@ -53,6 +84,12 @@ class PausePipeline(PipelineCommand):
 
 class ResumePipeline(PipelineCommand):
     pass
+
+
+class ActivatePipeline(PipelineCommand):
+    """`/activate?initial=`: leave Standby (or Paused) for `initial`, Running or Paused."""
+
+    initial: RuntimeDesiredStatus = RuntimeDesiredStatus.RUNNING
 
 
 class CheckpointPipeline(PipelineCommand):

@@ -3,7 +3,9 @@
 ce_type is the class name (`CommandAccepted` / `CommandRejected`); the Kafka key is the
 command id, so a client reading results finds its answer by key. `http_status` is the
 answer the HTTP gateway gives for the command (Feldera answers 202 to lifecycle
-actions; its rejections carry 400/404/405/409/503).
+actions; its rejections carry 400/404/405/409/503). `sent_by` says who sent the command
+(`CloudEventAttributes.sent_by`: an HTTP request's API key name, else the message's
+`ce_source`); it is left out when unknown, and a result stored before it existed has none.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ class _Result(BaseModel):
     aggregate_id: str | None = None
     aggregate_version: int | None = Field(default=None, ge=1)
     event_ids: list[str] = Field(default_factory=list)
+    sent_by: str | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Who sent the command: the API key's name over HTTP, else its ce_source",
+    )
 
     @classmethod
     def result_type(cls) -> str:

@@ -29,6 +29,11 @@ class DomainEvent(Immutable):
     originator_id: UUID
     originator_version: int
     timestamp: datetime = Field(default_factory=datetime_now_with_tzinfo)
+    # Who sent the command that raised the event (the decider stamps it, never the
+    # aggregate: services.service_layer.unit_of_work.stamp). Left out when unknown, so
+    # events stored before it existed, and events raised outside a command, stay as
+    # they were.
+    sent_by: str | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class SnapshotState(Immutable):

@@ -7,12 +7,18 @@ never needs the validator or the adapter registry.
 
 A config may carry a free-text description (FactFlow's); events stored before it existed
 (version 1 of Created and Updated) are upcast to none.
+
+A deleted config keeps its history (and its executions theirs) but takes no command:
+the handlers answer it as unknown. `delete` is refused while anything still uses the
+config: an unfinished execution of it, or a pipeline that names it (the handler gathers
+both, services.service_layer.handlers.configs.delete_config).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -29,6 +35,9 @@ from domain.validation import validate_config
 
 CONFIG_VALIDATION_FAILED = "ConfigValidationFailed"
 INVALID_CONFIG_NAME = "InvalidConfigName"
+CONFIG_IN_USE = "ConfigInUse"
+# A refusal names this many of the config's users (and counts them all).
+IN_USE_SHOWN = 100
 
 
 class ConfigState(SnapshotState):
@@ -39,6 +48,20 @@ class ConfigState(SnapshotState):
     config_version: int
     created_at: datetime
     updated_at: datetime
+    # Snapshots taken before configs could be deleted lack it.
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class ConfigUsers:
+    """What uses a config: its unfinished executions, as (id, status), and the names of
+    the live pipelines that name it."""
+
+    running: Sequence[tuple[str, str]] = ()
+    pipelines: Sequence[str] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.running or self.pipelines)
 
 
 class _CreatedUpcasts(Aggregate):
@@ -104,6 +127,7 @@ class Config(_CreatedUpcasts):
         self.config_version = self.INITIAL_CONFIG_VERSION
         self.created_at = at
         self.updated_at = at
+        self.deleted = False
 
     def update(
         self,
@@ -160,6 +184,17 @@ class Config(_CreatedUpcasts):
         self.config_version = config_version
         self.updated_at = at
 
+    def delete(self, at: datetime, users: ConfigUsers) -> None:
+        """Delete the config, unless `users` still use it (409 ConfigInUse, naming them)."""
+        if users:
+            raise config_in_use(self.id, users)
+        self._deleted(at=at)
+
+    @event("Deleted")
+    def _deleted(self, at: datetime) -> None:
+        self.deleted = True
+        self.updated_at = at
+
     def validate(self, registry: AdapterRegistry = BUILTIN_ADAPTERS) -> ValidationReport:
         """Re-check the stored document, e.g. against today's registry (a query: no event)."""
         report, _ = validate_config(self.document, registry)
@@ -179,6 +214,30 @@ class Config(_CreatedUpcasts):
         """A copy of the init message payload; callers merge their overrides into it."""
         payload: dict[str, Any] = copy.deepcopy(self.document["init_message"]["payload"])
         return payload
+
+
+def config_in_use(config_id: UUID, users: ConfigUsers) -> DomainError:
+    parts = []
+    if users.running:
+        parts.append(f"{len(users.running)} of its executions are still running")
+    if users.pipelines:
+        parts.append(f"{len(users.pipelines)} pipeline(s) use it")
+    return DomainError(
+        CONFIG_IN_USE,
+        f"Config {config_id} cannot be deleted: {' and '.join(parts)}. Cancel the "
+        "executions (or let them finish) and point the pipelines at another config first.",
+        {
+            "config_id": str(config_id),
+            "running_executions": [
+                {"id": execution_id, "status": status}
+                for execution_id, status in users.running[:IN_USE_SHOWN]
+            ],
+            "running_executions_total": len(users.running),
+            "pipelines": list(users.pipelines[:IN_USE_SHOWN]),
+            "pipelines_total": len(users.pipelines),
+        },
+        409,
+    )
 
 
 def _check_name(name: str) -> None:

@@ -68,14 +68,59 @@ class Pipeline(PipelineActions, PipelineSteps, Aggregate):
         self.bootstrap_policy = None
         self.bootstrap_approved = False
         self.checkpoint_sequence_number = 0
+        self.program_code = self.udf_rust = self.udf_toml = ""
+        self.program_config = {}
+        self.program_report = None
+        # A program counts from 1; a pipeline created without one has none yet.
+        self.program_version = 0 if config_id is None else 1
+        self.runtime_config = {}
+        self.tags = []
 
     # --- events: state changes only -----------------------------------------------------
 
     @event("Updated")
     def _updated(self, name: str, description: str, config_id: UUID | None, at: datetime) -> None:
         if config_id != self.config_id:
+            # The program is now that config: what Feldera's fields said of another is gone.
             self._set("program_status", ProgramStatus.PENDING, at)
+            self.program_code = self.udf_rust = self.udf_toml = ""
+            self.program_config = {}
+            self.program_report = None
+            self.program_version += 1
         self.name, self.description, self.config_id = name, description, config_id
+        self.pipeline_version += 1
+        self.refresh_version += 1
+
+    @event("ProgramChanged")
+    def _program_changed(
+        self,
+        program_code: str,
+        udf_rust: str,
+        udf_toml: str,
+        program_config: JsonObject,
+        config_id: UUID | None,
+        status: ProgramStatus,
+        report: JsonObject | None,
+        at: datetime,
+    ) -> None:
+        self.program_code, self.udf_rust, self.udf_toml = program_code, udf_rust, udf_toml
+        self.program_config = program_config
+        self.config_id = config_id
+        self._set("program_status", status, at)
+        self.program_report = report
+        self.program_version += 1
+        self.pipeline_version += 1
+        self.refresh_version += 1
+
+    @event("RuntimeConfigChanged")
+    def _runtime_config_changed(self, runtime_config: JsonObject, at: datetime) -> None:
+        self.runtime_config = runtime_config
+        self.pipeline_version += 1
+        self.refresh_version += 1
+
+    @event("TagsChanged")
+    def _tags_changed(self, tags: list[str], at: datetime) -> None:
+        self.tags = tags
         self.pipeline_version += 1
         self.refresh_version += 1
 

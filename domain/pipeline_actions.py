@@ -25,7 +25,8 @@ from contracts.statuses import ResourcesDesiredStatus as D
 from contracts.statuses import ResourcesStatus as R
 from contracts.statuses import RuntimeDesiredStatus as RD
 from domain import pipeline_errors as err
-from domain.pipeline_fields import PipelineBase
+from domain.pipeline_fields import JsonObject, PipelineBase
+from domain.pipeline_program import Program
 from domain.pipeline_table import Action, Outcome, may_transition_to, outcome
 
 _INITIAL_VALUES = frozenset(s.value for s in InitialStatus)
@@ -36,6 +37,9 @@ class PipelineActions(PipelineBase):
 
     # The events these actions trigger, defined on Pipeline (their topics name it).
     _updated: Callable[..., None]
+    _program_changed: Callable[..., None]
+    _runtime_config_changed: Callable[..., None]
+    _tags_changed: Callable[..., None]
     _program_validated: Callable[..., None]
     _start_requested: Callable[..., None]
     _stop_requested: Callable[..., None]
@@ -53,9 +57,16 @@ class PipelineActions(PipelineBase):
         name: str | None = None,
         description: str | None = None,
         config_id: UUID | None = None,
+        program: Program | None = None,
+        runtime_config: JsonObject | None = None,
+        tags: list[str] | None = None,
     ) -> None:
-        """Edit the pipeline. Renaming also moves its `NameIndex` (the caller's job)."""
+        """Edit the pipeline (a field left None keeps its value). The core fields (name,
+        program, runtime config) only change while it is stopped; description and tags at
+        any time. Renaming also moves its `NameIndex` (the caller's job)."""
         self._check_live()
+        program_changed = program is not None and program != self.program
+        runtime_changed = runtime_config is not None and runtime_config != self.runtime_config
         core = [
             field
             for field, new, old in (
@@ -64,18 +75,47 @@ class PipelineActions(PipelineBase):
             )
             if new is not None and new != old
         ]
-        if core and self._outcome(Action.UPDATE) is Outcome.UPDATE_RESTRICTED:
+        if (core or program_changed or runtime_changed) and self._outcome(
+            Action.UPDATE
+        ) is Outcome.UPDATE_RESTRICTED:
             raise err.update_restricted_to_stopped()
         if "name" in core and self.storage_status is not StorageStatus.CLEARED:
             raise err.edit_restricted_to_cleared_storage(["name"])
         new_description = description if description is not None else self.description
-        if not core and new_description == self.description:
-            return
-        self._updated(
-            name=name if name is not None else self.name,
-            description=new_description,
-            config_id=config_id if config_id is not None else self.config_id,
-            at=at,
+        if core or new_description != self.description:
+            self._updated(
+                name=name if name is not None else self.name,
+                description=new_description,
+                config_id=config_id if config_id is not None else self.config_id,
+                at=at,
+            )
+        if program is not None and program_changed:
+            self._program_changed(
+                program_code=program.program_code,
+                udf_rust=program.udf_rust,
+                udf_toml=program.udf_toml,
+                program_config=program.program_config,
+                config_id=program.config_id,
+                status=program.status,
+                report=program.report,
+                at=at,
+            )
+        if runtime_config is not None and runtime_changed:
+            self._runtime_config_changed(runtime_config=runtime_config, at=at)
+        if tags is not None and tags != self.tags:
+            self._tags_changed(tags=tags, at=at)
+
+    @property
+    def program(self) -> Program:
+        """The program as the pipeline holds it now (domain.pipeline_program)."""
+        return Program(
+            program_code=self.program_code,
+            udf_rust=self.udf_rust,
+            udf_toml=self.udf_toml,
+            program_config=self.program_config,
+            config_id=self.config_id,
+            status=self.program_status,
+            report=self.program_report,
         )
 
     def start(
@@ -157,12 +197,28 @@ class PipelineActions(PipelineBase):
             self._bootstrap_approved(deployment_id=self.deployment_id, at=at)
         return "Pipeline bootstrap has been approved"
 
-    def checkpoint(self, *, at: datetime) -> dict[str, int]:
+    def activate(self, initial: RD = RD.RUNNING, *, at: datetime) -> str:
+        """`/activate`: the one way out of Standby (Feldera server.rs::activate); from
+        Paused or Running it acts as `/resume` or `/pause` would."""
+        self._check_live()
+        if initial not in (RD.RUNNING, RD.PAUSED):
+            raise err.invalid_activate_status(initial)
+        current = self._forwarded(Action.ACTIVATE)
+        if not may_transition_to(current, initial):
+            raise err.invalid_transition("activate", current)
+        if current is not initial:
+            self._runtime_desired_changed(desired=initial, at=at)
+        return f"Pipeline transitioning from {current} to {initial}"
+
+    def checkpoint(self, *, at: datetime) -> dict[str, int | str | None]:
+        """Answers the request's number and the deployment it was made to (Feldera's
+        `incarnation_uuid`: the pipeline process; here the deployment)."""
         self._check_live()
         self._forwarded(Action.CHECKPOINT)
         number = self.checkpoint_sequence_number + 1
         self._checkpoint_requested(deployment_id=self.deployment_id, sequence_number=number, at=at)
-        return {"checkpoint_sequence_number": number}
+        incarnation = None if self.deployment_id is None else str(self.deployment_id)
+        return {"checkpoint_sequence_number": number, "incarnation_uuid": incarnation}
 
     def dismiss_error(self, *, at: datetime) -> str:
         self._check_live()

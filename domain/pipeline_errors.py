@@ -219,6 +219,26 @@ def pipeline_unavailable(name: str) -> RetryableError:
     )
 
 
+def invalid_activate_status(initial: str) -> DomainError:
+    """`/activate?initial=` names neither running nor paused (Feldera server/error.rs)."""
+    return DomainError(
+        "InvalidActivateStatus",
+        f"Invalid activation status {initial} (only running and paused are valid)",
+        {"initial": str(initial)},
+    )
+
+
+def incarnation_uuid_mismatch(requested: UUID, expected: UUID | None) -> DomainError:
+    """`/checkpoint_status?incarnation_uuid=` names another deployment than the current
+    one: the checkpoint was asked of a deployment that is gone (Feldera's pipeline
+    process restarted)."""
+    return DomainError(
+        "IncarnationUuidMismatch",
+        f"Incarnation UUID mismatch ({requested} in request, expected {expected})",
+        {"requested": str(requested), "expected": None if expected is None else str(expected)},
+    )
+
+
 def invalid_transition(transition: str, current: str) -> DomainError:
     """The pipeline process's own refusal (§2.3), e.g. `pause` from `Standby`."""
     return DomainError(
@@ -244,4 +264,13 @@ def program_status_update_restricted_to_stopped() -> DomainError:
     return DomainError(
         "ProgramStatusUpdateRestrictedToStopped",
         "Program status can only be updated while stopped.",
+    )
+
+
+def program_code_with_config_id() -> DomainError:
+    """Both ways of naming a program at once (docs/pipeline-lifecycle.md, "Feldera's SDK")."""
+    return DomainError(
+        "ProgramCodeWithConfigId",
+        "Give the pipeline's program as `program_code` or as `config_id`, not both",
+        {"fields": ["program_code", "config_id"]},
     )

@@ -60,6 +60,16 @@ class PipelineFields:
     bootstrap_policy: BootstrapPolicy | None
     bootstrap_approved: bool
     checkpoint_sequence_number: int
+    # Feldera's program fields (domain.pipeline_program); defaults for the snapshots of
+    # pipelines stored before they existed.
+    program_code: str = ""
+    udf_rust: str = ""
+    udf_toml: str = ""
+    program_config: JsonObject = {}
+    program_report: JsonObject | None = None
+    program_version: int = 0
+    runtime_config: JsonObject = {}
+    tags: list[str] = []
 
 
 class PipelineState(SnapshotState, PipelineFields):

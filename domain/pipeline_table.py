@@ -92,12 +92,15 @@ class Action(StrEnum):
     STOP = "stop?force=false"
     PAUSE = "pause"
     RESUME = "resume"
+    ACTIVATE = "activate"
     APPROVE = "approve"
     CHECKPOINT = "checkpoint"
     CLEAR = "clear"
     DELETE = "delete"
     DISMISS_ERROR = "dismiss_error"
-    UPDATE = "update"  # core fields (name, config_id); description is metadata, always allowed
+    # Core fields (name, the program, the runtime config); description and tags are
+    # metadata, always allowed.
+    UPDATE = "update"
 
 
 class Outcome(StrEnum):
@@ -109,7 +112,8 @@ class Outcome(StrEnum):
     # Clearing, delete -> deleted, dismiss_error -> no error, update -> edited.
     ACCEPT = "accept"
     # Handed to the runtime rule (§2.3, `may_transition_to`): pause -> runtime desired
-    # Paused, resume -> Running, stop -> Suspended; approve and checkpoint are recorded.
+    # Paused, resume and activate -> Running (activate: or Paused), stop -> Suspended;
+    # approve and checkpoint are recorded.
     FORWARD = "forward"
     # A non-forced stop that acts as a forced one: desired Stopped.
     FORCED = "forced"
@@ -134,6 +138,7 @@ ACTION_MATRIX: Final[dict[tuple[R, D, A], O]] = {
     (R.STOPPED, D.STOPPED, A.STOP): O.FORCED,
     (R.STOPPED, D.STOPPED, A.PAUSE): O.NOT_DEPLOYED,
     (R.STOPPED, D.STOPPED, A.RESUME): O.NOT_DEPLOYED,
+    (R.STOPPED, D.STOPPED, A.ACTIVATE): O.NOT_DEPLOYED,
     (R.STOPPED, D.STOPPED, A.APPROVE): O.NOT_DEPLOYED,
     (R.STOPPED, D.STOPPED, A.CHECKPOINT): O.NOT_DEPLOYED,
     (R.STOPPED, D.STOPPED, A.CLEAR): O.ACCEPT,
@@ -146,6 +151,7 @@ ACTION_MATRIX: Final[dict[tuple[R, D, A], O]] = {
     (R.STOPPED, D.PROVISIONED, A.STOP): O.FORCED,
     (R.STOPPED, D.PROVISIONED, A.PAUSE): O.NOT_DEPLOYED,
     (R.STOPPED, D.PROVISIONED, A.RESUME): O.NOT_DEPLOYED,
+    (R.STOPPED, D.PROVISIONED, A.ACTIVATE): O.NOT_DEPLOYED,
     (R.STOPPED, D.PROVISIONED, A.APPROVE): O.NOT_DEPLOYED,
     (R.STOPPED, D.PROVISIONED, A.CHECKPOINT): O.NOT_DEPLOYED,
     (R.STOPPED, D.PROVISIONED, A.CLEAR): O.STORAGE_IMMUTABLE,
@@ -158,6 +164,7 @@ ACTION_MATRIX: Final[dict[tuple[R, D, A], O]] = {
     (R.PROVISIONING, D.PROVISIONED, A.STOP): O.FORCED,
     (R.PROVISIONING, D.PROVISIONED, A.PAUSE): O.NOT_DEPLOYED,
     (R.PROVISIONING, D.PROVISIONED, A.RESUME): O.NOT_DEPLOYED,
+    (R.PROVISIONING, D.PROVISIONED, A.ACTIVATE): O.NOT_DEPLOYED,
     (R.PROVISIONING, D.PROVISIONED, A.APPROVE): O.NOT_DEPLOYED,
     (R.PROVISIONING, D.PROVISIONED, A.CHECKPOINT): O.NOT_DEPLOYED,
     (R.PROVISIONING, D.PROVISIONED, A.CLEAR): O.STORAGE_IMMUTABLE,
@@ -170,6 +177,7 @@ ACTION_MATRIX: Final[dict[tuple[R, D, A], O]] = {
     (R.PROVISIONED, D.PROVISIONED, A.STOP): O.FORWARD,
     (R.PROVISIONED, D.PROVISIONED, A.PAUSE): O.FORWARD,
     (R.PROVISIONED, D.PROVISIONED, A.RESUME): O.FORWARD,
+    (R.PROVISIONED, D.PROVISIONED, A.ACTIVATE): O.FORWARD,
     (R.PROVISIONED, D.PROVISIONED, A.APPROVE): O.FORWARD,
     (R.PROVISIONED, D.PROVISIONED, A.CHECKPOINT): O.FORWARD,
     (R.PROVISIONED, D.PROVISIONED, A.CLEAR): O.STORAGE_IMMUTABLE,
@@ -182,6 +190,7 @@ ACTION_MATRIX: Final[dict[tuple[R, D, A], O]] = {
     (R.PROVISIONING, D.STOPPED, A.STOP): O.FORCED,
     (R.PROVISIONING, D.STOPPED, A.PAUSE): O.NOT_DEPLOYED,
     (R.PROVISIONING, D.STOPPED, A.RESUME): O.NOT_DEPLOYED,
+    (R.PROVISIONING, D.STOPPED, A.ACTIVATE): O.NOT_DEPLOYED,
     (R.PROVISIONING, D.STOPPED, A.APPROVE): O.NOT_DEPLOYED,
     (R.PROVISIONING, D.STOPPED, A.CHECKPOINT): O.NOT_DEPLOYED,
     (R.PROVISIONING, D.STOPPED, A.CLEAR): O.STORAGE_IMMUTABLE,
@@ -194,6 +203,7 @@ ACTION_MATRIX: Final[dict[tuple[R, D, A], O]] = {
     (R.PROVISIONED, D.STOPPED, A.STOP): O.FORWARD,
     (R.PROVISIONED, D.STOPPED, A.PAUSE): O.FORWARD,
     (R.PROVISIONED, D.STOPPED, A.RESUME): O.FORWARD,
+    (R.PROVISIONED, D.STOPPED, A.ACTIVATE): O.FORWARD,
     (R.PROVISIONED, D.STOPPED, A.APPROVE): O.FORWARD,
     (R.PROVISIONED, D.STOPPED, A.CHECKPOINT): O.FORWARD,
     (R.PROVISIONED, D.STOPPED, A.CLEAR): O.STORAGE_IMMUTABLE,
@@ -206,6 +216,7 @@ ACTION_MATRIX: Final[dict[tuple[R, D, A], O]] = {
     (R.STOPPING, D.STOPPED, A.STOP): O.FORCED,
     (R.STOPPING, D.STOPPED, A.PAUSE): O.NOT_DEPLOYED,
     (R.STOPPING, D.STOPPED, A.RESUME): O.NOT_DEPLOYED,
+    (R.STOPPING, D.STOPPED, A.ACTIVATE): O.NOT_DEPLOYED,
     (R.STOPPING, D.STOPPED, A.APPROVE): O.NOT_DEPLOYED,
     (R.STOPPING, D.STOPPED, A.CHECKPOINT): O.NOT_DEPLOYED,
     (R.STOPPING, D.STOPPED, A.CLEAR): O.STORAGE_IMMUTABLE,

@@ -1,7 +1,8 @@
 """The configs read model: one row per Config aggregate with its latest validation report.
 
 Mirrors `domain.config.Config`'s events. A stored config always passed validation, so its
-report can only carry warnings; it is the report of the document's latest version.
+report can only carry warnings; it is the report of the document's latest version. A
+deleted config keeps its row, marked `deleted` (the queries leave it out).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def _created(event: LifecycleEvent) -> Row:
         "updated_at": at,
         "document": data["document"],
         "validation_report": data["report"],
+        "deleted": False,
     }
 
 
@@ -39,7 +41,13 @@ def _updated(row: Row, data: Data) -> Row:
     return row
 
 
-STEPS: Final[dict[str, Step]] = {"Updated": _updated}
+def _deleted(row: Row, data: Data) -> Row:
+    row["deleted"] = True
+    row["updated_at"] = iso(data["at"])
+    return row
+
+
+STEPS: Final[dict[str, Step]] = {"Updated": _updated, "Deleted": _deleted}
 
 
 def apply(event: LifecycleEvent, row: Row | None) -> Row:

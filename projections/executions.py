@@ -81,6 +81,10 @@ def _created(event: LifecycleEvent) -> Row:
         started_at=None,
         ended_at=None,
         last_transition_at=None,
+        # who sent the command that created it, and the one that ended it (cancelled it,
+        # or the orchestrator's decision): the events' `sent_by`
+        created_by=data.get("sent_by"),
+        ended_by=None,
         deleted=False,
         stages=[_stage(route) for route in dict.fromkeys(data.get("route_ids", []))],
     )
@@ -100,6 +104,7 @@ def _status_changed(row: Row, data: Data) -> Row:
         row["started_at"] = at
     if status in run_views.TERMINAL:
         row["ended_at"] = at
+        row["ended_by"] = data.get("sent_by")
     for stage in row["stages"]:
         if run_views.closes_stage(status, RunStatus(stage["status"])):
             stage["status"] = str(status)

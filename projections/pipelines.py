@@ -6,6 +6,13 @@ are that method's arguments). A status's `_since` moves only when the status cha
 every step (docs/pipeline-lifecycle.md §1.3, `derive`) by `contracts.deployment_status`,
 as the aggregate derives them. `refresh_version` counts every change after creation;
 `version` counts edits.
+
+Feldera's program fields (`program_code`, `udf_rust`, `udf_toml`, `program_config`,
+`runtime_config`, `tags`, `program_version`, `program_error`) are the aggregate's too;
+`program_error` is derived from the program status and its validation report by
+`contracts.program_error`, as the aggregate's replies would. Rows written before those
+fields existed lack them: `FELDERA_DEFAULTS` fills them in on reading
+(`with_feldera_fields`).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from contracts.deployment_status import (
     combined_status,
 )
 from contracts.events import LifecycleEvent
+from contracts.program_error import program_error
 from contracts.statuses import (
     InitialStatus,
     ProgramStatus,
@@ -29,6 +37,26 @@ from contracts.statuses import ResourcesDesiredStatus as D
 from contracts.statuses import ResourcesStatus as R
 from projections.rows import Data, Row, Step, apply_with
 from projections.times import iso, latest
+
+# What a row of a pipeline stored before Feldera's program fields existed holds for them.
+FELDERA_DEFAULTS: Final[Row] = {
+    "program_code": "",
+    "udf_rust": "",
+    "udf_toml": "",
+    "program_config": {},
+    "runtime_config": {},
+    "tags": [],
+}
+
+
+def with_feldera_fields(row: Row) -> Row:
+    """`row` with Feldera's program fields, filled in if it predates them."""
+    if "program_error" in row:
+        return row
+    filled = {**FELDERA_DEFAULTS, **row}
+    filled["program_version"] = 0 if row.get("config_id") is None else 1
+    filled["program_error"] = program_error(row["program_status"], None)
+    return filled
 
 
 def derive(row: Row) -> Row:
@@ -92,6 +120,7 @@ def _created(event: LifecycleEvent) -> Row:
             "deployment_resources_status_since": at,
             "deployment_resources_desired_status": str(D.STOPPED),
             "deployment_resources_desired_status_since": at,
+            "deployment_desired_status_by": data.get("sent_by"),
             "deployment_runtime_status": None,
             "deployment_runtime_status_details": None,
             "deployment_runtime_status_since": None,
@@ -101,16 +130,57 @@ def _created(event: LifecycleEvent) -> Row:
             "storage_status_since": at,
             "bootstrap_policy": None,
             "checkpoint_sequence_number": 0,
+            **FELDERA_DEFAULTS,
+            "program_version": 0 if data.get("config_id") is None else 1,
+            "program_error": program_error(ProgramStatus.PENDING, None),
             "deleted": False,
         }
     )
 
 
 def _updated(row: Row, data: Data) -> Row:
+    row = with_feldera_fields(row)
     if data.get("config_id") != row["config_id"]:
         _set(row, "program_status", ProgramStatus.PENDING, iso(data["at"]))
+        # The program is now that config (domain.pipeline.Pipeline._updated).
+        for field in ("program_code", "udf_rust", "udf_toml", "program_config"):
+            row[field] = FELDERA_DEFAULTS[field]
+        row["program_error"] = program_error(ProgramStatus.PENDING, None)
+        row["program_version"] += 1
     row["name"], row["description"] = data["name"], data["description"]
     row["config_id"] = data.get("config_id")
+    row["version"] += 1
+    return row
+
+
+def _program_validated(row: Row, data: Data) -> Row:
+    row = with_feldera_fields(row)
+    _set(row, "program_status", data["status"], iso(data["at"]))
+    row["program_error"] = program_error(row["program_status"], None)
+    return row
+
+
+def _program_changed(row: Row, data: Data) -> Row:
+    row = with_feldera_fields(row)
+    for field in ("program_code", "udf_rust", "udf_toml", "program_config", "config_id"):
+        row[field] = data[field]
+    _set(row, "program_status", data["status"], iso(data["at"]))
+    row["program_error"] = program_error(row["program_status"], data.get("report"))
+    row["program_version"] += 1
+    row["version"] += 1
+    return row
+
+
+def _runtime_config_changed(row: Row, data: Data) -> Row:
+    row = with_feldera_fields(row)
+    row["runtime_config"] = data["runtime_config"]
+    row["version"] += 1
+    return row
+
+
+def _tags_changed(row: Row, data: Data) -> Row:
+    row = with_feldera_fields(row)
+    row["tags"] = data["tags"]
     row["version"] += 1
     return row
 
@@ -219,7 +289,10 @@ def _status_step(field: str, *, to: object = None, from_data: str | None = None)
 # event type -> step; every one of them also bumps `refresh_version` (see `apply`).
 STEPS: Final[dict[str, Step]] = {
     "Updated": _updated,
-    "ProgramValidated": _status_step("program_status", from_data="status"),
+    "ProgramValidated": _program_validated,
+    "ProgramChanged": _program_changed,
+    "RuntimeConfigChanged": _runtime_config_changed,
+    "TagsChanged": _tags_changed,
     "StartRequested": _start_requested,
     "StopRequested": _stop_requested,
     "RuntimeDesiredChanged": _status_step("deployment_runtime_desired_status", from_data="desired"),
@@ -240,9 +313,15 @@ STEPS: Final[dict[str, Step]] = {
 
 def _refreshed(step: Step) -> Step:
     def refreshed(row: Row, data: Data) -> Row:
+        desired = row["deployment_desired_status"]
         row = step(row, data)
         row["refresh_version"] += 1
-        return derive(row)
+        row = derive(row)
+        # Who changed what the pipeline should be: the sender of the command whose event
+        # moved the combined desired status (None: unknown, e.g. an older event).
+        if row["deployment_desired_status"] != desired:
+            row["deployment_desired_status_by"] = data.get("sent_by")
+        return row
 
     return refreshed
 

@@ -113,6 +113,8 @@ def _columns(table: Table, row: Row) -> dict[str, Any]:
             "doc": row,
             "name": row["name"],
             "created_key": sort_key(row["created_at"]),
+            # rows stored before configs could be deleted lack it
+            "deleted": int(row.get("deleted", False)),
         }
     doc = {key: value for key, value in row.items() if key != "stages"}
     return {

@@ -83,6 +83,8 @@ CONFIGS: Final = Table(
         ("name", "TEXT"),
         # fixed-width UTC text (projections.times.sort_key): text order is time order
         ("created_key", "TEXT"),
+        # 1 once deleted; NULL in rows stored before it, none of which is deleted
+        ("deleted", "INTEGER"),
     ),
     ("id",),
     (("name",), ("created_key",)),

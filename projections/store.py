@@ -21,7 +21,9 @@ Query API (stable; rows are JSON-ready dicts, None / empty when absent or delete
 - `list_configs(name=, limit=, offset=)` -> (count, rows): count before paging, rows as
   `get_config`'s, newest first (ties by id); `name` matches exactly. Rows stored before
   the configs table had its name and created-at columns come last and match no name,
-  until `pipelines projections rebuild` writes them anew.
+  until `pipelines projections rebuild` writes them anew. A deleted config is in neither.
+- `config_use(id)` -> ConfigUse: what uses a config (its unfinished executions, the live
+  pipelines naming it) and how many of its executions are projected (DeleteConfig).
 - `get_execution(id)` -> the run: id, owner_kind (pipeline | config), pipeline_id,
   pipeline_name, config_id, config_version, run_number, tag, parent_execution_id,
   root_execution_id, replay_source, skip_init_message, init_route, init_payload,

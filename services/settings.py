@@ -116,6 +116,35 @@ class Settings(BaseSettings):
     # one load balancer the same one.
     api_stream_token_secret: SecretStr | None = None
 
+    # OpenLineage out (docs/lineage.md): the relay role emits a RunEvent for every start
+    # and end of a config execution or pipeline run to `lineage_sink` (none: off): a Kafka
+    # topic (`lineage_topic`, through this service's brokers) or an HTTP endpoint such as
+    # Marquez's (`lineage_url` + `lineage_endpoint`, with `lineage_api_key` as bearer).
+    # Jobs are named in `lineage_namespace`; topics in `lineage_dataset_namespace`, by
+    # default `kafka://<first bootstrap server>` (set it when that address changes, as the
+    # embedded broker's port does on every `pipelines dev`).
+    lineage_sink: Literal["none", "kafka", "http", "console"] = "none"
+    lineage_namespace: str = Field(default="pipelines", min_length=1)
+    lineage_topic: str = Field(default="openlineage.events", min_length=1)
+    lineage_url: str | None = None
+    lineage_endpoint: str = "api/v1/lineage"
+    lineage_api_key: SecretStr | None = None
+    lineage_dataset_namespace: str | None = None
+
+    # Observability (docs/operations.md). Metrics are always counted (per batch); they are
+    # served on the API's GET /metrics (open to all unless `api_metrics` is false) and, by
+    # any role, on `metrics_port` (None: no port; 0: a free one). Tracing `console` prints
+    # spans; `otlp` sends them to `tracing_otlp_endpoint` (else the OTEL_EXPORTER_OTLP_*
+    # variables) and needs opentelemetry-exporter-otlp-proto-http. Logs: `text` for people,
+    # `json` one object a line with the correlation ids.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    api_metrics: bool = True
+    tracing: Literal["none", "console", "otlp"] = "none"
+    tracing_service_name: str = Field(default="pipelines", min_length=1)
+    tracing_otlp_endpoint: str | None = None
+    log_format: Literal["text", "json"] = "text"
+
     @property
     def topics(self) -> Topics:
         return Topics(prefix=self.topic_prefix)

@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from projections.store import ReadStore
 from services.adapters.command_records import recorder_env
 from services.adapters.eventstore import EventStore, open_event_store
 from services.adapters.kafka.clients import make_producer, topic_creator
@@ -23,7 +24,10 @@ from services.adapters.message_store import open_message_store
 from services.adapters.stores import open_command_store
 from services.entrypoints.health import Heartbeat
 from services.entrypoints.http.server import run_api
+from services.observability import exposition, tracing
+from services.observability.trace_links import TraceLinks
 from services.runtimes.command_handler import CommandConsumer
+from services.runtimes.openlineage.emitter import LineageEmitter, lineage_emitter
 from services.runtimes.orchestrator.ledger import Ledger
 from services.runtimes.orchestrator.liveness import open_gate
 from services.runtimes.orchestrator.role import run_orchestrator
@@ -33,7 +37,7 @@ from services.runtimes.relay import Relay
 from services.runtimes.replay_publisher import ReplayProgress, ReplayPublisher
 from services.service_layer.decider import Decider
 from services.service_layer.handlers import HANDLERS
-from services.service_layer.handling import ExecutionGate
+from services.service_layer.handling import ConfigUseReader, ExecutionGate
 from services.service_layer.replay_plan import StoredMessages, Unfinished
 from services.settings import Settings
 
@@ -48,11 +52,12 @@ def handler_decider(
     gate: ExecutionGate,
     stored: StoredMessages | None = None,
     unfinished: Unfinished | None = None,
+    usage: ConfigUseReader | None = None,
 ) -> Decider:
     """The command handler's decider: every handler, the orchestrator gate, the timeout
     every new run gets (`PIPELINES_EXECUTION_TIMEOUT_S`) and, for replays, the message
     store the orchestrators write (`PIPELINES_MESSAGE_STORE`), the route ledger (lineage)
-    and the replay size limit."""
+    and the replay size limit; for DeleteConfig, the read models (what uses a config)."""
     timeout = timedelta(seconds=settings.execution_timeout_s)
     return Decider(
         store,
@@ -62,6 +67,7 @@ def handler_decider(
         stored=stored,
         unfinished=unfinished,
         replay_max_messages=settings.replay_max_messages,
+        usage=usage,
     )
 
 
@@ -80,13 +86,16 @@ async def run_handler(
         stack.push_async_callback(asyncio.to_thread, stored.close)
         ledger = await asyncio.to_thread(Ledger, settings.event_store_url)
         stack.push_async_callback(asyncio.to_thread, ledger.close)
-        decider = handler_decider(settings, store, gate, stored, ledger)
+        read_store = await asyncio.to_thread(ReadStore, settings.event_store_url)
+        stack.push_async_callback(asyncio.to_thread, read_store.close)
+        decider = handler_decider(settings, store, gate, stored, ledger, read_store)
         await CommandConsumer(settings, decider).run(stop, heartbeat)  # commits its last batch
 
 
 async def run_relay(settings: Settings, stop: asyncio.Event, heartbeat: Callable[[], None]) -> None:
     """The outbox relay: event store notification log -> events topic, and beside it the
-    replay publisher (services.runtimes.replay_publisher), which the relay wakes."""
+    replay publisher (services.runtimes.replay_publisher) and the OpenLineage emitter
+    (services.runtimes.openlineage), which the relay wakes."""
     url = settings.event_store_url
     store = await asyncio.to_thread(open_event_store, url, extra_env=recorder_env(url))
     producer = make_producer(settings)
@@ -100,6 +109,9 @@ async def run_relay(settings: Settings, stop: asyncio.Event, heartbeat: Callable
         stack.push_async_callback(asyncio.to_thread, progress.close)
         stack.push_async_callback(producer.stop)
         await producer.start()
+        links = await asyncio.to_thread(TraceLinks, url) if tracing.enabled() else None
+        if links is not None:  # the handler's spans, which the relay's continue
+            stack.push_async_callback(asyncio.to_thread, links.close)
         ensure = topic_creator(settings)
         replays = ReplayPublisher(
             store,
@@ -111,6 +123,15 @@ async def run_relay(settings: Settings, stop: asyncio.Event, heartbeat: Callable
             ensure_topics=ensure,
             reserved_topics=settings.topics.all(),
         )
+        # OpenLineage out (docs/lineage.md), when a sink is configured: woken with replays.
+        lineage = lineage_emitter(settings, store, producer, ensure, stack)
+        followers: list[ReplayPublisher | LineageEmitter] = [replays]
+        followers += [] if lineage is None else [lineage]
+
+        def wake_followers() -> None:
+            for follower in followers:
+                follower.wake()
+
         relay = Relay(
             store,
             producer,
@@ -120,9 +141,10 @@ async def run_relay(settings: Settings, stop: asyncio.Event, heartbeat: Callable
             heartbeat=heartbeat,
             ensure_topics=ensure,
             reserved_topics=settings.topics.all(),
-            on_published=replays.wake,
+            on_published=wake_followers,
+            trace_links=links,
         )
-        await asyncio.gather(relay.run(stop), replays.run(stop))
+        await asyncio.gather(relay.run(stop), *(follower.run(stop) for follower in followers))
 
 
 ROLES: dict[str, Role] = {
@@ -158,6 +180,10 @@ async def run_roles(
     """Run the named roles until `stop` is set. If one of them fails, the others are
     stopped too and the failure is raised: a half-running process is worse than none."""
     roles = check_roles(names)
+    tracing.configure(settings)  # once per process, if PIPELINES_TRACING says so
+    observed = contextlib.ExitStack()  # the metrics port (one per process), if set
+    observed.callback(tracing.shutdown)
+    observed.enter_context(exposition.serving(settings))
     beats = {name: Heartbeat(name, heartbeat_dir) for name in roles}
     tasks = {
         asyncio.create_task(ROLES[name](settings, stop, beats[name]), name=f"role-{name}"): name
@@ -182,3 +208,4 @@ async def run_roles(
         await asyncio.gather(*tasks, return_exceptions=True)
         for beat in beats.values():
             beat.clear()
+        observed.close()

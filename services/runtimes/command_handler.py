@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Unpack
@@ -39,6 +40,8 @@ from contracts.envelope import CE_CORRELATIONID, HeaderMap, KafkaRecord
 from contracts.errors import WireError
 from services.adapters.kafka.clients import make_producer
 from services.adapters.kafka.engine import Batch, EngineStats, Finish, Record, Tuning
+from services.observability import collectors, metrics
+from services.observability.trace_hops import CommandBatch, CommandSpans
 from services.runtimes.group_role import GroupRole
 from services.service_layer.decider import Decider, Item, Outcome
 from services.settings import Settings
@@ -105,7 +108,8 @@ def decode_record(record: Record, *, max_bytes: int) -> tuple[Item | None, Kafka
         rejected = rejection(error, command_id=error.command_id, command_type=error.command_type)
         correlation_id = HeaderMap.of(headers).get(CE_CORRELATIONID)
         return Item(error.command_id, correlation_id, rejected=rejected), dead_letter
-    return Item(decoded.command_id, decoded.correlation_id, command=decoded.command), None
+    sent_by = decoded.attributes.sent_by
+    return Item(decoded.command_id, decoded.correlation_id, decoded.command, sent_by=sent_by), None
 
 
 async def _all_delivered(deliveries: Sequence[Awaitable[object]]) -> None:
@@ -144,6 +148,8 @@ class CommandConsumer(GroupRole[ConsumerStats]):
             on_rebalance=self._drop_cache,
         )
         self._producer: AIOKafkaProducer | None = None
+        self._spans = CommandSpans(settings.event_store_url)  # while tracing is on
+        collectors.track(self.engine)  # its counters and lag, at scrape time
 
     @property
     def batch_lock(self) -> asyncio.Lock:
@@ -159,15 +165,20 @@ class CommandConsumer(GroupRole[ConsumerStats]):
             producer, self._producer = self._producer, None
             if producer is not None:
                 await producer.stop()
+            self._spans.close()
 
     async def handle(self, batch: Batch) -> Finish:
+        started = time.perf_counter()
         decoded = prepare_batch(batch.partitions, max_bytes=self.settings.max_message_bytes)
+        traced = self._spans.begin(batch.records)  # None while tracing is off
+        self.decider.before_save = None if traced is None else traced.before_save
         # The eventsourcing library is synchronous: keep it off the event loop.
         outcomes = await asyncio.to_thread(self.decider.decide, decoded.items)
         delivered = await self._publish(
             await self._started_producer(), outcomes, decoded.dead_letters
         )
-        return Finish(delivered, functools.partial(self._count, decoded, outcomes))
+        count = functools.partial(self._count, decoded, outcomes, started, len(batch), traced)
+        return Finish(delivered, count)
 
     def _drop_cache(self, _: set[TopicPartition]) -> None:
         self.decider.drop_cache()
@@ -224,7 +235,17 @@ class CommandConsumer(GroupRole[ConsumerStats]):
             )
             await sent
 
-    def _count(self, decoded: Decoded, outcomes: Sequence[Outcome]) -> None:
+    def _count(
+        self,
+        decoded: Decoded,
+        outcomes: Sequence[Outcome],
+        started: float,
+        records: int,
+        traced: CommandBatch | None,
+    ) -> None:
+        metrics.commands(outcomes, decoded.dead_letters, records, started)
+        if traced is not None:
+            traced.end(outcomes)
         stats = self.stats
         stats.commands += len(outcomes)
         accepted = sum(1 for o in outcomes if o.result.outcome == "accepted")

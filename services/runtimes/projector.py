@@ -21,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Unpack
 from uuid import UUID
 
@@ -36,6 +38,8 @@ from projections.rebuild import Progress, RebuildStats, rebuild
 from projections.store import ReadStore
 from services.adapters.eventstore import EventStore, open_event_store
 from services.adapters.kafka.engine import AfterCommit, Batch, EngineStats, Tuning
+from services.observability import collectors, metrics
+from services.observability.trace_hops import RecordSpans, projection_spans
 from services.runtimes.group_role import GroupRole
 from services.runtimes.relay import to_lifecycle_event
 from services.settings import Settings
@@ -165,15 +169,30 @@ class ProjectorConsumer(GroupRole[ProjectorStats]):
             defaults={"batch_max": BATCH_MAX, "batch_wait_ms": BATCH_WAIT_MS},
             tuning=tuning,
         )
+        collectors.track(self.engine)  # its counters and lag, at scrape time
 
     async def handle(self, batch: Batch) -> AfterCommit:
+        started = time.perf_counter()
         events, bad = decode_records(batch)
+        traced = projection_spans(batch.records)  # None while tracing is off
         applied = await asyncio.to_thread(self.projector.apply_batch, events)
-        return functools.partial(self._count, applied, bad)
+        newest = metrics.newest_time(event.time for event in events)
+        return functools.partial(self._count, applied, bad, newest, len(batch), started, traced)
 
-    def _count(self, applied: BatchStats, undecodable: int) -> None:
+    def _count(
+        self,
+        applied: BatchStats,
+        undecodable: int,
+        newest: datetime | None,
+        records: int,
+        started: float,
+        traced: RecordSpans | None,
+    ) -> None:
         self.stats.events.add(applied)
         self.stats.undecodable += undecodable
+        metrics.projected(applied, undecodable, newest, records, started)
+        if traced is not None:
+            traced.end()
 
 
 async def run_projector(
@@ -185,7 +204,8 @@ async def run_projector(
     read = await asyncio.to_thread(ReadStore, url)
     try:
         projector = Projector(read, fetch_events_from(store))
-        await ProjectorConsumer(settings, projector).run(stop, heartbeat)
+        with collectors.executions_by_status(url):  # counted from the read model when scraped
+            await ProjectorConsumer(settings, projector).run(stop, heartbeat)
     finally:
         await asyncio.to_thread(read.close)
         await asyncio.to_thread(store.close)

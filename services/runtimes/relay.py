@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,6 +54,9 @@ from contracts.events import LifecycleEvent
 from services.adapters import commit_signals
 from services.adapters.command_records import PostgresCommandRecorder, SQLiteCommandRecorder
 from services.adapters.eventstore import EventStore
+from services.observability import collectors, metrics
+from services.observability.trace_hops import RelaySpans
+from services.observability.trace_links import TraceLinks
 from services.runtimes.sweep import Next, Sweep
 from services.service_layer.outbox import outbound_messages
 
@@ -140,6 +144,7 @@ class Relay:
         ensure_topics: EnsureTopics | None = None,
         reserved_topics: Iterable[str] = (),
         on_published: Callable[[], None] | None = None,
+        trace_links: TraceLinks | None = None,
     ) -> None:
         recorder = store.recorder
         if not isinstance(recorder, SQLiteCommandRecorder | PostgresCommandRecorder):
@@ -162,11 +167,14 @@ class Relay:
         # the same log: a new replay's creation event is among what was published).
         self._on_published = on_published
         self.position = recorder.get_position(name)
+        # While tracing: spans continuing the commands' (services.observability.trace_links).
+        self._spans = RelaySpans(trace_links)
 
     async def publish_batch(self) -> BatchOutcome:
         """Read up to `batch_max` notifications after the position, send each one's event
         and derived messages, await every acknowledgement, and advance to the last
         notification that, with all before it, was acknowledged in full."""
+        started, before = time.perf_counter(), self.position
         notifications = await asyncio.to_thread(self._read)
         if not notifications:
             return BatchOutcome(0, self.position, failed=False)
@@ -176,6 +184,7 @@ class Relay:
         except Exception:
             log.exception("Relay could not make sure the outbound topics exist")
             return BatchOutcome(len(notifications), self.position, failed=True)
+        traced = await self._spans.begin(planned)  # None while tracing is off
         sent: list[tuple[int, list[Awaitable[Any]]]] = []
         failed = False
         for notification_id, records in planned:
@@ -208,6 +217,9 @@ class Relay:
         if advanced != self.position:
             await asyncio.to_thread(self._recorder.set_position, self._name, advanced)
             self.position = advanced
+        await self._spans.end(traced, self.position)
+        passed = sum(1 for n in notifications if before < n.id <= self.position)
+        metrics.relayed(passed, len(notifications), started)
         return BatchOutcome(len(notifications), self.position, failed)
 
     def _records_of(self, notification: Notification) -> list[tuple[str, KafkaRecord]]:
@@ -249,7 +261,10 @@ class Relay:
             first_backoff_s=min(self._poll_interval_s, _SAFETY_POLL_S),
         )
         wake = commit_signals.on_loop(sweep.wake)
-        with commit_signals.listening(self._store.commit_key, wake):
+        backlog = collectors.relay_backlog(
+            self._name, self._recorder.max_notification_id, lambda: self.position
+        )
+        with backlog, commit_signals.listening(self._store.commit_key, wake):
             async with _wake_ups(self._recorder, sweep.wake):
                 await sweep.run(stop, on_round=self._heartbeat)
 

@@ -37,9 +37,11 @@ from domain.adapters import BUILTIN_ADAPTERS, AdapterRegistry
 from domain.errors import DomainError
 from services.adapters.command_records import PostgresCommandRecorder, SQLiteCommandRecorder
 from services.adapters.eventstore import ConcurrencyConflict, EventStore
+from services.observability.logs import log_ids
 from services.service_layer.handling import (
     DEFAULT_REPLAY_MAX_MESSAGES,
     DEFAULT_RUN_TIMEOUT,
+    ConfigUseReader,
     Context,
     ExecutionGate,
     Handler,
@@ -62,6 +64,8 @@ class Item:
     correlation_id: str | None = None
     command: Command | None = None
     rejected: CommandRejected | None = None
+    # Who sent it (CloudEventAttributes.sent_by): kept on its events and its result.
+    sent_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,11 @@ def _now() -> datetime:
 
 
 class Decider:
+    # Told the batch's new outcomes just before they are saved, in the same thread (the
+    # command handler's tracing links each event to its command's span there:
+    # services.observability.trace_links).
+    before_save: Callable[[Sequence[Outcome]], None] | None = None
+
     def __init__(
         self,
         store: EventStore,
@@ -95,8 +104,10 @@ class Decider:
         stored: StoredMessages | None = None,
         unfinished: Unfinished | None = None,
         replay_max_messages: int = DEFAULT_REPLAY_MAX_MESSAGES,
+        usage: ConfigUseReader | None = None,
     ) -> None:
         self.store = store
+        self.usage = usage
         self.stored = stored
         self.unfinished = unfinished
         self.replay_max_messages = replay_max_messages
@@ -166,12 +177,15 @@ class Decider:
                 first = decided[item.command_id]
                 outcomes.append(self._repeat(item, first.value))
             else:
-                outcome = self._outcome(item, self._decide_one(item, uow))
+                with log_ids(command_id=item.command_id, correlation_id=item.correlation_id):
+                    outcome = self._outcome(item, self._decide_one(item, uow))
                 decided[item.command_id] = outcome
                 if not _retry_later(outcome.result):
                     records.append((item.command_id, outcome.value))
                 outcomes.append(outcome)
         if records:
+            if self.before_save is not None:
+                self.before_save(list(decided.values()))
             self.store.save(*uow.aggregates(), processed_commands=records)
         return outcomes
 
@@ -192,23 +206,26 @@ class Decider:
             uow=uow,
             now=self.clock(),
             command_id=item.command_id,
+            sent_by=item.sent_by,
             adapters=self.adapters,
             run_timeout=self.run_timeout,
             gate=self.gate,
             stored=self.stored,
             unfinished=self.unfinished,
             replay_max_messages=self.replay_max_messages,
+            usage=self.usage,
         )
         try:
             decision = handler(command, context)
         except DomainError as error:
             uow.rollback_to(mark)
-            return rejection(
+            refused = rejection(
                 error,
                 command_id=item.command_id,
                 command_type=command_type,
                 validation_report=_report_of(error),
             )
+            return refused.model_copy(update={"sent_by": item.sent_by})
         except (PersistenceError, ConcurrencyConflict):
             raise
         except Exception as error:
@@ -222,6 +239,8 @@ class Decider:
                 f"The {command_type} handler failed: {type(error).__name__}",
                 500,
             )
+        if item.sent_by is not None:
+            uow.stamp(mark, item.sent_by)
         raised = uow.new_events_since(mark)
         version = None
         if decision.aggregate_id is not None:
@@ -235,6 +254,7 @@ class Decider:
             event_ids=[event_id(str(aid), v) for aid, v in raised],
             reply=decision.reply,
             http_status=decision.http_status,
+            sent_by=item.sent_by,
         )
 
     def _outcome(self, item: Item, result: CommandResult) -> Outcome:

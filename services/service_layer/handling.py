@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from domain.adapters import BUILTIN_ADAPTERS, AdapterRegistry
+from projections.config_queries import ConfigUse
 from services.service_layer.replay_plan import StoredMessages, Unfinished
 from services.service_layer.unit_of_work import UnitOfWork
 
@@ -39,11 +40,21 @@ class ExecutionGate(Protocol):
         """Count `execution_id` as running, or raise a DomainError (503) saying why not."""
 
 
+class ConfigUseReader(Protocol):
+    """What uses a config, as the read models show it (projections.config_queries; the
+    handler role wires the read store)."""
+
+    def config_use(self, config_id: str) -> ConfigUse: ...
+
+
 @dataclass(frozen=True)
 class Context:
     uow: UnitOfWork
     now: datetime
     command_id: str
+    # Who sent the command (services.service_layer.decider.Item.sent_by), for replies
+    # that name it; its events get it from the decider, not from the handlers.
+    sent_by: str | None = None
     # A factory because the registry is unhashable, which dataclasses take for mutable.
     adapters: AdapterRegistry = field(default_factory=lambda: BUILTIN_ADAPTERS)
     run_timeout: timedelta = DEFAULT_RUN_TIMEOUT
@@ -54,6 +65,8 @@ class Context:
     # The route ledger's unfinished messages, for lineage replays (None: refused).
     unfinished: Unfinished | None = None
     replay_max_messages: int = DEFAULT_REPLAY_MAX_MESSAGES
+    # For DeleteConfig (None: refused, 503, until a handler that has one decides it).
+    usage: ConfigUseReader | None = None
 
 
 Handler = Callable[[Any, Context], Decision]

@@ -91,10 +91,14 @@ def pipeline_run(run: Execution, pipeline_name: str | None = None) -> JsonObject
     }
 
 
-def execution_response(execution: Execution) -> JsonObject:
+def execution_response(
+    execution: Execution, *, started_by: str | None = None, completed_by: str | None = None
+) -> JsonObject:
     """Seed 004's ExecutionResponse (FactFlow): running/completed/failed/cancelled/interrupted.
 
     `started_at` is required there and an execution counts as started once it exists.
+    `started_by` / `completed_by` are ours: the aggregate does not know who sent what (its
+    events do), so a handler passes the sender it knows, its own command's.
     """
     return {
         "id": str(execution.id),
@@ -106,4 +110,6 @@ def execution_response(execution: Execution) -> JsonObject:
         "root_execution_id": _str(execution.root_execution_id),
         "replay_source": None if execution.replay_source is None else str(execution.replay_source),
         "tag": execution.tag,
+        "started_by": started_by,
+        "completed_by": completed_by,
     }

@@ -88,6 +88,19 @@ class UnitOfWork:
                 raised.append((aggregate_id, event.originator_version))
         return raised
 
+    def stamp(self, mark: Mark, sent_by: str) -> None:
+        """Record on every event raised since `mark` who sent the command that raised it.
+        Events are immutable: each pending one is replaced by a copy carrying `sent_by`
+        (applying it again changes nothing, the aggregates never read it)."""
+        for aggregate_id, kept in mark.items():
+            aggregate = self._seen.get(aggregate_id)
+            if aggregate is None:
+                continue
+            pending = aggregate.pending_events
+            for index in range(kept, len(pending)):
+                raised = cast(Aggregate.Event, pending[index])
+                pending[index] = raised.model_copy(update={"sent_by": sent_by})
+
     def rollback_to(self, mark: Mark) -> None:
         for aggregate_id, kept in mark.items():
             aggregate = self._seen.get(aggregate_id)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from contracts import commands as c
+from contracts.openlineage_commands import OpenLineageEventType
 from contracts.statuses import (
     BootstrapPolicy,
     InitialStatus,
@@ -52,12 +53,14 @@ SAMPLES: list[tuple[c.Command, str | None]] = [
     (c.StopPipeline(pipeline_name="orders", force=True), "orders"),
     (c.PausePipeline(pipeline_name="orders"), "orders"),
     (c.ResumePipeline(pipeline_name="orders"), "orders"),
+    (c.ActivatePipeline(pipeline_name="orders"), "orders"),
     (c.CheckpointPipeline(pipeline_name="orders"), "orders"),
     (c.ApprovePipeline(pipeline_name="orders"), "orders"),
     (c.DismissPipelineError(pipeline_name="orders"), "orders"),
     (c.ClearPipelineStorage(pipeline_name="orders"), "orders"),
     (c.CreateConfig(config_id=CONFIG_ID, name="cfg", document=DOCUMENT), str(CONFIG_ID)),
     (c.UpdateConfig(config_id=CONFIG_ID, document=YAML_DOCUMENT, name="cfg2"), str(CONFIG_ID)),
+    (c.DeleteConfig(config_id=CONFIG_ID), str(CONFIG_ID)),
     (c.ValidateConfig(document=YAML_DOCUMENT), None),
     (
         c.RunConfig(
@@ -83,6 +86,20 @@ SAMPLES: list[tuple[c.Command, str | None]] = [
     (c.CancelExecution(execution_id=EXECUTION_ID), str(EXECUTION_ID)),
     (c.ReplayExecution(parent=str(EXECUTION_ID), from_stage="enrich"), str(EXECUTION_ID)),
     (c.DeleteRun(run_id=RUN_ID, pipeline_id="orders"), str(RUN_ID)),
+    (
+        c.RecordRunEvent(
+            run_id=RUN_ID,
+            event_type=OpenLineageEventType.COMPLETE,
+            event_time=AT,
+            job_namespace="airflow",
+            job_name="daily-orders",
+            producer="https://example.com/producer",
+            run_facets={"nominalTime": {"nominalStartTime": "2019-05-09T15:00:00Z"}},
+            nominal_start_time=AT,
+            nominal_end_time=AT,
+        ),
+        str(RUN_ID),
+    ),
     (
         c.DecideExecution(
             execution_id=EXECUTION_ID,

@@ -27,11 +27,12 @@ from tests.contracts.samples import RUN_ID, SAMPLES, YAML_DOCUMENT
 
 EXPECTED_NAMES = {
     "CreatePipeline", "UpdatePipeline", "DeletePipeline", "StartPipeline", "StopPipeline",
-    "PausePipeline", "ResumePipeline", "CheckpointPipeline", "ApprovePipeline",
+    "PausePipeline", "ResumePipeline", "ActivatePipeline", "CheckpointPipeline",
+    "ApprovePipeline",
     "DismissPipelineError", "ClearPipelineStorage",
-    "CreateConfig", "UpdateConfig", "ValidateConfig", "RunConfig",
+    "CreateConfig", "UpdateConfig", "DeleteConfig", "ValidateConfig", "RunConfig",
     "CreateRun", "StartRun", "CompleteRun", "FailRun", "AbortRun", "UpdateRunStatus",
-    "CancelExecution", "DeleteRun", "ReplayExecution",
+    "CancelExecution", "DeleteRun", "ReplayExecution", "RecordRunEvent",
     "DecideExecution", "ReportStageProgress",
     "ReconcilePipeline",
 }  # fmt: skip

@@ -34,6 +34,7 @@ ACTIONS: dict[Action, Callable[[Pipeline], object]] = {
     A.STOP: lambda p: p.stop(force=False, at=now()),
     A.PAUSE: lambda p: p.pause(at=now()),
     A.RESUME: lambda p: p.resume(at=now()),
+    A.ACTIVATE: lambda p: p.activate(at=now()),
     A.APPROVE: lambda p: p.approve(at=now()),
     A.CHECKPOINT: lambda p: p.checkpoint(at=now()),
     A.CLEAR: lambda p: p.clear(at=now()),
@@ -51,7 +52,7 @@ REPLIES: dict[tuple[Action, Outcome], object] = {
     (A.STOP, Outcome.FORWARD): "Pipeline is suspending",
     (A.PAUSE, Outcome.FORWARD): "Pipeline transitioning from Running to Paused",
     (A.RESUME, Outcome.FORWARD): "Pipeline transitioning from Running to Running",
-    (A.CHECKPOINT, Outcome.FORWARD): {"checkpoint_sequence_number": 1},
+    (A.ACTIVATE, Outcome.FORWARD): "Pipeline transitioning from Running to Running",
     (A.CLEAR, Outcome.ACCEPT): "Pipeline storage is being cleared",
     (A.DISMISS_ERROR, Outcome.ACCEPT): "Pipeline deployment error has been dismissed",
     (A.DISMISS_ERROR, Outcome.DISMISS_RESTRICTED): "Pipeline deployment error has been dismissed",
@@ -133,6 +134,13 @@ def test_action_matrix(state: tuple[R, D], action: Action) -> None:
                 "Cannot delete pipeline unless its storage is cleared. "
                 "Clear storage first using `/clear`.",
             )
+        case _ if (action, expected) == (A.CHECKPOINT, Outcome.FORWARD):
+            # The request's number, and the deployment it was made to (Feldera's
+            # incarnation_uuid).
+            assert call(p) == {
+                "checkpoint_sequence_number": 1,
+                "incarnation_uuid": str(p.deployment_id),
+            }
         case _:
             assert call(p) == REPLIES[(action, expected)]
 
@@ -148,7 +156,7 @@ def test_every_reachable_state_and_action_is_in_the_matrix() -> None:
         (R.STOPPING, D.STOPPED),
     }
     assert set(ACTION_MATRIX) == {(*state, action) for state in STATES for action in Action}
-    assert len(ACTION_MATRIX) == 7 * 11
+    assert len(ACTION_MATRIX) == 7 * 12
 
 
 def test_matrix_spot_checks_from_the_reference_summary() -> None:
@@ -163,6 +171,7 @@ def test_matrix_spot_checks_from_the_reference_summary() -> None:
         deployed = resources is R.PROVISIONED
         expected = Outcome.FORWARD if deployed else Outcome.NOT_DEPLOYED
         assert ACTION_MATRIX[(resources, desired, A.PAUSE)] is expected
+        assert ACTION_MATRIX[(resources, desired, A.ACTIVATE)] is expected
 
 
 def test_clear_rule_in_matrix_agrees_with_storage_rule() -> None:

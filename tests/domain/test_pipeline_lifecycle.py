@@ -138,10 +138,10 @@ def test_approve_only_while_awaiting_approval() -> None:
     )
 
 
-def test_checkpoint_numbers_increase() -> None:
-    p, _ = provisioned()
-    assert p.checkpoint(at=now()) == {"checkpoint_sequence_number": 1}
-    assert p.checkpoint(at=now()) == {"checkpoint_sequence_number": 2}
+def test_checkpoint_numbers_increase_and_name_the_deployment() -> None:
+    p, dep = provisioned()
+    assert p.checkpoint(at=now()) == {"checkpoint_sequence_number": 1, "incarnation_uuid": str(dep)}
+    assert p.checkpoint(at=now()) == {"checkpoint_sequence_number": 2, "incarnation_uuid": str(dep)}
 
 
 def test_unavailable_runtime_refuses_interaction_with_retry_after() -> None:

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from contracts import commands as cmd
 from contracts.events import LifecycleEvent
+from contracts.program_error import program_error
 from contracts.statuses import RunStatus, RuntimeStatus
 from domain.config import Config
 from domain.execution import Execution
@@ -146,6 +147,7 @@ def expected_pipeline(p: Pipeline) -> dict[str, Any]:
         "deployment_status_since": iso(p.deployment_status_since),
         "deployment_desired_status": str(p.deployment_desired_status),
         "deployment_desired_status_since": iso(p.deployment_desired_status_since),
+        "deployment_desired_status_by": None,  # the driven commands name no sender
         "deployment_error": p.deployment_error,
         "deployment_id": _s(p.deployment_id),
         "deployment_initial": _s(p.deployment_initial),
@@ -162,6 +164,14 @@ def expected_pipeline(p: Pipeline) -> dict[str, Any]:
         "storage_status_since": iso(p.storage_status_since),
         "bootstrap_policy": _s(p.bootstrap_policy),
         "checkpoint_sequence_number": p.checkpoint_sequence_number,
+        "program_code": p.program_code,
+        "udf_rust": p.udf_rust,
+        "udf_toml": p.udf_toml,
+        "program_config": p.program_config,
+        "runtime_config": p.runtime_config,
+        "tags": p.tags,
+        "program_version": p.program_version,
+        "program_error": program_error(str(p.program_status), p.program_report),
     }
 
 
@@ -210,6 +220,8 @@ def expected_execution(e: Execution, pipeline_name: str | None) -> dict[str, Any
         "ended_at": iso(e.ended_at),
         "duration_ms": e.duration_ms,
         "last_transition_at": iso(e.last_transition_at),
+        "created_by": None,  # the driven commands name no sender
+        "ended_by": None,
         "stages": [
             {
                 "route": s.route,

@@ -31,8 +31,8 @@ from tests.service_layer.decider_support import (
     opened_decider,
 )
 
-NEW_COLUMNS = ("name", "created_key")
-# The configs table as stores made it before it had the name and created-at columns.
+NEW_COLUMNS = ("name", "created_key", "deleted")
+# The configs table as stores made it before it had the name, created-at and deleted columns.
 OLD_CONFIGS = Table(CONFIGS.name, (("id", "TEXT NOT NULL"), ("doc", "TEXT NOT NULL")), ("id",))
 
 
@@ -99,7 +99,8 @@ def test_an_update_keeps_the_description_unless_it_gives_one(
 
 def old_tables(url: str, events: list[LifecycleEvent], *config_ids: str) -> None:
     """The configs and versions tables as an older store left them, holding the rows of
-    `config_ids` (their documents without the description, which old rows never had)."""
+    `config_ids` (their documents without the description and the deleted flag, which old
+    rows never had)."""
     db = Database(url)
     try:
         db.create_tables([*OLD_CONFIGS.create_statements(), *VERSIONS.create_statements()])
@@ -112,6 +113,7 @@ def old_tables(url: str, events: list[LifecycleEvent], *config_ids: str) -> None
                         row, version = configs.apply(event, row), event.version
                 assert row is not None
                 row.pop("description")
+                row.pop("deleted")
                 cursor.execute(
                     f"INSERT INTO {CONFIGS.physical()} (id, doc) VALUES (?, ?)",
                     (config_id, dump(row)),

@@ -119,6 +119,8 @@ def test_run_config_creates_an_execution_and_answers_the_execution_response(
         "root_execution_id": str(parent),  # a parent the store does not know is its own root
         "replay_source": "storage",
         "tag": "nightly",
+        "started_by": None,  # decided here, the command names no sender
+        "completed_by": None,
     }
     assert result.reply["started_at"].endswith("Z")
     execution: Execution = decider.store.repository.get(command.execution_id)

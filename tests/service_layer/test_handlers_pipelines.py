@@ -148,7 +148,10 @@ def test_the_lifecycle_commands_answer_feldera_s_replies_and_statuses(decider: D
         "Pipeline transitioning from Paused to Running",
         202,
     )
-    assert ok(CheckpointPipeline(pipeline_name="p1")) == ({"checkpoint_sequence_number": 1}, 200)
+    assert ok(CheckpointPipeline(pipeline_name="p1")) == (
+        {"checkpoint_sequence_number": 1, "incarnation_uuid": str(deployment)},
+        200,
+    )
     pipeline = stored_pipeline(decider.store, "p1")
     pipeline.runtime_status_reported(deployment, RuntimeStatus.AWAITING_APPROVAL, at=T0)
     decider.store.save(pipeline)

@@ -21,16 +21,19 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 
 from contracts.cloudevents import decode_result, encode_command, result_id
 from contracts.commands import Command, new_id
+from contracts.envelope import KafkaRecord
 from contracts.errors import WireError
 from contracts.results import CommandResult
 from services.adapters.kafka.clients import make_producer
 from services.adapters.kafka.engine import Batch, ConsumerEngine, Membership, since
+from services.observability.tracing import current_traceparent
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -158,30 +161,81 @@ class CommandBus:
             await self._producer.stop()
         self._reader = self._results = self._producer = None
 
-    async def publish(self, command: Command, command_id: str | None = None) -> str:
+    async def publish(
+        self, command: Command, command_id: str | None = None, *, api_key: str | None = None
+    ) -> str:
         """Put `command` on the commands topic; returns its id once the broker has it.
-        Raises NotPublished."""
+        `api_key`: the name of the key a request sent it with (its sender). Raises
+        NotPublished."""
         command_id = command_id or str(new_id())
         producer = self._producer
         if producer is None:
             raise NotPublished(command_id, command.command_type(), "the bus is not running")
-        record = encode_command(command, command_id=command_id, source=self.source)
+        record = encode_command(
+            command,
+            command_id=command_id,
+            source=self.source,
+            api_key=api_key,
+            traceparent=current_traceparent(),  # the sender's span (an HTTP request's)
+        )
+        return await self.publish_record(record, command_id, command.command_type())
+
+    async def publish_record(self, record: KafkaRecord, command_id: str, command_type: str) -> str:
+        """Put a record made elsewhere on the commands topic, as it is (a redriven dead
+        letter: `pipelines dlq redrive`); `command_id` is its `ce_id`. Raises NotPublished."""
+        producer = self._producer
+        if producer is None:
+            raise NotPublished(command_id, command_type, "the bus is not running")
         try:
             await producer.send_and_wait(
                 self._topic, value=record.value, key=record.key, headers=record.headers
             )
         except Exception as error:
-            raise NotPublished(command_id, command.command_type(), str(error)) from error
+            raise NotPublished(command_id, command_type, str(error)) from error
         return command_id
 
     async def send(
-        self, command: Command, command_id: str | None = None, *, timeout_s: float | None = None
+        self,
+        command: Command,
+        command_id: str | None = None,
+        *,
+        timeout_s: float | None = None,
+        api_key: str | None = None,
     ) -> CommandResult:
         """Publish `command` and return its result. Raises ResultTimeout when none came in
         time, NotPublished when it could not be published. Concurrent sends of one command
         id share one publication and one wait."""
         command_id = command_id or str(new_id())
-        command_type = command.command_type()
+        return await self._send(
+            command_id,
+            command.command_type(),
+            timeout_s,
+            lambda: self.publish(command, command_id, api_key=api_key),
+        )
+
+    async def send_record(
+        self,
+        record: KafkaRecord,
+        command_id: str,
+        command_type: str,
+        *,
+        timeout_s: float | None = None,
+    ) -> CommandResult:
+        """`publish_record`, then the result of `command_id`, as `send`."""
+        return await self._send(
+            command_id,
+            command_type,
+            timeout_s,
+            lambda: self.publish_record(record, command_id, command_type),
+        )
+
+    async def _send(
+        self,
+        command_id: str,
+        command_type: str,
+        timeout_s: float | None,
+        publish: Callable[[], Awaitable[str]],
+    ) -> CommandResult:
         timeout_s = self.timeout_s if timeout_s is None else timeout_s
         if not self.running:
             raise NotPublished(command_id, command_type, "the bus is not running")
@@ -199,7 +253,7 @@ class CommandBus:
             async with asyncio.timeout(timeout_s):
                 if first:
                     try:
-                        await self.publish(command, command_id)
+                        await publish()
                     except NotPublished as error:
                         waiting.future.set_exception(error)  # every sharer gets it
                 return await asyncio.shield(waiting.future)

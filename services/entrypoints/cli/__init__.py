@@ -1,7 +1,7 @@
 """The `pipelines` command line: run the service (`dev`, `serve`), talk to it (`send`,
-`replay`, `events tail`), check on it (`health`), manage its API keys (`api-keys`),
-rebuild its read models (`projections rebuild`) and regenerate its documents (`docs
-asyncapi`).
+`replay`, `events tail`), check on it (`health`), work its commands DLQ (`dlq`), manage
+its API keys (`api-keys`), rebuild its read models (`projections rebuild`) and
+regenerate its documents (`docs asyncapi`).
 
 One module per sub-command; this one only builds the typer app from them. Every module
 imports what a command needs (the HTTP app, FastStream, aiokafka, eventsourcing, psycopg,
@@ -15,6 +15,7 @@ import typer
 
 from services.entrypoints.cli import (
     api_keys,
+    dlq,
     docs,
     events,
     executions,
@@ -50,6 +51,12 @@ api_keys_app.command("create")(api_keys.create)
 api_keys_app.command("list")(api_keys.list_keys)
 api_keys_app.command("revoke")(api_keys.revoke)
 app.add_typer(api_keys_app, name="api-keys")
+
+dlq_app = typer.Typer(no_args_is_help=True, help="The commands DLQ: list, show, redrive.")
+dlq_app.command("list")(dlq.list_messages)
+dlq_app.command("show")(dlq.show)
+dlq_app.command("redrive")(dlq.redrive)
+app.add_typer(dlq_app, name="dlq")
 
 docs_app = typer.Typer(no_args_is_help=True, help="The interface's documents.")
 docs_app.command("asyncapi")(docs.asyncapi)

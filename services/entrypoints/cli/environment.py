@@ -8,11 +8,13 @@ that talks to Kafka or a database is imported inside the functions that need it.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+
+from services.observability import logs
+from services.observability.logs import LogFormat
 
 if TYPE_CHECKING:
     from services.settings import Settings
@@ -61,8 +63,7 @@ def client_settings() -> Settings:
     )
 
 
-def configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+def configure_logging(log_format: LogFormat = "text") -> None:
+    """INFO and up to stderr: `text` for people, `json` one object a line with the
+    correlation ids in effect (`PIPELINES_LOG_FORMAT`; services.observability.logs)."""
+    logs.configure(log_format)

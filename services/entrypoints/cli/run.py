@@ -53,8 +53,9 @@ DEV_RELAY_POLL_INTERVAL_MS = 1000
 def dev(heartbeat_dir: HeartbeatDir = None) -> None:
     """Everything in one process: the embedded broker (unless
     PIPELINES_KAFKA_BOOTSTRAP_SERVERS is set), SQLite under ./.data, every role."""
-    configure_logging()
-    asyncio.run(_dev(settings(), heartbeat_dir))
+    found = settings()
+    configure_logging(found.log_format)
+    asyncio.run(_dev(found, heartbeat_dir))
 
 
 async def _dev(settings: Settings, heartbeat_dir: Path | None) -> None:
@@ -131,8 +132,8 @@ def serve(
     heartbeat_dir: HeartbeatDir = None,
 ) -> None:
     """Production: run the given role(s) against a real Kafka cluster."""
-    configure_logging()
     found = settings()
+    configure_logging(found.log_format)
     if not found.kafka_bootstrap_servers:
         raise fail(
             "no Kafka configured: set PIPELINES_KAFKA_BOOTSTRAP_SERVERS "

@@ -6,8 +6,9 @@ from one the read model has not caught up with (read_your_writes.py,
 `app.state.event_history`).
 
 Every route needs an API key (services.entrypoints.http.auth: an app-wide dependency, so a router
-added here is covered without asking) except `GET /health` and the documentation
-(`/docs`, `/redoc`, `/openapi.json`, `/asyncapi*`), plain routes outside it."""
+added here is covered without asking) except `GET /health`, `GET /metrics` (docs/operations.md)
+and the documentation (`/docs`, `/redoc`, `/openapi.json`, `/asyncapi*`), plain routes
+outside it."""
 
 from __future__ import annotations
 
@@ -29,8 +30,12 @@ from services.entrypoints.http import (
     configs,
     execution_events,
     executions,
+    feldera_config,
+    openlineage,
     pipeline_events,
+    pipeline_history,
     pipeline_reads,
+    pipeline_stats,
     pipelines,
     replays,
     runs_esper,
@@ -41,6 +46,7 @@ from services.entrypoints.http import (
 from services.entrypoints.http.auth import KeyVerifier, authenticate, install_auth
 from services.entrypoints.http.docs import install_docs
 from services.entrypoints.http.errors import install_error_handling
+from services.entrypoints.http.observed import ObservedRequests, metrics
 from services.entrypoints.http.read_your_writes import EventHistory
 from services.entrypoints.http.stream_hub import StreamHub
 from services.entrypoints.http.submit import API_SOURCE
@@ -68,6 +74,11 @@ def create_app(settings: Settings, bus: CommandBus | None = None) -> FastAPI:
             events = await asyncio.to_thread(open_event_store, settings.event_store_url)
             stack.push_async_callback(asyncio.to_thread, events.close)
             app.state.event_history = EventHistory(events)
+            records = await asyncio.to_thread(
+                pipeline_stats.DeploymentRecords, settings.event_store_url
+            )
+            stack.push_async_callback(asyncio.to_thread, records.close)
+            app.state.deployment_records = records
             key_store = await asyncio.to_thread(ApiKeyStore, settings.event_store_url)
             stack.push_async_callback(asyncio.to_thread, key_store.close)
             app.state.key_verifier = KeyVerifier(key_store, settings.api_key_cache_ttl_s)
@@ -92,10 +103,17 @@ def create_app(settings: Settings, bus: CommandBus | None = None) -> FastAPI:
     install_error_handling(app)
     install_auth(app)
     app.router.add_route("/health", health, methods=["GET"])
+    if settings.api_metrics:
+        app.router.add_route("/metrics", metrics, methods=["GET"])  # open, like /health
+    app.add_middleware(ObservedRequests)
     app.include_router(api_keys.router)
+    app.include_router(feldera_config.router)
     app.include_router(pipelines.router)
     app.include_router(pipeline_reads.router)
+    app.include_router(pipeline_stats.router)
+    app.include_router(pipeline_history.router)
     app.include_router(runs_marquez.router)
+    app.include_router(openlineage.router)
     app.include_router(runs_esper.router)
     app.include_router(stage_runs.esper_router)
     app.include_router(configs.router)

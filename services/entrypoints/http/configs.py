@@ -18,6 +18,15 @@
   `pipelines projections rebuild` (projections.config_queries).
 - `GET /api/v1/configs/{config_id}`: from the configs read model (`X-Min-Version`,
   read_your_writes.py).
+- `DELETE /api/v1/configs/{config_id}` (ours: FactFlow has none): DeleteConfig, 204 and
+  `X-Pipelines-Version`. Refused with 409 ConfigInUse while executions of the config are
+  unfinished or live pipelines name it: FactFlow's ErrorResponse with the executions
+  (id and status) and the pipelines' names beside it (ConfigInUseResponse). 404
+  UnknownConfig for a config that does not exist or is deleted already: a second DELETE
+  is 404, while a retry with the same `Idempotency-Key` is the same command and gets
+  the first answer (204) again. 503 (`Retry-After`) when an execution of it started a
+  moment ago is not in the read models yet. Its executions stay readable; the config is
+  gone from the list and its GET is 404.
 - `POST /api/v1/configs/validate`: always 200 with the ValidationReportResponse, valid or
   not. It runs the command handler's validator in-process (no command: the report is a
   pure function of the document and the adapter registry). Its body is the document.
@@ -50,10 +59,11 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from contracts.command_base import Command
-from contracts.config_commands import CreateConfig, UpdateConfig
-from contracts.results import CommandAccepted
+from contracts.config_commands import CreateConfig, DeleteConfig, UpdateConfig
+from contracts.results import CommandAccepted, CommandRejected
 from contracts.validation import ValidationIssue, ValidationReport
 from domain.adapters import BUILTIN_ADAPTERS, AdapterRegistry
+from domain.config import CONFIG_IN_USE
 from domain.errors import DomainError
 from domain.validation import validate_config
 from projections.store import ReadStore
@@ -67,6 +77,7 @@ from services.entrypoints.http.config_bodies import (
     read_body,
     written_of,
 )
+from services.entrypoints.http.errors import factflow_error
 from services.entrypoints.http.esper import MAX_COUNT
 from services.entrypoints.http.executions import DEFAULT_LIMIT, MAX_LIMIT
 from services.entrypoints.http.factflow import (
@@ -286,6 +297,50 @@ async def put_config(
     )
 
 
+class RunningExecution(BaseModel):
+    id: UUID
+    status: str = Field(description="Its canonical status (not finished)")
+
+
+class ConfigInUseResponse(ErrorResponse):
+    """FactFlow's ErrorResponse (error_code ConfigInUse) with what still uses the config:
+    at most 100 of each, and how many there are."""
+
+    config_id: UUID
+    running_executions: list[RunningExecution]
+    running_executions_total: int
+    pipelines: list[str] = Field(description="The names of the pipelines that name it")
+    pipelines_total: int
+
+
+def delete_rejected(result: CommandRejected) -> Response:
+    if result.error_code != CONFIG_IN_USE or not isinstance(result.details, dict):
+        return factflow.rejected(result)
+    body = {**factflow_error(result.message, result.error_code), **result.details}
+    return JSONResponse(body, status_code=result.http_status)
+
+
+@router.delete(
+    "/{config_id}",
+    status_code=204,
+    summary="Delete a config (refused while it is in use)",
+    response_class=Response,
+    responses={
+        **error_docs.factflow(404, 503),
+        409: {
+            "model": ConfigInUseResponse | ErrorResponse,
+            "description": "Executions of the config are running or pipelines name it "
+            "(ConfigInUse: which ones), or the Idempotency-Key was used for another request",
+        },
+    },
+)
+async def delete_config(
+    request: Request, config_id: UUID, idempotency_key: IdempotencyKey = None
+) -> Response:
+    renderer = dataclasses.replace(factflow.RENDERER, rejected=delete_rejected)
+    return await submit(request, DeleteConfig(config_id=config_id), idempotency_key, renderer)
+
+
 class ConfigListResponse(BaseModel):
     """A page of configs, newest first, with the count before paging (FactFlow's)."""
 
@@ -340,6 +395,7 @@ __all__ = [
     "CONFIG_FIELDS",
     "PREFIX",
     "UNPARSEABLE",
+    "ConfigInUseResponse",
     "ConfigListResponse",
     "config_body",
     "router",

@@ -195,11 +195,13 @@ class CorrelationId:
 
 FAMILIES: dict[str, Renderer] = {
     "/v0/pipelines": render_feldera,
+    "/v0/config": render_feldera,  # Feldera's instance configuration (feldera_config.py)
     "/v0/api-keys": render_feldera,
     "/v0/api_keys": render_feldera,
     "/v0/watch": render_feldera,  # the pipeline streams (pipeline_events.py)
     "/v0/stream-tokens": render_feldera,
     "/api/v1/jobs": render_marquez,
+    "/api/v1/lineage": render_marquez,  # OpenLineage events (openlineage.py)
     "/pipelines/v0": render_esper,
     "/v0/runs": render_esper,
     "/api/v1/configs": render_factflow,

@@ -5,7 +5,9 @@ and `GET /api/v1/executions/{id}/lineage`, answered from the executions read mod
 The executions here are a config's (RunConfig, replays): the seed's ExecutionResponse
 requires a `config_id`, and a pipeline's runs (seeds 002/003) live under their own paths,
 so a pipeline run's id is 404 here and the list leaves pipeline runs out.
-ExecutionResponse carries one field of ours beside the seed's, `root_execution_id`.
+ExecutionResponse carries fields of ours beside the seed's: `root_execution_id`, and
+`started_by` / `completed_by`, who sent the command that created the execution and the
+one that ended it (the read model's `created_by` / `ended_by`).
 
 `status` is seed 004's view of the run's canonical status (running, completed, failed,
 cancelled, interrupted); `started_at` is when the execution was
@@ -68,6 +70,8 @@ EXECUTION_FIELDS: Final[dict[str, str]] = {
     "root_execution_id": "root_execution_id",
     "replay_source": "replay_source",
     "tag": "tag",
+    "started_by": "created_by",
+    "completed_by": "ended_by",
 }
 assert list(EXECUTION_FIELDS) == list(ExecutionResponse.model_fields)
 

@@ -67,6 +67,12 @@ class ExecutionResponse(BaseModel):
     )
     replay_source: ReplaySource | None = None
     tag: str | None = None
+    # Ours: who sent the command that started it, and the one that ended it (e.g. a
+    # cancel); an API key's name, else the command's ce_source (null: unknown).
+    started_by: str | None = Field(default=None, description="Who started it")
+    completed_by: str | None = Field(
+        default=None, description="Who ended it (a cancel's sender, or the orchestrator)"
+    )
 
 
 class ExecutionListResponse(BaseModel):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from enum import StrEnum
+from importlib.metadata import version
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query, Request
@@ -23,9 +24,11 @@ from fastapi.responses import JSONResponse, Response
 
 from domain import pipeline_errors
 from domain.errors import DomainError
+from projections.pipelines import with_feldera_fields
 from projections.rows import Row
 from services.entrypoints.http import error_docs
 from services.entrypoints.http.errors import parse_choice, render_error
+from services.entrypoints.http.pipeline_writes_seen import settled_row
 from services.entrypoints.http.read_your_writes import (
     Awaited,
     PipelineMinVersion,
@@ -35,6 +38,7 @@ from services.entrypoints.http.read_your_writes import (
 )
 
 NO_CACHE: Final = {"Cache-Control": "no-cache"}
+PLATFORM_VERSION: Final = version("pipeline-service")
 
 router = APIRouter(prefix="/v0/pipelines", tags=["pipelines"])
 
@@ -45,7 +49,8 @@ class Selector(StrEnum):
 
 
 # What `selector=status` keeps: Feldera's `new_status` fields that the read model has
-# (§4). Only the program reference (`config_id`, Feldera's program code) is left out.
+# (§4). The program itself (`config_id`, `program_code` and its companions, the
+# runtime config) is left out, as Feldera leaves it out.
 STATUS_FIELDS: Final = (
     "id",
     "name",
@@ -75,7 +80,25 @@ STATUS_FIELDS: Final = (
     "storage_status_since",
     "checkpoint_sequence_number",
     "bootstrap_policy",
+    "program_version",
+    "program_config",
+    "tags",
+    "platform_version",
+    "deployment_location",
+    "deployment_resources_status_details",
+    "storage_status_details",
 )
+
+# Fields of Feldera's pipeline that have no counterpart here, answered with what Feldera
+# answers when it has nothing to say, so its clients find every field they read
+# (`platform_version` is filled in per app: the service's version).
+FELDERA_CONSTANTS: Final[Row] = {
+    "program_info": None,
+    "deployment_config": None,
+    "deployment_location": None,
+    "deployment_resources_status_details": None,
+    "storage_status_details": None,
+}
 
 SelectorParam = Annotated[
     str | None,
@@ -91,12 +114,13 @@ def parse_selector(raw: str | None) -> Selector:
 
 
 def select(row: Row, selector: Selector) -> Row:
+    row = {**with_feldera_fields(row), **FELDERA_CONSTANTS, "platform_version": PLATFORM_VERSION}
     if selector is Selector.ALL:
         return row
     return {field: row.get(field) for field in STATUS_FIELDS}
 
 
-def _no_cache(request: Request, answer: Any) -> Response:
+def no_cache(request: Request, answer: Any) -> Response:
     if isinstance(answer, DomainError):
         response = render_error(request.url.path, answer)
     else:
@@ -113,9 +137,9 @@ async def get_pipelines(request: Request, selector: SelectorParam = None) -> Res
     try:
         chosen = parse_selector(selector)
     except DomainError as error:
-        return _no_cache(request, error)
+        return no_cache(request, error)
     rows = await asyncio.to_thread(read_store_of(request).list_pipelines)
-    return _no_cache(request, [select(row, chosen) for row in rows])
+    return no_cache(request, [select(row, chosen) for row in rows])
 
 
 @router.get(
@@ -130,18 +154,24 @@ async def get_pipeline(
     try:
         chosen = parse_selector(selector)
         wanted = parse_min_version(min_version)
-        row = await read_after(request, Awaited.pipeline(pipeline_name), wanted)
+        if wanted is None:
+            row = await settled_row(request, pipeline_name)
+        else:
+            row = await read_after(request, Awaited.pipeline(pipeline_name), wanted)
         if row is None:
             raise pipeline_errors.unknown_pipeline(pipeline_name)
     except DomainError as error:
-        return _no_cache(request, error)
-    return _no_cache(request, select(row, chosen))
+        return no_cache(request, error)
+    return no_cache(request, select(row, chosen))
 
 
 __all__ = [
+    "FELDERA_CONSTANTS",
     "NO_CACHE",
+    "PLATFORM_VERSION",
     "STATUS_FIELDS",
     "Selector",
+    "no_cache",
     "parse_selector",
     "router",
     "select",

@@ -9,7 +9,7 @@ query extractor parses before its handler runs, give a 400 first.
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
@@ -17,10 +17,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import commands as c
-from contracts.statuses import BootstrapPolicy, InitialStatus
+from contracts.pipeline_commands import PROGRAM_CODE_DESCRIPTION
+from contracts.statuses import BootstrapPolicy, InitialStatus, RuntimeDesiredStatus
 from domain import pipeline_errors
 from services.entrypoints.http import error_docs
 from services.entrypoints.http.errors import invalid_query_parameter, parse_choice
+from services.entrypoints.http.pipeline_writes_seen import note_write
 from services.entrypoints.http.submit import (
     SUBMIT_ERRORS,
     VERSION_HEADER,
@@ -44,14 +46,43 @@ _BOOLEANS: Final = {"true": True, "false": False}
 _ERRORS: Final = (404, *SUBMIT_ERRORS)
 
 
+JsonObject = dict[str, Any]
+
+
 class PipelineCreate(BaseModel):
-    """`POST /v0/pipelines`: `config_id` names the Config that is the pipeline's program."""
+    """`POST /v0/pipelines` and `PUT /v0/pipelines/{name}` (Feldera's PostPutPipeline):
+    the program is `config_id`, a Config of its own, or `program_code`, a config document
+    as YAML or JSON text, which becomes a config the pipeline owns. The other fields are
+    kept and answered back as given (docs/pipeline-lifecycle.md, "Feldera's SDK")."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, description="Unique pipeline name")
     description: str = ""
     config_id: UUID | None = None
+    program_code: str | None = Field(default=None, description=PROGRAM_CODE_DESCRIPTION)
+    udf_rust: str | None = None
+    udf_toml: str | None = None
+    program_config: JsonObject | None = None
+    runtime_config: JsonObject | None = None
+    tags: list[str] | None = None
+
+
+class PipelinePatch(BaseModel):
+    """`PATCH /v0/pipelines/{name}` (Feldera's PatchPipeline): a field absent or null keeps
+    its value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, description="A new name")
+    description: str | None = None
+    config_id: UUID | None = None
+    program_code: str | None = Field(default=None, description=PROGRAM_CODE_DESCRIPTION)
+    udf_rust: str | None = None
+    udf_toml: str | None = None
+    program_config: JsonObject | None = None
+    runtime_config: JsonObject | None = None
+    tags: list[str] | None = None
 
 
 # --- query parameters ----------------------------------------------------------------------
@@ -75,6 +106,25 @@ def parse_initial(raw: str | None) -> InitialStatus:
         raise pipeline_errors.unknown_initial(raw) from None
 
 
+async def write(
+    request: Request,
+    command: c.Command,
+    idempotency_key: str | None,
+    name: str,
+    *,
+    deleted: bool = False,
+    renamed_from: str | None = None,
+) -> Response:
+    """Submit `command`; an accepted one is remembered for the reads of `name` that follow
+    (pipeline_writes_seen.py: Feldera's clients read right after writing), and a rename
+    as the old name's end."""
+    response = await submit(request, command, idempotency_key)
+    note_write(request, response, name, deleted=deleted)
+    if renamed_from not in (None, name):
+        note_write(request, response, renamed_from, deleted=True)
+    return response
+
+
 # --- endpoints -----------------------------------------------------------------------------
 
 
@@ -88,9 +138,66 @@ async def post_pipeline(
     request: Request, body: PipelineCreate, idempotency_key: IdempotencyKey = None
 ) -> Response:
     command = c.CreatePipeline(
-        name=body.name, description=body.description, config_id=body.config_id
+        name=body.name,
+        description=body.description,
+        config_id=body.config_id,
+        program_code=body.program_code,
+        udf_rust=body.udf_rust or "",
+        udf_toml=body.udf_toml or "",
+        program_config=body.program_config or {},
+        runtime_config=body.runtime_config or {},
+        tags=body.tags or [],
     )
-    return await submit(request, command, idempotency_key)
+    return await write(request, command, idempotency_key, body.name)
+
+
+@router.put(
+    "/{pipeline_name}",
+    status_code=200,
+    summary="Create or fully replace a pipeline",
+    description="201 with the new pipeline when none holds the name, else 200: every field "
+    "absent from the body takes its empty value (a program given neither as `program_code` "
+    "nor as `config_id` is kept).",
+    responses={201: {"description": "Created"}, **error_docs.feldera(*_ERRORS)},
+)
+async def put_pipeline(
+    request: Request,
+    pipeline_name: str,
+    body: PipelineCreate,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    command = c.UpdatePipeline(
+        pipeline_name=pipeline_name,
+        name=body.name,
+        description=body.description,
+        config_id=body.config_id,
+        program_code=body.program_code,
+        udf_rust=body.udf_rust or "",
+        udf_toml=body.udf_toml or "",
+        program_config=body.program_config or {},
+        runtime_config=body.runtime_config or {},
+        tags=body.tags or [],
+        create_if_missing=True,
+    )
+    return await write(request, command, idempotency_key, body.name, renamed_from=pipeline_name)
+
+
+@router.patch(
+    "/{pipeline_name}",
+    summary="Update a pipeline",
+    description="Only the fields given change; the name, the program and the runtime "
+    "config only while the pipeline is stopped (400 UpdateRestrictedToStopped).",
+    responses=error_docs.feldera(*_ERRORS),
+)
+async def patch_pipeline(
+    request: Request,
+    pipeline_name: str,
+    body: PipelinePatch,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    command = c.UpdatePipeline(pipeline_name=pipeline_name, **body.model_dump())
+    new_name = body.name or pipeline_name
+    return await write(request, command, idempotency_key, new_name, renamed_from=pipeline_name)
 
 
 @router.delete(
@@ -102,7 +209,8 @@ async def post_pipeline(
 async def delete_pipeline(
     request: Request, pipeline_name: str, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    return await submit(request, c.DeletePipeline(pipeline_name=pipeline_name), idempotency_key)
+    command = c.DeletePipeline(pipeline_name=pipeline_name)
+    return await write(request, command, idempotency_key, pipeline_name, deleted=True)
 
 
 @router.post(
@@ -143,7 +251,7 @@ async def post_start(
         bootstrap_policy=policy,
         dismiss_error=dismiss,
     )
-    return await submit(request, command, idempotency_key)
+    return await write(request, command, idempotency_key, pipeline_name)
 
 
 @router.post(
@@ -159,7 +267,46 @@ async def post_stop(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     command = c.StopPipeline(pipeline_name=pipeline_name, force=parse_bool("force", force, False))
-    return await submit(request, command, idempotency_key)
+    return await write(request, command, idempotency_key, pipeline_name)
+
+
+def parse_activate_initial(raw: str | None) -> RuntimeDesiredStatus:
+    """`/activate?initial=`: a runtime desired status in Feldera's snake case (an unknown
+    word is 400 InvalidQueryParameter; one the runtime cannot activate to is the domain's
+    400 InvalidActivateStatus)."""
+    if raw is None:
+        return RuntimeDesiredStatus.RUNNING
+    by_word = {status.value.lower(): status for status in RuntimeDesiredStatus}
+    found = by_word.get(raw)
+    if found is None:
+        raise invalid_query_parameter("initial", raw, "one of " + ", ".join(by_word))
+    return found
+
+
+@router.post(
+    "/{pipeline_name}/activate",
+    status_code=202,
+    summary="Activate a standby pipeline",
+    description="Standby (or Paused) -> `initial`, running (the default) or paused; the "
+    "one way out of Standby (docs/pipeline-lifecycle.md §2.3).",
+    responses=error_docs.feldera(*_ERRORS),
+)
+async def post_activate(
+    request: Request,
+    pipeline_name: str,
+    initial: Annotated[
+        str | None,
+        Query(
+            description="running (the default) or paused",
+            json_schema_extra={"enum": [s.value.lower() for s in RuntimeDesiredStatus]},
+        ),
+    ] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    command = c.ActivatePipeline(
+        pipeline_name=pipeline_name, initial=parse_activate_initial(initial)
+    )
+    return await write(request, command, idempotency_key, pipeline_name)
 
 
 def _simple_action(path: str, model: type[c.PipelineCommand], summary: str, status: int) -> None:
@@ -169,7 +316,8 @@ def _simple_action(path: str, model: type[c.PipelineCommand], summary: str, stat
     async def endpoint(
         request: Request, pipeline_name: str, idempotency_key: IdempotencyKey = None
     ) -> Response:
-        return await submit(request, model(pipeline_name=pipeline_name), idempotency_key)
+        command = model(pipeline_name=pipeline_name)
+        return await write(request, command, idempotency_key, pipeline_name)
 
     endpoint.__name__ = f"post_{path.strip('/')}"
     router.add_api_route(
@@ -200,6 +348,8 @@ __all__ = [
     "SIMPLE_ACTIONS",
     "VERSION_HEADER",
     "PipelineCreate",
+    "PipelinePatch",
+    "parse_activate_initial",
     "parse_bool",
     "parse_initial",
     "router",

@@ -52,7 +52,10 @@ async def run_api(settings: Settings, stop: asyncio.Event, heartbeat: Callable[[
     try:
         host, port = sock.getsockname()[:2]
         app = create_app(settings)
-        config = uvicorn.Config(app, lifespan="on", log_level="info", access_log=False)
+        # log_config=None: uvicorn's lines go through our root logger (text or JSON).
+        config = uvicorn.Config(
+            app, lifespan="on", log_level="info", access_log=False, log_config=None
+        )
         server = _EmbeddedServer(config)
         task = asyncio.create_task(server.serve(sockets=[sock]), name="api-server")
         log.info("HTTP API on http://%s:%d", host, port)

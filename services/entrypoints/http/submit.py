@@ -5,6 +5,7 @@ family. Written once here:
 
 - the command id: the client's `Idempotency-Key` when it sent one (a retried request is
   then the same command, and the handler answers it with the stored result), else new;
+- who sent it: the request's API key name, as the command's `ce_authid` (its `sent_by`);
 - the size check: a command larger than one command message (`max_message_bytes`) could
   never be applied: 413 PayloadTooLarge, nothing sent; one holding a value the message's
   JSON cannot carry (an integer past 64 bits) is 400 UnencodableRequest;
@@ -77,6 +78,13 @@ def bus_of(request: Request) -> CommandBus:
     return bus
 
 
+def sender_of(request: Request) -> str | None:
+    """The name of the API key the request came with (auth.authenticate keeps it): the
+    command's sender (`sent_by`, on its events and its result)."""
+    key = getattr(request.state, "api_key", None)
+    return None if key is None else str(key.name)
+
+
 async def submit(
     request: Request,
     command: Command,
@@ -87,15 +95,16 @@ async def submit(
     app's handler answers them in the family's shape)."""
     command_id = idempotency_key or str(new_id())
     limit: int = request.app.state.settings.max_message_bytes
+    api_key = sender_of(request)
     try:
-        record = encode_command(command, command_id=command_id, source=API_SOURCE)
+        record = encode_command(command, command_id=command_id, source=API_SOURCE, api_key=api_key)
     except TypeError as error:  # orjson's: a value JSON on the wire cannot carry
         raise unencodable(error) from None
     size = message_bytes(record)
     if size > limit:
         raise body_too_large(limit, size)
     try:
-        result = await bus_of(request).send(command, command_id)
+        result = await bus_of(request).send(command, command_id, api_key=api_key)
     except ResultTimeout as error:
         raise result_timeout(error) from None
     except NotPublished as error:

@@ -39,6 +39,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 
 from contracts.validation import Severity
 from domain.config import Config
+from projections.config_queries import LIVE as LIVE_CONFIG
 from projections.rows import load
 from projections.schema import CONFIGS
 from projections.store import ReadStore
@@ -88,8 +89,9 @@ def chunks(batch: Batch, size: int) -> list[Batch]:
 
 
 def current_config_versions(read_store: ReadStore) -> set[ConfigKey]:
-    """Every config's latest version, as the configs read model has it (synchronous)."""
-    rows = read_store.db.query(f"SELECT doc FROM {CONFIGS.physical()}")
+    """Every live config's latest version, as the configs read model has it (synchronous):
+    a deleted config's routes go once its last execution has been idle long enough."""
+    rows = read_store.db.query(f"SELECT doc FROM {CONFIGS.physical()} WHERE {LIVE_CONFIG}")
     docs = [load(row[0]) for row in rows]
     return {(UUID(str(doc["id"])), int(doc["version"])) for doc in docs}
 

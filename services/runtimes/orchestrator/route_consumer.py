@@ -58,6 +58,7 @@ from services.adapters.kafka.engine import (
     PutBack,
 )
 from services.adapters.kafka.retry import Retry, rewind
+from services.observability import collectors
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class RouteConsumer:
             consumer_options=consumer_options_ or consumer_options(settings),
             stats=self.fetches,
         )
+        collectors.track(self.engine)  # its counters and lag, at scrape time
         self.stopping = asyncio.Event()  # the routes' waits for unknown executions end
         self._backoffs = (initial_backoff_s, max_backoff_s)
         self._retries: dict[str, Retry] = {}

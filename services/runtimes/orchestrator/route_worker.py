@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +71,10 @@ from services.adapters.kafka.engine import (
     Record,
 )
 from services.adapters.message_store import MessageStore
+from services.observability import collectors
+from services.observability.logs import log_ids
+from services.observability.metrics import RouteCounts
+from services.observability.trace_hops import RecordSpans, end_route_spans, route_spans, stamp
 from services.runtimes.orchestrator.execution_info import (
     ExecutionCallback,
     ExecutionLookup,
@@ -181,6 +186,7 @@ class RouteHandler:
         self.topics = [self.inbound_topic, *route_spec.outbound, self.dead_letter_topic]
         refuse_service_topics(settings, route_id, self.topics)
         self.stats = stats if stats is not None else RouteWorkerStats()
+        self._counts = RouteCounts(config_id, route_id)  # the route's metrics
         self._ensure_topics = ensure_topics or topic_creator(settings)
         self._topics_ready = False
         self._lookup = PatientLookup(execution_info, unknown_grace_s, stopping or asyncio.Event())
@@ -194,10 +200,14 @@ class RouteHandler:
     # --- the handler ---------------------------------------------------------------------
 
     async def handle(self, batch: Batch) -> AfterCommit:
-        works = await self._process(batch.records)
-        return lambda: self._count(works)
+        started = time.perf_counter()
+        traced = route_spans(batch.records, self.config_id, self.route_id)  # None: tracing off
+        works = await self._process(batch.records, traced)
+        return lambda: self._count(works, started, traced)
 
-    async def _process(self, records: Sequence[Record]) -> list[Work]:
+    async def _process(
+        self, records: Sequence[Record], traced: RecordSpans | None = None
+    ) -> list[Work]:
         works = [decode(record) for record in records]
         infos = await self._lookup.infos(
             wait_for={w.message.execution_id for w in works if w.message is not None},
@@ -212,7 +222,7 @@ class RouteHandler:
         )
         await self._skip_finished(works)
         await asyncio.to_thread(self.ledger.expect_many, expected_rows(works, infos, self.scope))
-        await self._publish(works)
+        await self._publish(works, traced)
         await asyncio.to_thread(self._store, works)
         await asyncio.to_thread(self._settle, works, infos)
         await self._tell(works, infos)
@@ -232,7 +242,15 @@ class RouteHandler:
 
     async def _run_lane(self, lane: Sequence[Work]) -> None:
         for work in lane:
-            await self._run_adapters(work)
+            message = work.message
+            assert message is not None
+            # What the adapters and the retries log carries the message's ids.
+            with log_ids(
+                execution_id=message.execution_id,
+                message_id=message.id,
+                correlation_id=message.correlation_id,
+            ):
+                await self._run_adapters(work)
 
     async def _run_adapters(self, work: Work) -> None:
         message = work.message
@@ -241,6 +259,7 @@ class RouteHandler:
         async def still_running() -> bool:
             # Asked after each retry's delay; the retry counts even if the execution ended.
             self.stats.adapter_retries += 1
+            self._counts.retried()
             info = await self.execution_info(message.execution_id)
             return info is not None and not info.finished
 
@@ -280,12 +299,16 @@ class RouteHandler:
                     if work.fate is Fate.PROCESSED and work.execution_id == execution_id:
                         work.fate, work.outputs = Fate.FINISHED, []
 
-    async def _publish(self, works: Sequence[Work]) -> None:
+    async def _publish(self, works: Sequence[Work], traced: RecordSpans | None = None) -> None:
         # Send everything first (the producer batches), then wait for every delivery.
         deliveries: list[Awaitable[Any]] = []
         for work in works:
+            span = None if traced is None else traced.of(work.record)
             for topic, output in work.outputs:
-                deliveries.append(await self._send(topic, encode_route_message(output)))
+                record = encode_route_message(output)
+                if span is not None:
+                    stamp(record, span)  # the next route's span continues this one
+                deliveries.append(await self._send(topic, record))
             if work.fate in DEAD_LETTERED:
                 deliveries.append(
                     await self._send(self.dead_letter_topic, dead_letter(work, self.route_id))
@@ -327,18 +350,29 @@ class RouteHandler:
 
     # --- bookkeeping ---------------------------------------------------------------------
 
-    def _count(self, works: Sequence[Work]) -> None:
+    def _count(
+        self, works: Sequence[Work], started: float | None = None, traced: RecordSpans | None = None
+    ) -> None:
+        if started is not None:
+            self._counts.committed(works, started)
+        end_route_spans(traced, works)
         for work in works:
             assert work.fate is not None
             self.stats.fates[work.fate] += 1
             self.stats.produced += len(work.outputs)
             if work.fate in DEAD_LETTERED:
-                log.warning(
-                    "Route %r dead-lettered a message to %s: %s",
-                    self.route_id,
-                    self.dead_letter_topic,
-                    work.error,
-                )
+                message = work.message
+                with log_ids(
+                    execution_id=work.execution_id,
+                    message_id=None if message is None else message.id,
+                    correlation_id=None if message is None else message.correlation_id,
+                ):
+                    log.warning(
+                        "Route %r dead-lettered a message to %s: %s",
+                        self.route_id,
+                        self.dead_letter_topic,
+                        work.error,
+                    )
 
 
 class RouteWorker(RouteHandler):
@@ -388,6 +422,7 @@ class RouteWorker(RouteHandler):
             consumer_options=consumer_options,
             stats=stats,
         )
+        collectors.track(self.engine)  # its counters and lag, at scrape time
         super().__init__(
             settings,
             config_id,

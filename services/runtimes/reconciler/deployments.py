@@ -31,6 +31,7 @@ from services.runtimes.reconciler.pipeline_worker import (
     PipelineRouteWorker,
     route_failed,
 )
+from services.runtimes.reconciler.route_stats import RouteCounts, RouteStats
 from services.runtimes.routes.adapters import AdapterRuntime
 from services.settings import Settings
 
@@ -95,6 +96,25 @@ class Deployment:
             else:
                 await worker.pause()
 
+    def counts(self) -> list[RouteCounts]:
+        """What each route has done so far (services.runtimes.reconciler.route_stats)."""
+        return [
+            RouteCounts(
+                route=worker.route_id,
+                inbound=worker.route.inbound.topic,
+                outbound=list(worker.route.outbound),
+                consumed=worker.stats.consumed,
+                consumed_bytes=worker.stats.consumed_bytes,
+                produced=worker.stats.payloads,
+                produced_bytes=worker.stats.payload_bytes,
+                batches=worker.stats.batches,
+                retries=worker.stats.retries,
+                consuming=worker.consuming,
+                last_error=worker.stats.last_error,
+            )
+            for worker in self.workers
+        ]
+
     async def stop(self) -> None:
         # Kept: a failure is decided on (begin_stopping with it) until the step is handled.
         self.error = self.failure()
@@ -117,6 +137,7 @@ class Deployments:
         checkpoints: Checkpoints,
         producer: AIOKafkaProducer,
         wake_up: Callable[[UUID], None],
+        route_stats: RouteStats | None = None,
     ) -> None:
         self.settings = settings
         self.adapters = adapters
@@ -124,6 +145,9 @@ class Deployments:
         self._registry = adapters.registry()
         self._reader = reader
         self._checkpoints = checkpoints
+        self._route_stats = route_stats
+        # What was last written of each pipeline's counts (its deployment and routes).
+        self._written: dict[UUID, tuple[UUID, list[RouteCounts]]] = {}
         self._producer = producer
         self._wake_up = wake_up
         self._ensure_topics = topic_creator(settings)
@@ -185,6 +209,21 @@ class Deployments:
         pipeline is gone: a re-created one of the same name has a new id anyway)."""
         await self.release(pipeline_id)
         await asyncio.to_thread(self._checkpoints.forget, pipeline_id)
+        if self._route_stats is not None:
+            await asyncio.to_thread(self._route_stats.forget, pipeline_id)
+        self._written.pop(pipeline_id, None)
+
+    async def write_counts(self) -> None:
+        """Write down the counts of every deployment whose counts changed since they were
+        last written (the API's `/stats` reads them)."""
+        if self._route_stats is None:
+            return
+        for pipeline_id, deployment in list(self.running.items()):
+            counts = (deployment.deployment_id, deployment.counts())
+            if self._written.get(pipeline_id) == counts:
+                continue
+            await asyncio.to_thread(self._route_stats.record, pipeline_id, *counts)
+            self._written[pipeline_id] = counts
 
     async def stop(self) -> None:
         """Stop every worker (their batches finish and commit)."""

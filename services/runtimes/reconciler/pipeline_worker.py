@@ -84,9 +84,12 @@ def route_failed(route_id: str, message: str, details: Mapping[str, Any]) -> dic
 @dataclass
 class PipelineWorkerStats(EngineStats):
     """The engine's counters (`batches`, `records`, `retries`, ...) and what the route
-    produced; only ever increase."""
+    read and produced, counted once a batch is committed; only ever increase."""
 
-    produced: int = 0
+    produced: int = 0  # records published, over all outbound topics
+    consumed_bytes: int = 0  # the values of the records consumed
+    payloads: int = 0  # records published to each outbound topic
+    payload_bytes: int = 0  # their bytes (each outbound topic gets them all)
 
     @property
     def consumed(self) -> int:
@@ -197,11 +200,15 @@ class PipelineRouteWorker:
 
     async def _handle(self, batch: Batch) -> AfterCommit:
         outputs = [(record, await self._run_adapters(record)) for record in batch.records]
-        await self._publish(outputs)
-        produced = sum(len(o) for _, o in outputs) * len(self.route.outbound)
+        published = await self._publish(outputs)
+        payloads = sum(len(o) for _, o in outputs)
+        read = sum(len(record.value or b"") for record in batch.records)
 
         def count() -> None:
-            self.stats.produced += produced
+            self.stats.produced += payloads * len(self.route.outbound)
+            self.stats.payloads += payloads
+            self.stats.payload_bytes += published
+            self.stats.consumed_bytes += read
 
         return count
 
@@ -236,14 +243,18 @@ class PipelineRouteWorker:
                 route_failed(self.route_id, failure.message, details)
             ) from failure
 
-    async def _publish(self, outputs: Sequence[tuple[Record, list[dict[str, Any]]]]) -> None:
+    async def _publish(self, outputs: Sequence[tuple[Record, list[dict[str, Any]]]]) -> int:
+        """Publish every output to every outbound topic; answers the bytes of one copy."""
         deliveries: list[Awaitable[Any]] = []
+        size = 0
         for record, payloads in outputs:
             for payload in payloads:
                 value = orjson.dumps(payload)
+                size += len(value)
                 for topic in self.route.outbound:
                     deliveries.append(await self.producer.send(topic, value=value, key=record.key))
         await acknowledged(deliveries)
+        return size
 
 
 def _at(record: Record) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from services.runtimes.orchestrator.store_lookups import EventStoreReader
 from services.runtimes.reconciler.checkpoints import Checkpoints
 from services.runtimes.reconciler.decide import Next, decide
 from services.runtimes.reconciler.deployments import Deployment, Deployments
+from services.runtimes.reconciler.route_stats import RouteStats
 from services.runtimes.reconciler.wake import WakeUps
 from services.runtimes.resources import open_command_bus, open_store
 from services.runtimes.routes.adapters import AdapterRuntime, load_adapter_registry
@@ -112,9 +113,10 @@ class Reconciler(SweepingRole[_Opened]):
         read_store = await open_store(exits, ReadStore, url)
         reader = await open_store(exits, EventStoreReader, url)
         checkpoints = await open_store(exits, Checkpoints, url)
+        route_stats = await open_store(exits, RouteStats, url)
         producer, bus = await open_command_bus(exits, self.settings, SOURCE)
         deployments = Deployments(
-            self.settings, self.adapters, reader, checkpoints, producer, self.wake_up
+            self.settings, self.adapters, reader, checkpoints, producer, self.wake_up, route_stats
         )
         exits.push_async_callback(deployments.stop)
         return _Opened(read_store, reader, bus, deployments)
@@ -154,6 +156,10 @@ class Reconciler(SweepingRole[_Opened]):
                 await self.tend(pipeline_id)
             except Exception:
                 log.exception("Reconciler could not tend pipeline %s", pipeline_id)
+        try:
+            await io.deployments.write_counts()
+        except Exception:  # the counts are written again at the next sweep
+            log.exception("Reconciler could not write the route counts")
         self.sweeps += 1
 
     async def tend(self, pipeline_id: UUID) -> None:

@@ -10,6 +10,7 @@ from typing import Final
 from contracts import commands as c
 from services.service_layer.handlers import configs as config
 from services.service_layer.handlers import execution_decisions as orchestrator
+from services.service_layer.handlers import openlineage
 from services.service_layer.handlers import pipeline_steps as reconciler
 from services.service_layer.handlers import pipelines as pipeline
 from services.service_layer.handlers import replays as replay
@@ -25,6 +26,7 @@ HANDLERS: Final[dict[type[c.Command], Handler]] = {
     c.StopPipeline: pipeline.stop_pipeline,
     c.PausePipeline: pipeline.pause_pipeline,
     c.ResumePipeline: pipeline.resume_pipeline,
+    c.ActivatePipeline: pipeline.activate_pipeline,
     c.CheckpointPipeline: pipeline.checkpoint_pipeline,
     c.ApprovePipeline: pipeline.approve_pipeline,
     c.DismissPipelineError: pipeline.dismiss_pipeline_error,
@@ -32,6 +34,7 @@ HANDLERS: Final[dict[type[c.Command], Handler]] = {
     # configs and their executions (seed 004)
     c.CreateConfig: config.create_config,
     c.UpdateConfig: config.update_config,
+    c.DeleteConfig: config.delete_config,
     c.ValidateConfig: config.validate_config_document,
     c.RunConfig: config.run_config,
     # runs (seeds 002, 003) and executions (seed 004)
@@ -44,6 +47,8 @@ HANDLERS: Final[dict[type[c.Command], Handler]] = {
     c.CancelExecution: run.cancel_execution,
     c.DeleteRun: run.delete_run,
     c.ReplayExecution: replay.replay_execution,
+    # OpenLineage RunEvents (POST /api/v1/lineage, docs/lineage.md)
+    c.RecordRunEvent: openlineage.record_run_event,
     # the orchestrator's decisions and progress reports (issue 5)
     c.DecideExecution: orchestrator.decide_execution,
     c.ReportStageProgress: orchestrator.report_stage_progress,

@@ -4,6 +4,17 @@ An invalid document is refused by the domain with ConfigValidationFailed (the re
 its details); the decider turns that into a rejection carrying the validation report.
 RunConfig asks the context's execution gate last (services.runtimes.orchestrator.liveness): no
 live orchestrator, or no room for another execution, is a 503.
+
+DeleteConfig asks the read models what uses the config (`Context.usage`): its unfinished
+executions and the pipelines naming it, which the Config refuses to be deleted under
+(409 ConfigInUse). The read models lag the event store, so the config's run counter
+(the truth: one number per execution ever started) checks them: fewer numbered
+executions in the read model than numbers handed out means one just started is not
+projected yet, and the delete is answered 503 (not recorded: the same command id is
+decided again). A deleted config is unknown to every later command (404 UnknownConfig):
+no run, update, replay onto it or pipeline naming it. A pipeline created on another
+partition in the moment the delete is decided can still name it (the read model did not
+show it yet); its reconcile then finds no config.
 """
 
 from __future__ import annotations
@@ -12,9 +23,10 @@ from typing import Unpack
 from uuid import UUID
 
 from contracts import CreateConfig, RunConfig, UpdateConfig, ValidateConfig
+from contracts.config_commands import DeleteConfig
 from domain.base import Aggregate
-from domain.config import CONFIG_VALIDATION_FAILED, Config
-from domain.errors import DomainError
+from domain.config import CONFIG_VALIDATION_FAILED, Config, ConfigUsers
+from domain.errors import DomainError, RetryableError
 from domain.execution import ConfigRunOptions, Execution
 from domain.run_counter import RunCounter, run_counter_id
 from domain.tag_index import TagIndex
@@ -71,6 +83,33 @@ def update_config(cmd: UpdateConfig, ctx: Context) -> Decision:
     return Decision(config.id, config_reply(config), 200)
 
 
+def delete_config(cmd: DeleteConfig, ctx: Context) -> Decision:
+    config = existing_config(ctx, cmd.config_id)
+    if ctx.usage is None:
+        raise RetryableError(
+            "ConfigUseUnknown",
+            "This command handler cannot see what uses a config (no read models): the "
+            "config cannot be deleted here",
+            {"config_id": str(config.id)},
+        )
+    use = ctx.usage.config_use(str(config.id))
+    counter = ctx.uow.get(RunCounter, run_counter_id(config.id))
+    issued = 0 if counter is None else counter.last_run_number
+    if use.numbered_executions < issued:
+        raise RetryableError(
+            "ConfigExecutionsNotProjected",
+            f"{issued - use.numbered_executions} execution(s) of config {config.id} started "
+            "a moment ago are not in the read models yet: try again in a moment",
+            {
+                "config_id": str(config.id),
+                "executions_started": issued,
+                "executions_projected": use.numbered_executions,
+            },
+        )
+    config.delete(ctx.now, ConfigUsers(running=use.running, pipelines=use.pipelines))
+    return Decision(config.id, None, 204)
+
+
 def validate_config_document(cmd: ValidateConfig, ctx: Context) -> Decision:
     # Seed 004: POST /configs/validate "always returns 200", valid or not.
     report, _ = validate_config(cmd.document, ctx.adapters)
@@ -98,7 +137,7 @@ def run_config(cmd: RunConfig, ctx: Context) -> Decision:
         skip_init_message=cmd.skip_init_message,
         facets={"trigger_context": cmd.trigger_context} if cmd.trigger_context else None,
     )
-    return Decision(execution.id, execution_response(execution), 200)
+    return Decision(execution.id, execution_response(execution, started_by=ctx.sent_by), 200)
 
 
 def new_config_execution(
@@ -111,6 +150,8 @@ def new_config_execution(
     id and tag must be new (409), then an orchestrator must admit it (503)."""
     if ctx.uow.get(Aggregate, execution_id) is not None:
         raise aggregate_exists(execution_id, "Execution")
+    # `config` may be an earlier version (a replay's); a deleted config starts nothing.
+    existing_config(ctx, config.id)
     tag = options.get("tag")
     if tag is not None:
         claim_key(ctx, TagIndex, tag, execution_id)

@@ -85,7 +85,7 @@ def replay_execution(cmd: ReplayExecution, ctx: Context) -> Decision:
         replay={**manifest, "metadata": dict(cmd.metadata)},
         skip_init_message=True,
     )
-    return Decision(child.id, execution_response(child), 200)
+    return Decision(child.id, execution_response(child, started_by=ctx.sent_by), 200)
 
 
 def _republished(

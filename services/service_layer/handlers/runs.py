@@ -124,5 +124,7 @@ def cancel_execution(cmd: c.CancelExecution, ctx: Context) -> Decision:
     execution = ctx.uow.get(Execution, cmd.execution_id)
     if execution is None or execution.deleted:
         raise unknown_execution(cmd.execution_id)
-    execution.cancel(now=ctx.now)
-    return Decision(execution.id, execution_response(execution), 200)
+    ended = execution.cancel(now=ctx.now)
+    # Who ended it, when this cancel did (a repeat's canceller is not the one).
+    reply = execution_response(execution, completed_by=ctx.sent_by if ended else None)
+    return Decision(execution.id, reply, 200)

@@ -327,7 +327,7 @@ async def test_non_uuid_ids_and_bad_headers_are_fastapis_422(client: httpx.Async
 
 
 async def test_an_unsupported_method_is_405_error_response(client: httpx.AsyncClient) -> None:
-    assert_error(await client.delete(f"{CONFIGS}/{uuid.uuid4()}"), 405, "MethodNotAllowed")
+    assert_error(await client.patch(f"{CONFIGS}/{uuid.uuid4()}"), 405, "MethodNotAllowed")
 
 
 async def test_a_correlation_id_that_is_no_plain_token_is_replaced(

@@ -11,6 +11,7 @@ from services.entrypoints.http.errors import (
     install_error_handling,
     render_factflow,
     render_feldera,
+    render_marquez,
 )
 
 
@@ -19,7 +20,8 @@ def test_a_path_belongs_to_the_family_of_its_longest_prefix_only() -> None:
     assert family_of("/v0/pipelines/p1/start") is render_feldera
     assert family_of("/v0/pipelinesX") is None
     assert family_of("/api/v1/configs") is render_factflow
-    assert family_of("/api/v1/lineage") is None
+    assert family_of("/api/v1/lineage") is render_marquez  # OpenLineage in (Marquez's)
+    assert family_of("/api/v1/namespaces") is None
 
 
 def app_with_routes() -> FastAPI:

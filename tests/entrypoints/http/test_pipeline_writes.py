@@ -214,9 +214,9 @@ async def test_a_bad_body_or_route_is_answered_in_feldera_shape(
     body = missing.json()
     assert body["error_code"] == "InvalidRequest"
     assert body["details"]["errors"][0]["loc"] == ["body", "name"]
-    extra = await client.post("/v0/pipelines", json={"name": unique(), "program_code": "x"})
+    extra = await client.post("/v0/pipelines", json={"name": unique(), "program_kode": "x"})
     assert extra.status_code == 400
-    assert extra.json()["details"]["errors"][0]["loc"] == ["body", "program_code"]
+    assert extra.json()["details"]["errors"][0]["loc"] == ["body", "program_kode"]
     unknown = await client.post("/v0/pipelines/p/launch")
     assert unknown.status_code == 404
     assert unknown.json() == {"message": "Not Found", "error_code": "NotFound", "details": None}
