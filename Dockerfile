@@ -2,7 +2,7 @@ FROM python:3.11-slim
 RUN pip install --no-cache-dir uv
 WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
-COPY contracts ./contracts
+COPY libs ./libs
 COPY domain ./domain
 COPY services ./services
 COPY projections ./projections

@@ -14,7 +14,6 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from contracts import asyncapi
 from contracts.cloudevents import (
     encode_command,
     encode_dead_letter,
@@ -28,6 +27,7 @@ from contracts.pipeline_commands import StartPipeline
 from contracts.results import CommandAccepted, CommandRejected
 from contracts.schema import schema_of
 from contracts.topics import Topics
+from services.entrypoints import asyncapi
 from services.entrypoints.cli import app
 from services.settings import Settings
 

@@ -23,7 +23,7 @@ def asyncapi(
 ) -> None:
     """Regenerate the AsyncAPI document of the Kafka interface (FastStream, from the
     contracts) as JSON and YAML."""
-    from contracts import asyncapi as document
+    from services.entrypoints import asyncapi as document
 
     target = out if out is not None else document.DOCUMENT
     if check:

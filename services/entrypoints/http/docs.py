@@ -19,9 +19,9 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from faststream.specification import get_asyncapi_html
 
-from contracts import asyncapi
 from contracts.topics import Topics
 from services.adapters.api_keys import Scope
+from services.entrypoints import asyncapi
 from services.entrypoints.http.api_keys import PATHS as API_KEY_PATHS
 from services.entrypoints.http.auth import needed_scope
 from services.entrypoints.http.error_docs import DESCRIPTIONS, FAMILY_MODELS

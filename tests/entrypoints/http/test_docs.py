@@ -17,8 +17,8 @@ import orjson
 import pytest
 from pydantic import BaseModel
 
-from contracts import asyncapi
 from contracts.errors import ErrorBody
+from services.entrypoints import asyncapi
 from services.entrypoints.http.error_docs import EsperError, MarquezError
 from services.entrypoints.http.errors import render_esper, render_feldera, render_marquez
 from services.settings import Settings

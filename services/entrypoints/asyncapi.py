@@ -7,7 +7,7 @@ commands topic holding a handler per command type (FastStream renders their payl
 `oneOf` of the command schemas) and a publisher for each topic the service writes. Its
 AsyncAPI 3.0 generator turns those pydantic types into the document; what it cannot
 express (the CloudEvents headers, the Kafka key, which header correlates: described in
-contracts.asyncapi_messages) is then set on its message objects, which allow the extra
+services.entrypoints.asyncapi_messages) is then set on its message objects, which allow the extra
 fields AsyncAPI's Message Object has.
 
 `pipelines docs asyncapi` writes docs/asyncapi.json and docs/asyncapi.yaml; a test fails
@@ -36,12 +36,12 @@ from faststream.specification.asyncapi.v3_0_0.schema import (
 )
 from pydantic import Field
 
-from contracts.asyncapi_messages import message_facts
 from contracts.commands import COMMANDS, Command
 from contracts.envelope import CE_CORRELATIONID
 from contracts.events import LifecycleEvent
 from contracts.results import CommandAccepted, CommandRejected
 from contracts.topics import Topics
+from services.entrypoints.asyncapi_messages import message_facts
 
 TITLE: Final = "pipeline-service Kafka interface"
 DESCRIPTION: Final = (
@@ -58,7 +58,7 @@ SERVER_DESCRIPTION: Final = (
     "`pipelines dev` starts an embedded Kafka-compatible broker instead."
 )
 # In a source checkout: the committed document (its YAML twin sits beside it).
-DOCUMENT: Final = Path(__file__).resolve().parents[1] / "docs" / "asyncapi.json"
+DOCUMENT: Final = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.json"
 
 # --- the described broker ------------------------------------------------------------------
 

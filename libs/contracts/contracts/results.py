@@ -19,7 +19,9 @@ from contracts.validation import ValidationReport
 
 
 class _Result(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A reader ignores fields it does not know: the service may add optional ones in a
+    # minor release without breaking consumers on an older pipeline-contracts (README).
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     command_id: str
     aggregate_id: str | None = None

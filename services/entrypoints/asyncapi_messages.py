@@ -1,6 +1,6 @@
 """What the AsyncAPI document says about each message that FastStream cannot express:
 the CloudEvents attributes as Kafka headers (contracts.envelope), the Kafka key, the
-message's name and content type. Plain JSON Schema, per channel; contracts.asyncapi sets
+message's name and content type. Plain JSON Schema, per channel; services.entrypoints.asyncapi sets
 it on FastStream's message objects.
 """
 

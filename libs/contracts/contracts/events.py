@@ -26,7 +26,9 @@ class LifecycleEvent(BaseModel):
     `aggregate_type` the aggregate's (`Pipeline`, `Config`, `Execution`, ...), `version`
     its position in that aggregate's history (1 = creation) and `data` its fields."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A reader ignores fields it does not know: the service may add optional ones in a
+    # minor release without breaking consumers on an older pipeline-contracts (README).
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     event_type: str = Field(min_length=1)
     aggregate_id: str = Field(min_length=1)
