@@ -34,6 +34,7 @@ from typing import Final
 
 from contracts.orchestrator_commands import ExecutionDecision
 from contracts.run_views import TERMINAL
+from contracts.run_views import deadline as run_deadline
 from contracts.statuses import RunStatus
 from domain import run_status as rs
 from domain.execution_fields import ExecutionBase, aware
@@ -57,7 +58,7 @@ class RunTransitions(ExecutionBase):
 
     @property
     def deadline(self) -> datetime:
-        return self.created_at + self.timeout
+        return run_deadline(self.created_at, self.timeout)
 
     def transition(
         self,

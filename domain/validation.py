@@ -9,8 +9,10 @@ config names is ever imported; adapter types come from the registry passed in.
 from __future__ import annotations
 
 import json
+import math
 import types
 from collections.abc import Mapping
+from datetime import date
 from typing import Any, Union, get_args, get_origin
 
 import orjson
@@ -61,12 +63,13 @@ def validate_config(
 
 def parse_document(document: object) -> tuple[dict[str, Any] | None, list[ValidationIssue]]:
     """Text or mapping -> mapping plus duplicate-key issues; None when it cannot go on."""
-    if isinstance(document, Mapping):
-        return dict(document), []
-    if not isinstance(document, str):
+    if not isinstance(document, Mapping | str):
         return None, [_not_a_mapping(document)]
     try:
+        if isinstance(document, Mapping):
+            return _json_data(dict(document), ()), []
         data, duplicates = _parse_text(document)
+        data = _json_data(data, ())
     except _ParseError as exc:
         return None, [
             issue(
@@ -97,6 +100,17 @@ class _ParseError(ValueError):
 
 
 def _parse_text(text: str) -> tuple[object, list[Loc]]:
+    try:
+        return _parse_any_text(text)
+    except RecursionError:
+        # Nesting deeper than the parsers recurse, or a YAML alias inside the node it
+        # names (`a: &x [*x]`, a structure that contains itself).
+        raise _ParseError(
+            "The document is nested too deeply, or a YAML alias refers to a node that contains it"
+        ) from None
+
+
+def _parse_any_text(text: str) -> tuple[object, list[Loc]]:
     if text.lstrip().startswith(("{", "[")):
         try:
             orjson.loads(text)
@@ -109,6 +123,39 @@ def _parse_text(text: str) -> tuple[object, list[Loc]]:
         duplicates: list[Loc] = []
         return _unpair(tree, (), duplicates), duplicates
     return _parse_yaml(text)
+
+
+MAX_DOCUMENT_DEPTH = 64
+_INT_RANGE = (-(2**63), 2**64 - 1)  # what orjson, which stores the document, writes
+
+
+def _json_data(value: Any, loc: Loc) -> Any:
+    """`value` as JSON data, which is what a config is stored as: YAML's dates and times
+    become their ISO text; what JSON cannot carry (YAML's binary, sets, non-finite
+    numbers, integers beyond 64 bits) and nesting deeper than MAX_DOCUMENT_DEPTH (the
+    serializers stop at a few hundred levels) are refused."""
+    if len(loc) > MAX_DOCUMENT_DEPTH:
+        raise _ParseError(
+            f"The document is nested deeper than {MAX_DOCUMENT_DEPTH} levels at "
+            f"{format_path(loc[:MAX_DOCUMENT_DEPTH])}"
+        )
+    if isinstance(value, dict):
+        return {
+            k: _json_data(v, (*loc, k if isinstance(k, str | int) else str(k)))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_json_data(item, (*loc, i)) for i, item in enumerate(value)]
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, int) and _INT_RANGE[0] <= value <= _INT_RANGE[1]:
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    if isinstance(value, date):  # datetime is a date too
+        return value.isoformat()
+    where = format_path(loc) if loc else "the document root"
+    raise _ParseError(f"The value at {where} is not JSON data: {_kind(value)} {value!r:.40}")
 
 
 class _Pairs(list[tuple[str, Any]]):

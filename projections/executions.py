@@ -74,7 +74,7 @@ def _created(event: LifecycleEvent) -> Row:
         nominal_start_time=iso(data.get("nominal_start_time")),
         nominal_end_time=iso(data.get("nominal_end_time")),
         timeout_s=timeout.total_seconds(),
-        deadline=iso(parse(at) + timeout),
+        deadline=iso(run_views.deadline(parse(at), timeout)),
         status=str(RunStatus.PENDING),
         created_at=at,
         updated_at=at,

@@ -61,36 +61,51 @@ class BatchStats:
 
 
 class _Batch:
-    """One transaction's worth: rows and versions are read once and written once."""
+    """One transaction's worth, folded in memory: the versions and rows of every aggregate
+    the batch touches are read with one query per table, the events applied to them in
+    order, and the rows and versions written back with one statement per table."""
 
     def __init__(self, tx: ReadTx, fetch_events: FetchEvents | None) -> None:
         self.tx = tx
         self.fetch_events = fetch_events
-        self.rows: dict[str, tuple[str, Row]] = {}
-        self.versions: dict[str, tuple[str, int]] = {}
+        self.rows: dict[str, tuple[str, Row]] = {}  # the rows changed, to write
+        self.versions: dict[str, tuple[str, int]] = {}  # the versions applied, to record
         self.stats = BatchStats()
+        self._known: dict[str, int] = {}  # versions stored before the batch
+        self._stored: dict[str, Row] = {}  # rows stored before the batch (none: new)
 
     def run(self, events: Sequence[LifecycleEvent]) -> BatchStats:
-        known = self.tx.versions(e.aggregate_id for e in events if e.aggregate_type in APPLIERS)
-        self._known = known
-        for event in events:
+        modelled = [e for e in events if e.aggregate_type in APPLIERS]
+        self.stats.ignored += len(events) - len(modelled)
+        self._known = self.tx.versions(e.aggregate_id for e in modelled)
+        # Only an aggregate with an event to apply needs its row (a gap is healed on
+        # the row of the event that shows it).
+        self._load(e for e in modelled if e.version > self._known.get(e.aggregate_id, 0))
+        for event in modelled:
             self.offer(event)
+        by_type: dict[str, list[Row]] = {}
         for aggregate_type, row in self.rows.values():
-            self.tx.save(aggregate_type, row)
+            by_type.setdefault(aggregate_type, []).append(row)
+        for aggregate_type, rows in by_type.items():
+            self.tx.save_many(aggregate_type, rows)
         self.tx.set_versions(self.versions)
         return self.stats
+
+    def _load(self, pending: Iterable[LifecycleEvent]) -> None:
+        """Read the stored rows of `pending`'s aggregates, one query per table (a new
+        aggregate has none; one query says so for all of them)."""
+        ids: dict[str, dict[str, None]] = {}
+        for event in pending:
+            ids.setdefault(event.aggregate_type, {})[event.aggregate_id] = None
+        for aggregate_type, wanted in ids.items():
+            self._stored.update(self.tx.load_many(aggregate_type, wanted))
 
     def version(self, aggregate_id: str) -> int:
         if aggregate_id in self.versions:
             return self.versions[aggregate_id][1]
-        if aggregate_id not in self._known:
-            self._known.update(self.tx.versions([aggregate_id]))
         return self._known.get(aggregate_id, 0)
 
     def offer(self, event: LifecycleEvent) -> None:
-        if event.aggregate_type not in APPLIERS:
-            self.stats.ignored += 1
-            return
         applied = self.version(event.aggregate_id)
         if event.version <= applied:
             self.stats.skipped += 1
@@ -121,7 +136,7 @@ class _Batch:
         if aggregate_id in self.rows:
             current: Row | None = self.rows[aggregate_id][1]
         else:
-            current = self.tx.load(aggregate_type, aggregate_id)
+            current = self._stored.get(aggregate_id)
         try:
             row = APPLIERS[aggregate_type](event, current)
         except UnknownEvent as error:

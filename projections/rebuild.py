@@ -13,21 +13,31 @@
 Nothing applied to the live tables is lost: the final catch-up runs while no live writer
 can commit. If anything fails before the swap, the new tables are dropped and the live
 ones stay as they were.
+
+Speed: a batch is BATCH_SIZE events (ten times the live projector's), so an aggregate's
+row is read and written once for many of its events; and the next batch is read from
+`events` on a thread of its own while the current one is applied (reading the history
+and writing the tables each wait on the database about as long as the other).
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import cast
 
 from contracts.events import LifecycleEvent
 from projections.projector import BatchStats, FetchEvents, Projector, apply_events
 from projections.read_tx import ReadTx
 from projections.store import ReadStore
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 10_000
+# Batches read ahead of the one being applied.
+_READ_AHEAD = 2
 
 Progress = Callable[[int], None]
 
@@ -45,11 +55,52 @@ def _batches(events: Iterable[LifecycleEvent], size: int) -> Iterator[list[Lifec
         yield batch
 
 
+_END = object()
+
+
+def _read_ahead(batches: Iterator[list[LifecycleEvent]]) -> Iterator[list[LifecycleEvent]]:
+    """`batches`, produced on a thread of its own up to _READ_AHEAD ahead; an error
+    there is raised here. Stopping early (an error while applying) stops the thread."""
+    ready: queue.Queue[object] = queue.Queue(_READ_AHEAD)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for batch in batches:
+                if not put(batch):
+                    return
+            put(_END)
+        except BaseException as error:  # handed over, raised by the consumer
+            put(error)
+
+    reader = threading.Thread(target=read, name="rebuild-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := ready.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield cast(list[LifecycleEvent], item)
+    finally:
+        stop.set()
+        reader.join()
+
+
 def _catch_up(tx: ReadTx, fetch_events: FetchEvents, stats: RebuildStats) -> None:
-    """Bring the tables of `tx` level with the live ones (inside `tx`)."""
-    for aggregate_id, _, version in tx.lagging(ahead_suffix=""):
-        stats.batches.add(apply_events(tx, fetch_events(aggregate_id, version), fetch_events))
-        stats.caught_up += 1
+    """Bring the tables of `tx` level with the live ones (inside `tx`): what each lagging
+    aggregate misses, applied as one batch."""
+    lagging = tx.lagging(ahead_suffix="")
+    missed = [e for aid, _, version in lagging for e in fetch_events(aid, version)]
+    stats.batches.add(apply_events(tx, missed, fetch_events))
+    stats.caught_up += len(lagging)
 
 
 def rebuild(
@@ -68,7 +119,7 @@ def rebuild(
     swapped = False
     try:
         projector = Projector(store, fetch_events, suffix=suffix)
-        for batch in _batches(events, batch_size):
+        for batch in _read_ahead(_batches(events, batch_size)):
             stats.batches.add(projector.apply_batch(batch))
             stats.events += len(batch)
             if progress is not None:

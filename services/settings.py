@@ -145,6 +145,19 @@ class Settings(BaseSettings):
     tracing_otlp_endpoint: str | None = None
     log_format: Literal["text", "json"] = "text"
 
+    # Retention (docs/operations.md, "Retention"): how long what would otherwise grow
+    # forever is kept; 0 keeps it forever. The relay role sweeps the processed-command
+    # records (dedupe inside this window), the orchestrator role an execution's stored
+    # route messages and its ledger together (replay inside this window) and the heartbeats
+    # of orchestrators that died without a goodbye. A round removes at most
+    # `retention_batch` rows (or executions), in short transactions, every
+    # `retention_interval_s`.
+    retention_command_records_s: float = Field(default=7 * 86400.0, ge=0)
+    retention_route_messages_s: float = Field(default=30 * 86400.0, ge=0)
+    retention_heartbeats_s: float = Field(default=86400.0, ge=0)
+    retention_interval_s: float = Field(default=60.0, gt=0)
+    retention_batch: int = Field(default=500, ge=1, le=10_000)
+
     @property
     def topics(self) -> Topics:
         return Topics(prefix=self.topic_prefix)

@@ -5,12 +5,20 @@ the same transaction as the event rows, on SQLite and PostgreSQL alike. Passing
 `processed_commands=[(command_id, result_bytes), ...]` to `Application.save` therefore
 records every command of a batch atomically with the events it caused: a repeat finds
 its original result, byte for byte, and a crash can never keep one without the other.
+
+Each record carries `processed_at` (epoch seconds, the handler's clock), so the relay role
+can remove the records older than `PIPELINES_RETENTION_COMMAND_RECORDS_S`
+(`sweep_processed`, a batch per transaction, oldest first by the `processed_at` index):
+a command sent again after that is decided again (docs/operations.md, "Retention").
+A table made before the column existed gets it on start, its rows dated the moment of
+the upgrade (their real age is unknown; this keeps them one more window, not zero).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
@@ -21,16 +29,31 @@ from psycopg.rows import DictRow
 
 ProcessedCommand = tuple[str, bytes]
 
+PROCESSED_TABLE: Final = "processed_commands"
+_PROCESSED_INDEX: Final = "processed_commands_processed_at"
+
 
 class SQLiteCommandRecorder(SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
             "CREATE TABLE IF NOT EXISTS processed_commands ("
-            "command_id TEXT PRIMARY KEY, result BLOB NOT NULL)",
+            "command_id TEXT PRIMARY KEY, result BLOB NOT NULL, processed_at REAL NOT NULL)",
             "CREATE TABLE IF NOT EXISTS relay_positions ("
             "name TEXT PRIMARY KEY, position INTEGER NOT NULL)",
         ]
+
+    def _create_table(self, c: SQLiteCursor) -> None:
+        super()._create_table(c)
+        c.execute("SELECT name FROM pragma_table_info('processed_commands')")
+        if "processed_at" not in {row["name"] for row in c.fetchall()}:
+            c.execute(
+                "ALTER TABLE processed_commands ADD COLUMN processed_at REAL NOT NULL DEFAULT 0"
+            )
+            c.execute("UPDATE processed_commands SET processed_at = ?", (time.time(),))
+        c.execute(
+            f"CREATE INDEX IF NOT EXISTS {_PROCESSED_INDEX} ON processed_commands (processed_at)"
+        )
 
     def _insert_events(
         self,
@@ -42,9 +65,11 @@ class SQLiteCommandRecorder(SQLiteApplicationRecorder):
     ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
         if processed_commands:
+            now = time.time()
             c.executemany(
-                "INSERT INTO processed_commands (command_id, result) VALUES (?, ?)",
-                list(processed_commands),
+                "INSERT INTO processed_commands (command_id, result, processed_at) "
+                "VALUES (?, ?, ?)",
+                [(command_id, result, now) for command_id, result in processed_commands],
             )
         return ids
 
@@ -70,6 +95,18 @@ class SQLiteCommandRecorder(SQLiteApplicationRecorder):
             row = c.fetchone()
         return int(row["position"]) if row else 0
 
+    def sweep_processed(self, before: float, limit: int) -> int:
+        """Remove up to `limit` records processed before `before` (epoch s), oldest first,
+        in one short transaction; returns how many went."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                "DELETE FROM processed_commands WHERE command_id IN ("
+                "SELECT command_id FROM processed_commands WHERE processed_at < ? "
+                "ORDER BY processed_at LIMIT ?)",
+                (before, limit),
+            )
+            return int(c.sqlite_cursor.rowcount)
+
     def set_position(self, name: str, position: int) -> None:
         with self.datastore.transaction(commit=True) as c:
             c.execute(
@@ -89,13 +126,36 @@ class PostgresCommandRecorder(PostgresApplicationRecorder):
             [
                 sql.SQL(
                     "CREATE TABLE IF NOT EXISTS {} ("
-                    "command_id text PRIMARY KEY, result bytea NOT NULL)"
+                    "command_id text PRIMARY KEY, result bytea NOT NULL, "
+                    "processed_at double precision NOT NULL)"
                 ).format(self._processed),
                 sql.SQL(
                     "CREATE TABLE IF NOT EXISTS {} ("
                     "name text PRIMARY KEY, position bigint NOT NULL)"
                 ).format(self._positions),
             ]
+        )
+
+    def _create_table(self, curs: Cursor[DictRow]) -> None:
+        super()._create_table(curs)
+        # Read the catalog first: ALTER TABLE takes the table's strongest lock even when
+        # the column is there already.
+        curs.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
+            "AND table_name = 'processed_commands' AND column_name = 'processed_at'",
+            (self.datastore.schema or "public",),
+        )
+        if curs.fetchone() is None:
+            curs.execute(
+                sql.SQL(
+                    "ALTER TABLE {} ADD COLUMN IF NOT EXISTS processed_at double precision "
+                    "NOT NULL DEFAULT extract(epoch from now())"
+                ).format(self._processed)
+            )
+        curs.execute(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (processed_at)").format(
+                sql.Identifier(_PROCESSED_INDEX), self._processed
+            )
         )
 
     def _insert_events(
@@ -108,11 +168,12 @@ class PostgresCommandRecorder(PostgresApplicationRecorder):
     ) -> None:
         super()._insert_events(curs, stored_events, **kwargs)
         if processed_commands:
+            now = time.time()
             curs.executemany(
-                sql.SQL("INSERT INTO {} (command_id, result) VALUES (%s, %s)").format(
-                    self._processed
-                ),
-                list(processed_commands),
+                sql.SQL(
+                    "INSERT INTO {} (command_id, result, processed_at) VALUES (%s, %s, %s)"
+                ).format(self._processed),
+                [(command_id, result, now) for command_id, result in processed_commands],
             )
 
     def select_processed(self, command_ids: Iterable[str]) -> dict[str, bytes]:
@@ -136,6 +197,19 @@ class PostgresCommandRecorder(PostgresApplicationRecorder):
             )
             row = curs.fetchone()
         return int(row["position"]) if row else 0
+
+    def sweep_processed(self, before: float, limit: int) -> int:
+        """Remove up to `limit` records processed before `before` (epoch s), oldest first,
+        in one short transaction; returns how many went."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                sql.SQL(
+                    "DELETE FROM {0} WHERE command_id IN (SELECT command_id FROM {0} "
+                    "WHERE processed_at < %s ORDER BY processed_at LIMIT %s)"
+                ).format(self._processed),
+                (before, limit),
+            )
+            return int(curs.rowcount)
 
     def set_position(self, name: str, position: int) -> None:
         with self.datastore.transaction(commit=True) as curs:

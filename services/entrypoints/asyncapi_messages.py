@@ -24,6 +24,12 @@ from contracts.envelope import (
     CE_TYPE,
     CONTENT_TYPE,
     CORE_HEADERS,
+    DLQ_ERROR_CODE,
+    DLQ_ERROR_DETAILS,
+    DLQ_ERROR_MESSAGE,
+    DLQ_ORIGINAL_OFFSET,
+    DLQ_ORIGINAL_PARTITION,
+    DLQ_ORIGINAL_TOPIC,
     DLQ_REDRIVEN_FROM,
     JSON_CONTENT_TYPE,
     SPEC_VERSION,
@@ -113,16 +119,16 @@ EVENT_HEADERS: Final = _headers_schema(
 DEAD_LETTER_HEADERS: Final = {
     **_headers_schema(
         {
-            "dlq_error_code": _string(
+            DLQ_ERROR_CODE: _string(
                 "Why it could not be decoded", enum=[code.value for code in WireErrorCode]
             ),
-            "dlq_error_message": _string("A human-readable reason"),
-            "dlq_error_details": _string("The reason's details, as JSON"),
-            "dlq_original_topic": _string("The topic it was read from"),
-            "dlq_original_partition": _string("Its partition (decimal)", pattern="^[0-9]+$"),
-            "dlq_original_offset": _string("Its offset (decimal)", pattern="^[0-9]+$"),
+            DLQ_ERROR_MESSAGE: _string("A human-readable reason"),
+            DLQ_ERROR_DETAILS: _string("The reason's details, as JSON"),
+            DLQ_ORIGINAL_TOPIC: _string("The topic it was read from"),
+            DLQ_ORIGINAL_PARTITION: _string("Its partition (decimal)", pattern="^[0-9]+$"),
+            DLQ_ORIGINAL_OFFSET: _string("Its offset (decimal)", pattern="^[0-9]+$"),
         },
-        required=["dlq_error_code", "dlq_error_message", "dlq_error_details"],
+        required=[DLQ_ERROR_CODE, DLQ_ERROR_MESSAGE, DLQ_ERROR_DETAILS],
     ),
     # The original headers are kept as they were, whatever they were.
     "additionalProperties": True,

@@ -35,6 +35,7 @@ from services.runtimes.projector import run_projector
 from services.runtimes.reconciler.role import run_reconciler
 from services.runtimes.relay import Relay
 from services.runtimes.replay_publisher import ReplayProgress, ReplayPublisher
+from services.runtimes.retention import relay_retention
 from services.service_layer.decider import Decider
 from services.service_layer.handlers import HANDLERS
 from services.service_layer.handling import ConfigUseReader, ExecutionGate
@@ -144,7 +145,11 @@ async def run_relay(settings: Settings, stop: asyncio.Event, heartbeat: Callable
             on_published=wake_followers,
             trace_links=links,
         )
-        await asyncio.gather(relay.run(stop), *(follower.run(stop) for follower in followers))
+        # The event store's own retention (services.runtimes.retention) beside the relay.
+        retention = relay_retention(settings, store)
+        await asyncio.gather(
+            relay.run(stop), *(follower.run(stop) for follower in followers), retention.run(stop)
+        )
 
 
 ROLES: dict[str, Role] = {

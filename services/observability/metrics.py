@@ -29,7 +29,8 @@ from prometheus_client import (
 )
 
 from contracts.commands import COMMANDS
-from contracts.envelope import CE_TYPE, KafkaRecord
+from contracts.envelope import CE_TYPE, DLQ_ERROR_CODE, KafkaRecord
+from services.observability.batch_items import Outcome, Work
 
 REGISTRY: Final = CollectorRegistry(auto_describe=True)
 for _default in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
@@ -44,89 +45,92 @@ RECORD_BUCKETS: Final = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 BATCH_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 DELAY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
-COMMANDS_TOTAL: Final = Counter(
+
+# Every metric of ours is in REGISTRY, never in prometheus_client's global one.
+def _counter(name: str, documentation: str, labels: Sequence[str] = ()) -> Counter:
+    return Counter(name, documentation, labels, registry=REGISTRY)
+
+
+def _histogram(
+    name: str,
+    documentation: str,
+    labels: Sequence[str] = (),
+    *,
+    buckets: Sequence[float] = Histogram.DEFAULT_BUCKETS,
+) -> Histogram:
+    return Histogram(name, documentation, labels, buckets=buckets, registry=REGISTRY)
+
+
+COMMANDS_TOTAL: Final = _counter(
     "pipelines_commands",
     "Commands answered by the command handler (result published, batch committed), "
     "repeats included, by command type and outcome (accepted, rejected).",
     ("type", "outcome"),
-    registry=REGISTRY,
 )
-COMMANDS_REPEATED: Final = Counter(
+COMMANDS_REPEATED: Final = _counter(
     "pipelines_commands_repeated",
     "Commands answered with their stored result (a command id seen before).",
     ("type",),
-    registry=REGISTRY,
 )
-COMMANDS_DEAD_LETTERED: Final = Counter(
+COMMANDS_DEAD_LETTERED: Final = _counter(
     "pipelines_commands_dead_lettered",
     "Command messages sent to the commands DLQ, by command type and error code.",
     ("type", "error_code"),
-    registry=REGISTRY,
 )
-BATCH_RECORDS: Final = Histogram(
+BATCH_RECORDS: Final = _histogram(
     "pipelines_batch_records",
     "Records per committed batch, by role (the relay: notifications per pass).",
     ("role",),
     buckets=RECORD_BUCKETS,
-    registry=REGISTRY,
 )
-BATCH_SECONDS: Final = Histogram(
+BATCH_SECONDS: Final = _histogram(
     "pipelines_batch_duration_seconds",
     "From a batch handed to its role to its offsets committed (the relay: its position "
     "saved), by role.",
     ("role",),
     buckets=BATCH_BUCKETS,
-    registry=REGISTRY,
 )
-RELAY_PUBLISHED: Final = Counter(
+RELAY_PUBLISHED: Final = _counter(
     "pipelines_relay_published_notifications",
     "Notifications the relay published and moved its position past.",
-    registry=REGISTRY,
 )
-PROJECTION_EVENTS: Final = Counter(
+PROJECTION_EVENTS: Final = _counter(
     "pipelines_projection_events",
     "Events the projector committed, by what it did with them (applied, healed, skipped, "
     "ignored, unknown, undecodable).",
     ("result",),
-    registry=REGISTRY,
 )
-PROJECTION_DELAY: Final = Histogram(
+PROJECTION_DELAY: Final = _histogram(
     "pipelines_projection_delay_seconds",
     "From an event's time (its decision) to its read-model commit: the newest event of "
     "each projector batch that applied something.",
     buckets=DELAY_BUCKETS,
-    registry=REGISTRY,
 )
-ROUTE_IN: Final = Counter(
+ROUTE_IN: Final = _counter(
     "pipelines_route_messages_in",
     "Inbound route messages committed, by config, route and fate (processed, failed, "
     "malformed, unknown, duplicate, finished, foreign).",
     ("config", "route", "fate"),
-    registry=REGISTRY,
 )
-ROUTE_OUT: Final = Counter(
+ROUTE_OUT: Final = _counter(
     "pipelines_route_messages_out",
     "Route messages a route published (outputs), by config and route.",
     ("config", "route"),
-    registry=REGISTRY,
 )
-ROUTE_RETRIES: Final = Counter(
+ROUTE_RETRIES: Final = _counter(
     "pipelines_route_adapter_retries",
     "Adapter attempts after a failed one, by config and route.",
     ("config", "route"),
-    registry=REGISTRY,
 )
-HTTP_REQUESTS: Final = Counter(
+HTTP_REQUESTS: Final = _counter(
     "pipelines_http_requests",
     "HTTP requests answered, by method, route template and status.",
     ("method", "route", "status"),
-    registry=REGISTRY,
 )
-HTTP_SECONDS: Final = Histogram(
+HTTP_SECONDS: Final = _histogram(
     "pipelines_http_request_duration_seconds",
     "HTTP requests from arrival to the last byte of the answer, by method and route.",
     ("method", "route"),
-    registry=REGISTRY,
 )
 
 
@@ -168,24 +172,8 @@ def batch(role: str, records: int, started: float) -> None:
 # --- the command handler ------------------------------------------------------------------
 
 
-class _Result(Protocol):
-    @property
-    def command_type(self) -> str | None: ...
-    @property
-    def outcome(self) -> str: ...
-
-
-class _Outcome(Protocol):
-    """What the decider answers for one command (services.service_layer.decider.Outcome)."""
-
-    @property
-    def result(self) -> _Result: ...
-    @property
-    def repeated(self) -> bool: ...
-
-
 def commands(
-    outcomes: Sequence[_Outcome], dead_letters: Sequence[KafkaRecord], records: int, started: float
+    outcomes: Sequence[Outcome], dead_letters: Sequence[KafkaRecord], records: int, started: float
 ) -> None:
     """One committed batch of the command handler."""
     # Tallied by raw type first (C-speed counting), labels fixed once per distinct type.
@@ -197,7 +185,7 @@ def commands(
         _repeated(command_type_label(kind)).inc(count)
     for record in dead_letters:  # rare: read back from the DLQ record's headers
         kind = command_type_label(record.header(CE_TYPE))
-        _dead_lettered(kind, record.header("dlq_error_code") or UNKNOWN).inc()
+        _dead_lettered(kind, record.header(DLQ_ERROR_CODE) or UNKNOWN).inc()
     batch("command-handler", records, started)
 
 
@@ -242,20 +230,6 @@ def newest_time(times: Iterable[datetime]) -> datetime | None:
 # --- routes -------------------------------------------------------------------------------
 
 
-class _Fate(Protocol):
-    @property
-    def value(self) -> str: ...
-
-
-class _Work(Protocol):
-    """One inbound record of a route batch (services.runtimes.orchestrator.route_batch.Work)."""
-
-    @property
-    def fate(self) -> _Fate | None: ...
-    @property
-    def outputs(self) -> Sequence[object]: ...
-
-
 class RouteCounts:
     """One route's counters (its label children kept)."""
 
@@ -267,7 +241,7 @@ class RouteCounts:
     def retried(self) -> None:
         self._retries.inc()
 
-    def committed(self, works: Sequence[_Work], started: float) -> None:
+    def committed(self, works: Sequence[Work], started: float) -> None:
         fates: Tally[str] = Tally()
         produced = 0
         for work in works:

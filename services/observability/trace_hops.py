@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from contracts.envelope import CE_CORRELATIONID, CE_ID, CE_TYPE, HeaderMap, KafkaRecord
 from contracts.route_messages import CE_EXECUTIONID
 from services.adapters.kafka.batch import Record
 from services.observability import tracing
+from services.observability.batch_items import Outcome, Work
 from services.observability.metrics import command_type_label
 from services.observability.trace_links import TraceLinks
 from services.observability.tracing import TRACEPARENT
@@ -55,18 +57,6 @@ def stamp(record: KafkaRecord, span: Span) -> None:
 # --- the command handler -------------------------------------------------------------------
 
 
-class _Result(Protocol):
-    @property
-    def outcome(self) -> str: ...
-
-
-class _Outcome(Protocol):
-    @property
-    def command_id(self) -> str: ...
-    @property
-    def result(self) -> _Result: ...
-
-
 @dataclass
 class CommandBatch:
     """One batch's command spans by command id."""
@@ -74,7 +64,7 @@ class CommandBatch:
     links: TraceLinks
     spans: dict[str, Span]
 
-    def before_save(self, outcomes: Sequence[_Outcome]) -> None:
+    def before_save(self, outcomes: Sequence[Outcome]) -> None:
         """The decider's hook: link the events about to be saved to their command's span
         (runs in the decider's thread, before the batch's transaction)."""
         found: dict[str, str] = {}
@@ -86,7 +76,7 @@ class CommandBatch:
                 found.update((event_id, parent) for event_id in event_ids)
         self.links.save(found)
 
-    def end(self, outcomes: Sequence[_Outcome]) -> None:
+    def end(self, outcomes: Sequence[Outcome]) -> None:
         """The batch committed: every span ends, with what its command got."""
         for outcome in outcomes:
             span = self.spans.pop(outcome.command_id, None)
@@ -232,36 +222,51 @@ class RecordSpans:
         self.spans = {}
 
 
-def projection_spans(records: Sequence[Record]) -> RecordSpans | None:
-    """A `project <event type>` span per event record that came with a traceparent."""
+# A consumer span's name, parent (None: a root) and attributes; None: no span.
+Opened = tuple[str, Context | None, dict[str, Any]] | None
+
+
+def _record_spans(
+    records: Sequence[Record], opened: Callable[[Record, HeaderMap], Opened]
+) -> RecordSpans | None:
+    """A consumer span per record that `opened` (given its headers) opens, all started
+    now, when the batch was handed over."""
     if not tracing.enabled():
         return None
     tracer, started = tracing.tracer(), time.time_ns()
     spans: dict[tuple[str, int, int], Span] = {}
     for record in records:
-        found = HeaderMap.of(record.headers or ())
-        parent = tracing.parent_of(found.get(TRACEPARENT))
-        if parent is None:
+        found = opened(record, HeaderMap.of(record.headers or ()))
+        if found is None:
             continue
+        name, parent, attributes = found
         spans[(record.topic, record.partition, record.offset)] = tracer.start_span(
-            f"project {found.get(CE_TYPE)}",
+            name,
             context=parent,
             kind=SpanKind.CONSUMER,
             start_time=started,
-            attributes=_messaging(record, found.get(CE_ID)),
+            attributes=attributes,
         )
     return RecordSpans(spans)
+
+
+def projection_spans(records: Sequence[Record]) -> RecordSpans | None:
+    """A `project <event type>` span per event record that came with a traceparent."""
+
+    def opened(record: Record, found: HeaderMap) -> Opened:
+        parent = tracing.parent_of(found.get(TRACEPARENT))
+        if parent is None:
+            return None
+        return f"project {found.get(CE_TYPE)}", parent, _messaging(record, found.get(CE_ID))
+
+    return _record_spans(records, opened)
 
 
 def route_spans(records: Sequence[Record], config_id: object, route_id: str) -> RecordSpans | None:
     """A `route <route>` span per inbound record: a child of the traceparent it came with,
     else a root; with its execution and correlation ids."""
-    if not tracing.enabled():
-        return None
-    tracer, started = tracing.tracer(), time.time_ns()
-    spans: dict[tuple[str, int, int], Span] = {}
-    for record in records:
-        found = HeaderMap.of(record.headers or ())
+
+    def opened(record: Record, found: HeaderMap) -> Opened:
         attributes = _messaging(record, found.get(CE_ID))
         attributes["pipelines.config_id"] = str(config_id)
         attributes["pipelines.route"] = route_id
@@ -271,31 +276,12 @@ def route_spans(records: Sequence[Record], config_id: object, route_id: str) -> 
         ):
             if (value := found.get(header)) is not None:
                 attributes[name] = value
-        spans[(record.topic, record.partition, record.offset)] = tracer.start_span(
-            f"route {route_id}",
-            context=tracing.parent_of(found.get(TRACEPARENT)),
-            kind=SpanKind.CONSUMER,
-            start_time=started,
-            attributes=attributes,
-        )
-    return RecordSpans(spans)
+        return f"route {route_id}", tracing.parent_of(found.get(TRACEPARENT)), attributes
+
+    return _record_spans(records, opened)
 
 
-class _Fate(Protocol):
-    @property
-    def value(self) -> str: ...
-
-
-class _Work(Protocol):
-    @property
-    def record(self) -> Record: ...
-    @property
-    def fate(self) -> _Fate | None: ...
-    @property
-    def error(self) -> str | None: ...
-
-
-def end_route_spans(spans: RecordSpans | None, works: Sequence[_Work]) -> None:
+def end_route_spans(spans: RecordSpans | None, works: Sequence[Work]) -> None:
     """The route batch committed: each span ends with its message's fate (an error for
     a dead-lettered one)."""
     if spans is None:

@@ -36,7 +36,7 @@ from aiokafka.errors import MessageSizeTooLargeError
 
 from contracts import rejection
 from contracts.cloudevents import decode_command, encode_dead_letter
-from contracts.envelope import CE_CORRELATIONID, HeaderMap, KafkaRecord
+from contracts.envelope import CE_CORRELATIONID, DLQ_VALUE_DROPPED, HeaderMap, KafkaRecord
 from contracts.errors import WireError
 from services.adapters.kafka.clients import make_producer
 from services.adapters.kafka.engine import Batch, EngineStats, Finish, Record, Tuning
@@ -121,7 +121,7 @@ async def _all_delivered(deliveries: Sequence[Awaitable[object]]) -> None:
 
 def _without_value(record: KafkaRecord) -> KafkaRecord:
     """A DLQ record too large to publish: keep key, headers and reasons, drop the value."""
-    dropped = ("dlq_value_dropped_bytes", str(len(record.value)).encode())
+    dropped = (DLQ_VALUE_DROPPED, str(len(record.value)).encode())
     return KafkaRecord(key=record.key, value=b"", headers=[*record.headers, dropped])
 
 

@@ -34,7 +34,7 @@ from contracts.cloudevents import decode_event
 from contracts.errors import WireError
 from contracts.events import LifecycleEvent
 from projections.projector import BatchStats, FetchEvents, Projector
-from projections.rebuild import Progress, RebuildStats, rebuild
+from projections.rebuild import BATCH_SIZE, Progress, RebuildStats, rebuild
 from projections.store import ReadStore
 from services.adapters.eventstore import EventStore, open_event_store
 from services.adapters.kafka.engine import AfterCommit, Batch, EngineStats, Tuning
@@ -98,7 +98,7 @@ def history(store: EventStore, page: int = _HISTORY_PAGE) -> Iterator[LifecycleE
 
 
 def rebuild_read_models(
-    settings: Settings, progress: Progress | None = None, *, batch_size: int = BATCH_MAX
+    settings: Settings, progress: Progress | None = None, *, batch_size: int = BATCH_SIZE
 ) -> RebuildStats:
     """`pipelines projections rebuild`: the read models rebuilt from the event store and
     swapped in (synchronous; see projections.rebuild)."""

@@ -10,7 +10,10 @@ the same command id sent again is decided again.
 On a concurrency conflict (another writer got there first, e.g. after a rebalance) the
 cache is dropped and the batch is decided again once; if it conflicts again each command
 gets its own transaction. Infrastructure errors propagate: the caller does not commit
-offsets, so the batch is redelivered.
+offsets, so the batch is redelivered. A batch whose events or results cannot be
+serialized (input the decoder let through, e.g. nested deeper than the serializers go)
+is decided again one command at a time, and the command that cannot be is refused
+(CommandNotStorable, not recorded: a function of its bytes, like a wire rejection).
 
 Synchronous, like the eventsourcing library: async callers use `asyncio.to_thread`.
 """
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -123,6 +126,19 @@ class Decider:
 
     def decide(self, items: Sequence[Item]) -> list[Outcome]:
         try:
+            return self._decide_with_retries(items)
+        except Unstorable as unstorable:
+            log.warning("Batch could not be serialized (%s); one command at a time", unstorable)
+        outcomes: list[Outcome] = []
+        for item in items:
+            try:
+                outcomes.extend(self._decide_with_retries([item]))
+            except Unstorable as unstorable:
+                outcomes.extend(self._decide_with_retries([_unstorable(item, unstorable)]))
+        return outcomes
+
+    def _decide_with_retries(self, items: Sequence[Item]) -> list[Outcome]:
+        try:
             return self._decide_and_save(items)
         except ConcurrencyConflict as conflict:
             log.info("Batch conflicted (%s); deciding it again", conflict)
@@ -186,7 +202,14 @@ class Decider:
         if records:
             if self.before_save is not None:
                 self.before_save(list(decided.values()))
-            self.store.save(*uow.aggregates(), processed_commands=records)
+            try:
+                self.store.save(*uow.aggregates(), processed_commands=records)
+            except (ValueError, TypeError) as error:
+                # Serializing an event failed (e.g. a value nested deeper than the
+                # serializers go): input the decoder let through, never the database's
+                # (PersistenceError). Raised again, it would fail the batch on every
+                # redelivery; `decide` finds the command and refuses it instead.
+                raise Unstorable(f"{type(error).__name__}: {error}") from error
         return outcomes
 
     def _decide_one(self, item: Item, uow: UnitOfWork) -> CommandResult:
@@ -258,12 +281,34 @@ class Decider:
         )
 
     def _outcome(self, item: Item, result: CommandResult) -> Outcome:
-        value = encode_result(result).value
+        try:
+            value = encode_result(result).value
+        except (ValueError, TypeError) as error:  # a reply that cannot be serialized
+            raise Unstorable(f"{type(error).__name__}: {error}") from error
         return Outcome(item.command_id, item.correlation_id, result, value)
 
     def _repeat(self, item: Item, value: bytes) -> Outcome:
         result = _parse_result(value)
         return Outcome(item.command_id, item.correlation_id, result, value, repeated=True)
+
+
+class Unstorable(Exception):
+    """A batch whose events or results could not be serialized."""
+
+
+def _unstorable(item: Item, error: Unstorable) -> Item:
+    """`item` answered with a rejection: deciding it alone could not be serialized."""
+    command_type = item.command.command_type() if item.command is not None else "unknown"
+    refused = _refusal(
+        item,
+        command_type,
+        "CommandNotStorable",
+        f"The {command_type} command's events or result cannot be serialized: {error}",
+        400,
+    )
+    return replace(
+        item, command=None, rejected=refused.model_copy(update={"sent_by": item.sent_by})
+    )
 
 
 def _refusal(

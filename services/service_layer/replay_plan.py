@@ -55,6 +55,9 @@ class StoredMessages(Protocol):
 
     def consumed(self, execution_id: UUID, route: str) -> Sequence[Stored]: ...
     def produced(self, execution_id: UUID, route: str) -> Sequence[Stored]: ...
+    def swept(self, execution_id: UUID) -> int | None:
+        """When retention removed the execution's messages (epoch ns), or None."""
+        ...
 
 
 class Unfinished(Protocol):
@@ -121,6 +124,15 @@ def manifest(
         document["payloads"] = [dict(p) for p in payloads or ()]
         document["count"] = len(document["payloads"])
     return document
+
+
+def read_from(document: Mapping[str, Any]) -> UUID | None:
+    """The execution whose stored messages the replay reads (None: a manual replay of
+    given payloads)."""
+    if "lineage" in document:
+        return UUID(document["lineage"]["execution_id"])
+    source = source_of(document)
+    return None if source is None else source.execution_id
 
 
 def source_of(document: Mapping[str, Any]) -> Source | None:

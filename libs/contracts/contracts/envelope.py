@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
@@ -316,7 +316,32 @@ def json_object(value: bytes | None, message_id: str | None, type: str | None) -
             command_id=message_id,
             command_type=type,
         )
+    if _depth(parsed) > MAX_JSON_DEPTH:
+        raise WireError(
+            WireErrorCode.MALFORMED_MESSAGE,
+            f"Message value is nested deeper than {MAX_JSON_DEPTH} levels",
+            {"reason": "too_deep", "max_depth": MAX_JSON_DEPTH},
+            command_id=message_id,
+            command_type=type,
+        )
     return parsed
+
+
+# orjson reads up to 1024 levels but writes only 254 and pydantic serializes about 250:
+# a deeper value would decode here and then fail to be stored or answered.
+MAX_JSON_DEPTH: Final = 128
+
+
+def _depth(value: object) -> int:
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(node, dict):
+            stack.extend((child, level + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, level + 1) for child in node)
+    return deepest
 
 
 def _json_kind(value: object) -> str:

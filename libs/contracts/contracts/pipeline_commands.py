@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.command_base import Command, PipelineCommand, PipelineName
 from contracts.statuses import BootstrapPolicy, InitialStatus, RuntimeDesiredStatus
@@ -43,10 +43,12 @@ class CreatePipeline(Command):
         return self.name
 
 
-class UpdatePipeline(PipelineCommand):
-    """Edit a pipeline (Feldera's PATCH); a field left `None` keeps its value. A new `name`
-    renames it. With `create_if_missing` (Feldera's PUT) a pipeline of that name that does
-    not exist is created from the fields given, named `name` or `pipeline_name`."""
+class PipelineFields(BaseModel):
+    """Feldera's pipeline body (PostPutPipeline, PatchPipeline) as an edit: a field left
+    `None` keeps its value. UpdatePipeline carries these, and the HTTP bodies
+    (services.entrypoints.http.pipelines) are these, so each field is written once."""
+
+    model_config = ConfigDict(extra="forbid")
 
     name: PipelineName | None = None
     description: str | None = None
@@ -57,6 +59,15 @@ class UpdatePipeline(PipelineCommand):
     program_config: JsonObject | None = None
     runtime_config: JsonObject | None = None
     tags: list[str] | None = None
+
+
+# PipelineFields first: its fields follow `pipeline_name`, and the command's config
+# (frozen) is merged over its own.
+class UpdatePipeline(PipelineFields, PipelineCommand):
+    """Edit a pipeline (Feldera's PATCH); a field left `None` keeps its value. A new `name`
+    renames it. With `create_if_missing` (Feldera's PUT) a pipeline of that name that does
+    not exist is created from the fields given, named `name` or `pipeline_name`."""
+
     create_if_missing: bool = False
 
 

@@ -85,7 +85,7 @@ def decode_route_message(value: bytes | None, headers: envelope.Headers) -> Rout
         raise envelope.malformed(f"Not a route message: ce_type '{kind}'", message_id, ce_type=kind)
     ids = {name: _uuid(found, name, message_id) for name in (envelope.CE_ID, CE_EXECUTIONID)}
     stage_text = found.get(CE_STAGE) or "0"
-    if not stage_text.isdigit():
+    if not (stage_text.isascii() and stage_text.isdigit()):  # not '²', which int() refuses
         raise envelope.malformed(f"{CE_STAGE} '{stage_text}' is not a step count", message_id)
     payload = envelope.json_object(value, message_id, ROUTE_MESSAGE_TYPE)
     time_text = found.get(envelope.CE_TIME)

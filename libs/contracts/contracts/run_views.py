@@ -8,7 +8,7 @@ replies the handler gives and the rows the API reads agree by construction.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from contracts.statuses import ExecutionStatus, MarquezRunState, RunStatus
@@ -16,6 +16,16 @@ from contracts.statuses import ExecutionStatus, MarquezRunState, RunStatus
 S = RunStatus
 M = MarquezRunState
 E = ExecutionStatus
+
+
+def deadline(created_at: datetime, timeout: timedelta) -> datetime:
+    """When a run created at `created_at` times out; a run created near the end of time
+    (year 9999) is never due rather than an overflow."""
+    try:
+        return created_at + timeout
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
+
 
 # A run in one of these has ended and never moves again.
 TERMINAL: Final[frozenset[RunStatus]] = frozenset(

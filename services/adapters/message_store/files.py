@@ -21,11 +21,18 @@ again (a redelivery after a crash) adds a later segment; readers merge the segme
 stored order and keep the first copy of each message id — the one whose message the
 ledger counted. Files of the earlier layout (`{message_id}.json`, one message each) are
 read as one-message segments.
+
+Retention (`sweep`) goes by execution folder: one whose newest segment (by its name's
+`stored_at`; a legacy file by its modification time) is older than the cutoff loses its
+route folders, and `{root}/{execution_id}/.swept` (the sweep's time, epoch ns) is left as
+its marker. The sweep lists the root each round (the files store is the one-machine
+store; a database store has an index for this).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -47,6 +54,7 @@ from services.adapters.message_store.interface import (
 )
 
 SEGMENT_SUFFIX: Final = ".jsonl"
+SWEPT_MARKER: Final = ".swept"
 _LEGACY_SUFFIX: Final = ".json"
 _SYNC_THREADS: Final = 8
 
@@ -136,6 +144,61 @@ class FileMessageStore(StoreShortcuts):
             return []
         return sorted(path.name for path in folder.iterdir() if path.is_dir())
 
+    # --- retention (interface.py) --------------------------------------------------------
+
+    def sweep(self, before_ns: int, limit: int, *, now_ns: int | None = None) -> list[UUID]:
+        """Remove the route folders of up to `limit` executions whose newest segment is
+        older than `before_ns`, leaving the marker; returns the executions swept."""
+        swept: list[UUID] = []
+        if not self.root.is_dir():
+            return swept
+        for folder in sorted(self.root.iterdir()):
+            if len(swept) >= limit:
+                break
+            execution = _execution_id(folder)
+            if execution is None or (folder / SWEPT_MARKER).exists():
+                continue
+            routes = [path for path in folder.iterdir() if path.is_dir()]
+            newest = max((_newest(route) for route in routes), default=0)
+            if newest >= before_ns:
+                continue
+            marker = folder / SWEPT_MARKER
+            stamp = time.time_ns() if now_ns is None else now_ns
+            # The marker first: a crash half-way leaves a marked execution with some old
+            # folders (which `forget_swept` removes with it), never an unmarked half.
+            marker.write_text(str(stamp))
+            for route in routes:
+                shutil.rmtree(route, ignore_errors=True)
+            swept.append(execution)
+        return swept
+
+    def swept(self, execution_id: UUID) -> int | None:
+        marker = self.root / str(UUID(str(execution_id))) / SWEPT_MARKER
+        try:
+            return int(marker.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def forget_swept(self, before_ns: int, limit: int) -> int:
+        """Drop up to `limit` markers older than `before_ns` (with any folders a crash
+        left behind); an execution that stored messages again keeps its folder."""
+        forgotten = 0
+        if not self.root.is_dir():
+            return forgotten
+        for folder in sorted(self.root.iterdir()):
+            if forgotten >= limit:
+                break
+            stamp = self.swept(execution) if (execution := _execution_id(folder)) else None
+            if stamp is None or stamp >= before_ns:
+                continue
+            routes = [path for path in folder.iterdir() if path.is_dir()]
+            if any(_newest(route) > stamp for route in routes):
+                (folder / SWEPT_MARKER).unlink(missing_ok=True)  # in use again
+            else:
+                shutil.rmtree(folder, ignore_errors=True)
+            forgotten += 1
+        return forgotten
+
     def _read(self, folder: Path) -> list[StoredMessage]:
         if not folder.is_dir():
             return []
@@ -167,6 +230,33 @@ class FileMessageStore(StoreShortcuts):
         return self.root / str(UUID(str(execution_id))) / checked_route(route) / direction
 
 
+def _execution_id(folder: Path) -> UUID | None:
+    """The execution a folder of the root holds, or None for anything else."""
+    if not folder.is_dir():
+        return None
+    try:
+        return UUID(folder.name)
+    except ValueError:
+        return None
+
+
+def _newest(route_folder: Path) -> int:
+    """The newest `stored_at` (epoch ns) of a route folder's segments, 0 if none."""
+    newest = 0
+    for direction in route_folder.iterdir():
+        if not direction.is_dir():
+            continue
+        for path in direction.iterdir():
+            if path.suffix == SEGMENT_SUFFIX and not path.name.startswith("."):
+                stamp = int(path.name.partition("-")[0])
+            elif path.suffix == _LEGACY_SUFFIX:
+                stamp = path.stat().st_mtime_ns
+            else:
+                stamp = path.stat().st_mtime_ns  # a segment being written: in use
+            newest = max(newest, stamp)
+    return newest
+
+
 def _fsync(path: Path) -> None:
     descriptor = os.open(path, os.O_RDONLY)
     try:
@@ -191,4 +281,4 @@ def _parse(document: dict[str, Any]) -> StoredMessage:
     )
 
 
-__all__ = ["SEGMENT_SUFFIX", "FileMessageStore"]
+__all__ = ["SEGMENT_SUFFIX", "SWEPT_MARKER", "FileMessageStore"]

@@ -10,7 +10,12 @@ Every implementation keeps these promises:
 - the first copy of a message id stored for an (execution, route, direction) wins: a batch
   stored again after a crash (a redelivery) changes nothing a reader sees;
 - a route id that could not be a folder name is refused (`UnsafeRouteId`), by every store,
-  so a config that works on one store works on the other.
+  so a config that works on one store works on the other;
+- retention removes an execution's messages all at once, never some of them: `sweep`
+  removes the executions whose newest stored message is older than the cutoff and leaves
+  a marker, so `swept` can tell "removed by retention" from "never stored" (a replay
+  answers `StoredMessagesExpired` for the first). Markers older than their own cutoff go
+  in a later sweep (`forget_swept`).
 """
 
 from __future__ import annotations
@@ -110,6 +115,20 @@ class MessageStore(Protocol):
 
     def routes(self, execution_id: UUID) -> list[str]:
         """The routes that stored anything for the execution, sorted."""
+        ...
+
+    def sweep(self, before_ns: int, limit: int, *, now_ns: int | None = None) -> list[UUID]:
+        """Remove every message of up to `limit` executions whose newest stored message
+        is older than `before_ns`, marking each as swept at `now_ns` (default: now);
+        returns their ids."""
+        ...
+
+    def swept(self, execution_id: UUID) -> int | None:
+        """When retention removed the execution's messages (epoch ns), or None."""
+        ...
+
+    def forget_swept(self, before_ns: int, limit: int) -> int:
+        """Drop up to `limit` swept markers made before `before_ns`; returns how many."""
         ...
 
     def close(self) -> None: ...

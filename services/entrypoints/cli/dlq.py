@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import orjson
 import typer
@@ -60,6 +61,8 @@ UNDECODABLE = frozenset(
     }
 )
 
+T = TypeVar("T")
+
 ErrorCodeOption = Annotated[
     str | None, typer.Option(help="Only messages with this dlq_error_code.")
 ]
@@ -87,13 +90,18 @@ def matches(letter: DeadLetter, error_code: str | None, command_type: str | None
     )
 
 
+def _reaching(work: Coroutine[Any, Any, T]) -> T:
+    """Run `work`; a broker it cannot reach is exit 2."""
+    try:
+        return asyncio.run(work)
+    except RuntimeError as error:  # aiokafka's KafkaError, or a topic is missing
+        raise unreachable(error) from None
+
+
 def _read(settings: Settings, **options: Any) -> list[DeadLetter]:
     from services.adapters.kafka.dead_letters import read_dead_letters
 
-    try:
-        return asyncio.run(read_dead_letters(settings, **options))
-    except RuntimeError as error:  # aiokafka's KafkaError, or the DLQ topic is missing
-        raise unreachable(error) from None
+    return _reaching(read_dead_letters(settings, **options))
 
 
 def _text(raw: bytes | None) -> str:
@@ -279,7 +287,4 @@ def redrive(
 def _redriven(settings: Settings, letters: list[DeadLetter], timeout_s: float) -> list[Redriven]:
     from services.adapters.kafka.dead_letters import redrive_all
 
-    try:
-        return asyncio.run(redrive_all(settings, letters, timeout_s=timeout_s))
-    except RuntimeError as error:  # aiokafka's KafkaError, or the results topic is missing
-        raise unreachable(error) from None
+    return _reaching(redrive_all(settings, letters, timeout_s=timeout_s))

@@ -73,6 +73,7 @@ DESCRIPTIONS: Final[dict[int, str]] = {
     405: "Action is not supported",
     409: "Conflicts with the current state (e.g. a duplicate name, or a finished run), or "
     "the `Idempotency-Key` was used by another request",
+    410: "Gone: what the request needs was removed by retention (e.g. a replay's stored messages)",
     413: "The request is larger than one command message",
     415: "Unsupported Content-Type",
     503: "Try again later: no command result within the timeout (retry with the same "

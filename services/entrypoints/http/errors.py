@@ -32,10 +32,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from contracts.errors import ErrorBody
 from domain.errors import RETRY_AFTER_SECONDS, DomainError
+from services.entrypoints.http.asgi import HttpMiddleware, on_start
 
 RETRY_AFTER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
@@ -164,29 +165,24 @@ def _usable_correlation_id(raw: str | None) -> str | None:
     return raw if raw.isascii() and raw.isprintable() and " " not in raw else None
 
 
-class CorrelationId:
+class CorrelationId(HttpMiddleware):
     """ASGI middleware for the families that carry a correlation id: the request's
     `X-Correlation-ID` (or a new UUID) is the id of every error answered and is echoed
     in the response's `X-Correlation-ID` header."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def applies(self, scope: Scope) -> bool:
+        return family_of(scope["path"]) in CORRELATED_FAMILIES
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or family_of(scope["path"]) not in CORRELATED_FAMILIES:
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         given = Headers(scope=scope).get(CORRELATION_HEADER)
         the_id = _usable_correlation_id(given) or str(uuid.uuid4())
 
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[CORRELATION_HEADER] = the_id
-            await send(message)
+        def with_id(start: Message) -> None:
+            MutableHeaders(scope=start)[CORRELATION_HEADER] = the_id
 
         token = _correlation_id.set(the_id)
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, on_start(send, with_id))
         finally:
             _correlation_id.reset(token)
 
@@ -271,25 +267,18 @@ async def _on_http_error(request: Request, error: Exception) -> Response:
     return response
 
 
-class RetryAfterOn503:
+class RetryAfterOn503(HttpMiddleware):
     """ASGI middleware: a 503 without `Retry-After` gets `Retry-After: 5`."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, on_start(send, _retry_after_on_503))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
 
-        async def send_with_retry_after(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 503:
-                headers = MutableHeaders(scope=message)
-                if "retry-after" not in headers:
-                    headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-            await send(message)
-
-        await self.app(scope, receive, send_with_retry_after)
+def _retry_after_on_503(start: Message) -> None:
+    if start["status"] == 503:
+        headers = MutableHeaders(scope=start)
+        if "retry-after" not in headers:
+            headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
 
 
 def install_error_handling(app: FastAPI) -> None:

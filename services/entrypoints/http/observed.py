@@ -2,11 +2,11 @@
 `/health`: see docs/operations.md; `PIPELINES_API_METRICS=false` leaves it out), and every
 request counted, timed and — while tracing is on — traced.
 
-`ObservedRequests` is plain ASGI middleware (not Starlette's BaseHTTPMiddleware, which
-would buffer the watch streams): it counts a request by its route template, never by
-its path (`/v0/pipelines/{pipeline_name}`, not one series per pipeline), and makes the
-request's span current, so a command the request submits carries it as its parent
-(services.adapters.kafka.command_bus puts its `traceparent` on the command).
+`ObservedRequests` is plain ASGI middleware (services.entrypoints.http.asgi): it counts
+a request by its route template, never by its path (`/v0/pipelines/{pipeline_name}`,
+not one series per pipeline), and makes the request's span current, so a command the
+request submits carries it as its parent (services.adapters.kafka.command_bus puts its
+`traceparent` on the command).
 """
 
 from __future__ import annotations
@@ -19,12 +19,15 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from services.entrypoints.http.asgi import HttpMiddleware, on_start
 from services.observability import exposition, tracing
 from services.observability.metrics import HTTP_REQUESTS, HTTP_SECONDS
+from services.observability.tracing import TRACEPARENT
 
 UNMATCHED = "unmatched"  # no route: one series for every unknown path
+_TRACEPARENT = TRACEPARENT.encode()  # ASGI header names are lower-case bytes
 
 
 async def metrics(_: Request) -> Response:
@@ -43,24 +46,17 @@ def _route(scope: Scope) -> str:
     return str(scope.get("path", UNMATCHED)) if "endpoint" in scope else UNMATCHED
 
 
-class ObservedRequests:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class ObservedRequests(HttpMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500  # unless an answer starts: what the server answers an exception with
         method = str(scope.get("method", "GET"))
 
-        async def observed_send(message: Message) -> None:
+        def seen(start: Message) -> None:
             nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
+            status = int(start["status"])
 
+        observed_send = on_start(send, seen)
         span = _server_span(scope, method) if tracing.enabled() else None
         try:
             if span is None:
@@ -84,7 +80,7 @@ class ObservedRequests:
 def _server_span(scope: Scope, method: str) -> Any:
     traceparent = None
     for name, value in scope.get("headers") or ():
-        if name == b"traceparent":
+        if name == _TRACEPARENT:
             traceparent = value.decode("latin-1")
     return tracing.tracer().start_span(
         method,

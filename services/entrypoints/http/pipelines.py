@@ -10,14 +10,13 @@ query extractor parses before its handler runs, give a 400 first.
 from __future__ import annotations
 
 from typing import Annotated, Any, Final
-from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from contracts import commands as c
-from contracts.pipeline_commands import PROGRAM_CODE_DESCRIPTION
+from contracts.pipeline_commands import PipelineFields
 from contracts.statuses import BootstrapPolicy, InitialStatus, RuntimeDesiredStatus
 from domain import pipeline_errors
 from services.entrypoints.http import error_docs
@@ -46,43 +45,32 @@ _BOOLEANS: Final = {"true": True, "false": False}
 _ERRORS: Final = (404, *SUBMIT_ERRORS)
 
 
-JsonObject = dict[str, Any]
-
-
-class PipelineCreate(BaseModel):
+class PipelineCreate(PipelineFields):
     """`POST /v0/pipelines` and `PUT /v0/pipelines/{name}` (Feldera's PostPutPipeline):
     the program is `config_id`, a Config of its own, or `program_code`, a config document
     as YAML or JSON text, which becomes a config the pipeline owns. The other fields are
     kept and answered back as given (docs/pipeline-lifecycle.md, "Feldera's SDK")."""
 
-    model_config = ConfigDict(extra="forbid")
-
     name: str = Field(min_length=1, description="Unique pipeline name")
     description: str = ""
-    config_id: UUID | None = None
-    program_code: str | None = Field(default=None, description=PROGRAM_CODE_DESCRIPTION)
-    udf_rust: str | None = None
-    udf_toml: str | None = None
-    program_config: JsonObject | None = None
-    runtime_config: JsonObject | None = None
-    tags: list[str] | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """Every field, an absent one as its empty value (the whole pipeline is given)."""
+        return {
+            **self.model_dump(),
+            "udf_rust": self.udf_rust or "",
+            "udf_toml": self.udf_toml or "",
+            "program_config": self.program_config or {},
+            "runtime_config": self.runtime_config or {},
+            "tags": self.tags or [],
+        }
 
 
-class PipelinePatch(BaseModel):
+class PipelinePatch(PipelineFields):
     """`PATCH /v0/pipelines/{name}` (Feldera's PatchPipeline): a field absent or null keeps
     its value."""
 
-    model_config = ConfigDict(extra="forbid")
-
     name: str | None = Field(default=None, min_length=1, description="A new name")
-    description: str | None = None
-    config_id: UUID | None = None
-    program_code: str | None = Field(default=None, description=PROGRAM_CODE_DESCRIPTION)
-    udf_rust: str | None = None
-    udf_toml: str | None = None
-    program_config: JsonObject | None = None
-    runtime_config: JsonObject | None = None
-    tags: list[str] | None = None
 
 
 # --- query parameters ----------------------------------------------------------------------
@@ -137,17 +125,7 @@ async def write(
 async def post_pipeline(
     request: Request, body: PipelineCreate, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    command = c.CreatePipeline(
-        name=body.name,
-        description=body.description,
-        config_id=body.config_id,
-        program_code=body.program_code,
-        udf_rust=body.udf_rust or "",
-        udf_toml=body.udf_toml or "",
-        program_config=body.program_config or {},
-        runtime_config=body.runtime_config or {},
-        tags=body.tags or [],
-    )
+    command = c.CreatePipeline(**body.fields())
     return await write(request, command, idempotency_key, body.name)
 
 
@@ -166,19 +144,7 @@ async def put_pipeline(
     body: PipelineCreate,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    command = c.UpdatePipeline(
-        pipeline_name=pipeline_name,
-        name=body.name,
-        description=body.description,
-        config_id=body.config_id,
-        program_code=body.program_code,
-        udf_rust=body.udf_rust or "",
-        udf_toml=body.udf_toml or "",
-        program_config=body.program_config or {},
-        runtime_config=body.runtime_config or {},
-        tags=body.tags or [],
-        create_if_missing=True,
-    )
+    command = c.UpdatePipeline(pipeline_name=pipeline_name, **body.fields(), create_if_missing=True)
     return await write(request, command, idempotency_key, body.name, renamed_from=pipeline_name)
 
 

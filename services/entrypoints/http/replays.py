@@ -88,7 +88,7 @@ class ReplayPlan(BaseModel):
     "/{execution_id}/replay",
     summary="Replay an execution (a new child execution)",
     response_model=ExecutionResponse | ReplayPlan,
-    responses=error_docs.factflow(400, 404, 409, *SUBMIT_ERRORS),
+    responses=error_docs.factflow(400, 404, 409, 410, *SUBMIT_ERRORS),
 )
 async def post_replay(
     request: Request,

@@ -19,6 +19,10 @@ other's row as unconsumed inside their own transactions, and neither would see t
 
 All queries select by execution id first: the primary key (execution_id, route,
 message_id) is their index.
+
+Retention: an execution's rows go with its stored messages (`forget`, called by the
+orchestrator role's retention sweep for the executions the message store swept), so a
+lineage replay has both or neither.
 """
 
 from __future__ import annotations
@@ -154,6 +158,20 @@ class Ledger(TableStore):
         self._write_all(
             (_PRODUCE, _texts(produced)), (_CONSUME, _texts(consumed)), (_FAIL, _texts(failed))
         )
+
+    def forget(self, execution_ids: Iterable[UUID]) -> int:
+        """Delete the executions' rows from both tables, one transaction per execution
+        (short locks); returns how many rows went."""
+        removed = 0
+        for execution in sorted({str(e) for e in execution_ids}):
+            with self.db.transaction() as cursor:
+                for table in (LEDGER_TABLE, OUTPUTS_TABLE):
+                    ((count,),) = cursor.execute(
+                        f"SELECT COUNT(*) FROM {table} WHERE execution_id = ?", (execution,)
+                    )
+                    cursor.execute(f"DELETE FROM {table} WHERE execution_id = ?", (execution,))
+                    removed += int(count)
+        return removed
 
     def _write(self, write: _Write, rows: list[tuple[str, str, str]]) -> None:
         self._write_all((write, rows))

@@ -21,6 +21,10 @@ projection lag.
 
 Beat times are the beating host's wall clock (epoch seconds) compared with the reading
 host's: the hosts' clocks must agree (NTP) well within the liveness window.
+
+A stopped orchestrator deletes its row (`forget`); a killed one's row stays until the
+orchestrator role's retention sweep removes beats older than
+`PIPELINES_RETENTION_HEARTBEATS_S` (`sweep`), long after they stopped counting as alive.
 """
 
 from __future__ import annotations
@@ -82,6 +86,21 @@ class Heartbeats(TableStore):
     def forget(self, instance_id: str) -> None:
         """A clean shutdown: the instance stops counting as alive at once."""
         self.db.query(f"DELETE FROM {HEARTBEATS_TABLE} WHERE instance_id = ?", (instance_id,))
+
+    def sweep(self, before: float, limit: int) -> int:
+        """Delete up to `limit` beats older than `before` (epoch s); returns how many."""
+        with self.db.transaction() as cursor:
+            stale = cursor.execute(
+                f"SELECT instance_id FROM {HEARTBEATS_TABLE} WHERE beat_at < ? "
+                "ORDER BY beat_at LIMIT ?",
+                (before, limit),
+            )
+            for (instance,) in stale:
+                cursor.execute(
+                    f"DELETE FROM {HEARTBEATS_TABLE} WHERE instance_id = ? AND beat_at < ?",
+                    (instance, before),
+                )
+        return len(stale)
 
     def alive(self, within_s: float) -> list[Heartbeat]:
         """Instances whose last beat is at most `within_s` old, by instance id."""

@@ -77,6 +77,7 @@ from services.runtimes.orchestrator.stage_reports import (
 )
 from services.runtimes.orchestrator.store_lookups import EventStoreReader, ExecutionInfos, info_of
 from services.runtimes.resources import open_command_bus, open_store
+from services.runtimes.retention import orchestrator_retention
 from services.runtimes.routes.adapters import AdapterRuntime, load_adapter_registry
 from services.runtimes.sweep import Sweep, SweepingRole
 from services.settings import Settings
@@ -386,8 +387,21 @@ def _failure_reason(progress: ExecutionProgress) -> str:
 async def run_orchestrator(
     settings: Settings, stop: asyncio.Event, heartbeat: Callable[[], None]
 ) -> None:
-    """The `orchestrator` role (services.entrypoints.roles)."""
-    await Orchestrator(settings).run(stop, heartbeat)
+    """The `orchestrator` role (services.entrypoints.roles), with its retention sweep
+    (services.runtimes.retention) beside it."""
+    async with contextlib.AsyncExitStack() as exits:
+        retention = await orchestrator_retention(settings, exits)
+        # The retention loop logs its failures and goes on; it ends with `stop` (its round
+        # under way finishes first), or is cancelled when the orchestrator ended without
+        # one (failed: its error is the role's).
+        sweeping = asyncio.create_task(retention.run(stop), name="orchestrator-retention")
+        try:
+            await Orchestrator(settings).run(stop, heartbeat)
+        finally:
+            if not stop.is_set():
+                sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeping
 
 
 __all__ = ["SOURCE", "Orchestrator", "run_orchestrator"]

@@ -4,7 +4,8 @@ created with a manifest of what to publish and no init message.
 Checks, in the order a client can fix them: the parent exists (by id or tag; 404) and is
 a config's execution (400); the child's config and version exist (404); `from_stage` is
 a route of the parent's config and `to_route` one of the child's (400); there are
-messages to replay (404 `NoStoredMessages`: a replay that finds nothing fails loudly) and
+messages to replay (404 `NoStoredMessages`: a replay that finds nothing fails loudly; 410
+`StoredMessagesExpired` when retention removed them, PIPELINES_RETENTION_ROUTE_MESSAGES_S) and
 no more than `PIPELINES_REPLAY_MAX_MESSAGES` unless `allow_large` (400
 `ReplayTooLarge`). A dry run answers the plan there and changes nothing. Then, as for a
 RunConfig: the child id and tag must be new (409) and an orchestrator must admit it (503).
@@ -16,6 +17,7 @@ the manifest's `stored_until`; the relay's replay publisher reads them again fro
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Final
 from uuid import UUID
 
@@ -58,6 +60,7 @@ def replay_execution(cmd: ReplayExecution, ctx: Context) -> Decision:
     planned = _planned(manifest, cmd.execution_id, ctx)
     manifest["count"] = len(planned)
     if not planned:
+        _check_not_swept(manifest, ctx)
         raise DomainError(
             "NoStoredMessages",
             "Nothing to replay: no stored message matches",
@@ -173,12 +176,32 @@ def _planned(manifest: dict[str, Any], child_id: UUID, ctx: Context) -> list[pla
     try:
         return plan.messages(manifest, child_id, ctx.now, ctx.stored, ctx.unfinished)
     except plan.MissingMessage as missing:
+        _check_not_swept(manifest, ctx)
         raise DomainError(
             "MissingStoredMessages",
             f"Cannot replay: {missing}",
             {"route": missing.route, "message_id": str(missing.message_id)},
             404,
         ) from None
+
+
+def _check_not_swept(manifest: dict[str, Any], ctx: Context) -> None:
+    """410 `StoredMessagesExpired` if retention removed the messages the replay reads: a
+    replay of an execution past its window fails saying why, not as "nothing stored"."""
+    execution_id = plan.read_from(manifest)
+    if execution_id is None or ctx.stored is None:
+        return
+    swept_ns = ctx.stored.swept(execution_id)
+    if swept_ns is None:
+        return
+    swept_at = datetime.fromtimestamp(swept_ns / 1e9, UTC).isoformat()
+    raise DomainError(
+        "StoredMessagesExpired",
+        f"Cannot replay: the stored messages of execution {execution_id} were removed by "
+        f"retention at {swept_at} (PIPELINES_RETENTION_ROUTE_MESSAGES_S)",
+        {"execution_id": str(execution_id), "swept_at": swept_at},
+        410,
+    )
 
 
 def _no_store() -> DomainError:

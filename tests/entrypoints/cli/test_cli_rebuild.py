@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from typer.testing import CliRunner
 
@@ -22,6 +24,10 @@ def test_rebuild_builds_the_read_models_from_the_event_store(
 
     assert outcome.exit_code == 0, outcome.output
     assert "swapped in" in outcome.output
+    # The progress bar's last frame: every event read, of as many, and the rate.
+    done = re.search(r"rebuilt from (\d+) events", outcome.output)
+    assert done is not None
+    assert re.search(rf"\b{done[1]}/{done[1]} +[\d,]+ events/s", outcome.output), outcome.output
     with ReadStore(store_url) as read:
         pipeline = read.get_pipeline("p1")
     assert pipeline is not None

@@ -27,7 +27,7 @@ from services.adapters.kafka.engine import Tuning
 from services.adapters.stores import open_command_store
 from services.entrypoints.http.server import run_api
 from services.entrypoints.http.submit import API_SOURCE
-from services.entrypoints.roles import run_roles
+from services.entrypoints.roles import ROLES, run_roles
 from services.runtimes.command_handler import CommandConsumer
 from services.service_layer.decider import Decider
 from services.service_layer.handlers import HANDLERS
@@ -222,3 +222,41 @@ async def api_only(
     await ensure_topics(settings)
     async with api_server(settings) as client:
         yield settings, client
+
+
+async def one_by_one(
+    settings: Settings, names: list[str], stop: asyncio.Event
+) -> list[asyncio.Task[None]]:
+    """The roles, each started once the one before has beaten its heartbeat: two roles
+    opening a fresh PostgreSQL event store at once can fail on the library's concurrent
+    `CREATE OR REPLACE FUNCTION` ("tuple concurrently updated")."""
+    tasks: list[asyncio.Task[None]] = []
+    for name in names:
+        beat = asyncio.Event()
+        task = asyncio.create_task(ROLES[name](settings, stop, beat.set), name=f"role-{name}")
+        tasks.append(task)
+        beaten = asyncio.create_task(beat.wait())
+        await asyncio.wait({task, beaten}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        beaten.cancel()
+        if task.done():
+            task.result()  # raises why it stopped
+        assert beat.is_set(), f"role {name} never beat"
+    return tasks
+
+
+@contextlib.asynccontextmanager
+async def projected_api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """For a module on SQLite or PostgreSQL (`module_store_url`): an in-process command
+    handler, the `api` role, and the relay and projector roles (`one_by_one`), until the
+    block ends; the API's client."""
+    await ensure_topics(settings)
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(command_handler(settings))
+        client = await stack.enter_async_context(api_server(settings))
+        stop = asyncio.Event()
+        roles = await one_by_one(settings, ["relay", "projector"], stop)
+        try:
+            yield client
+        finally:
+            stop.set()
+            await asyncio.wait_for(asyncio.gather(*roles), 30)

@@ -6,8 +6,6 @@ keeping the read models (as test_configs_api.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,16 +14,14 @@ import httpx
 import orjson
 import pytest
 
-from services.adapters.kafka.clients import ensure_topics
 from services.entrypoints.http.configs import CONFIG_FIELDS, UNPARSEABLE, ConfigListResponse
 from services.entrypoints.http.executions import MAX_LIMIT
 from services.entrypoints.http.pipelines import VERSION_HEADER
 from tests.entrypoints.http.support import (
     STORES,
-    api_server,
     api_settings,
-    command_handler,
     module_store_url,
+    projected_api,
 )
 from tests.entrypoints.http.test_configs_api import (
     CONFIGS,
@@ -39,7 +35,6 @@ from tests.entrypoints.http.test_configs_api import (
     created,
     read,
 )
-from tests.entrypoints.http.test_executions_api import one_by_one
 
 LIST_FIELDS = tuple(ConfigListResponse.model_fields)
 # Two routes, so a run's stage runs show the document it was given.
@@ -66,17 +61,8 @@ async def client(
     settings = api_settings(
         kafka_bootstrap, module_store_url(request, tmp_path_factory.mktemp("config_requests"))
     )
-    await ensure_topics(settings)
-    async with contextlib.AsyncExitStack() as stack:
-        await stack.enter_async_context(command_handler(settings))
-        the_client = await stack.enter_async_context(api_server(settings))
-        stop = asyncio.Event()
-        roles = await one_by_one(settings, ["relay", "projector"], stop)
-        try:
-            yield the_client
-        finally:
-            stop.set()
-            await asyncio.wait_for(asyncio.gather(*roles), 30)
+    async with projected_api(settings) as the_client:
+        yield the_client
 
 
 def unique(prefix: str) -> str:

@@ -10,8 +10,6 @@ pipeline's run beside them."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -26,22 +24,19 @@ from contracts.replay_commands import ReplayExecution
 from contracts.results import CommandAccepted
 from contracts.run_commands import CreateRun, DeleteRun
 from contracts.statuses import ReplaySource
-from services.adapters.kafka.clients import ensure_topics
 from services.adapters.kafka.command_bus import CommandBus
 from services.entrypoints.http.executions import EXECUTION_FIELDS, MAX_LIMIT, LineageResponse
 from services.entrypoints.http.factflow import ExecutionListResponse
 from tests.entrypoints.http.support import (
     STORES,
-    api_server,
     api_settings,
     command_bus,
-    command_handler,
     module_store_url,
+    projected_api,
 )
 from tests.entrypoints.http.test_executions_api import (
     assert_error,
     assert_fastapi_422,
-    one_by_one,
 )
 
 EXECUTIONS = "/api/v1/executions"
@@ -111,18 +106,8 @@ async def family(
 ) -> AsyncIterator[Family]:
     store_url = module_store_url(request, tmp_path_factory.mktemp("lineage"))
     settings = api_settings(kafka_bootstrap, store_url)
-    await ensure_topics(settings)
-    async with contextlib.AsyncExitStack() as stack:
-        await stack.enter_async_context(command_handler(settings))
-        client = await stack.enter_async_context(api_server(settings))
-        stop = asyncio.Event()
-        roles = await one_by_one(settings, ["relay", "projector"], stop)
-        try:
-            async with command_bus(settings) as bus:
-                yield await made(Family(client, bus))
-        finally:
-            stop.set()
-            await asyncio.wait_for(asyncio.gather(*roles), 30)
+    async with projected_api(settings) as client, command_bus(settings) as bus:
+        yield await made(Family(client, bus))
 
 
 async def made(f: Family) -> Family:

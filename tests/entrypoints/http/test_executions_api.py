@@ -6,8 +6,6 @@ seed-004 status with UpdateRunStatus. A pipeline run beside them must not show."
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -21,7 +19,6 @@ from contracts.config_commands import RunConfig
 from contracts.results import CommandAccepted
 from contracts.run_commands import CreateRun, UpdateRunStatus
 from contracts.statuses import ReplaySource
-from services.adapters.kafka.clients import ensure_topics
 from services.adapters.kafka.command_bus import CommandBus
 from services.entrypoints.http.executions import EXECUTION_FIELDS, MAX_LIMIT
 from services.entrypoints.http.factflow import (
@@ -29,15 +26,12 @@ from services.entrypoints.http.factflow import (
     ExecutionListResponse,
     ExecutionResponse,
 )
-from services.entrypoints.roles import ROLES
-from services.settings import Settings
 from tests.entrypoints.http.support import (
     STORES,
-    api_server,
     api_settings,
     command_bus,
-    command_handler,
     module_store_url,
+    projected_api,
 )
 
 EXECUTIONS = "/api/v1/executions"
@@ -116,38 +110,8 @@ async def world(
 ) -> AsyncIterator[World]:
     store_url = module_store_url(request, tmp_path_factory.mktemp("executions"))
     settings = api_settings(kafka_bootstrap, store_url)
-    await ensure_topics(settings)
-    async with contextlib.AsyncExitStack() as stack:
-        await stack.enter_async_context(command_handler(settings))
-        client = await stack.enter_async_context(api_server(settings))
-        stop = asyncio.Event()
-        roles = await one_by_one(settings, ["relay", "projector"], stop)
-        try:
-            async with command_bus(settings) as bus:
-                yield await populated(World(client, bus))
-        finally:
-            stop.set()
-            await asyncio.wait_for(asyncio.gather(*roles), 30)
-
-
-async def one_by_one(
-    settings: Settings, names: list[str], stop: asyncio.Event
-) -> list[asyncio.Task[None]]:
-    """The roles, each started once the one before has beaten its heartbeat: two roles
-    opening a fresh PostgreSQL event store at once can fail on the library's concurrent
-    `CREATE OR REPLACE FUNCTION` ("tuple concurrently updated")."""
-    tasks: list[asyncio.Task[None]] = []
-    for name in names:
-        beat = asyncio.Event()
-        task = asyncio.create_task(ROLES[name](settings, stop, beat.set), name=f"role-{name}")
-        tasks.append(task)
-        beaten = asyncio.create_task(beat.wait())
-        await asyncio.wait({task, beaten}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
-        beaten.cancel()
-        if task.done():
-            task.result()  # raises why it stopped
-        assert beat.is_set(), f"role {name} never beat"
-    return tasks
+    async with projected_api(settings) as client, command_bus(settings) as bus:
+        yield await populated(World(client, bus))
 
 
 async def populated(world: World) -> World:

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import subprocess
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,6 +162,10 @@ class Stack:
         finally:
             ledger.close()
 
+    def consumed(self, execution_id: UUID, route: str) -> int:
+        """How many messages the route's ledger shows in (0 before it has a row)."""
+        return self.ledger_counts(execution_id).get(route, (0, 0, 0))[1]
+
     def fates(
         self, config_id: UUID, route: str, orchestrators: list[Orchestrator] | None = None
     ) -> dict[Fate, int]:
@@ -260,6 +264,41 @@ async def run_when_admitted(
     await eventually_async(admitted, "the orchestrator process to beat its heartbeat", every_s=0.2)
     assert response is not None
     return UUID(response.json()["id"])
+
+
+def slow_enrich_document(delay_s: float) -> str:
+    """The orders document with enrich taking one message a batch, each `delay_s` slow: a
+    process killed while it runs is killed between two batches or inside one, never after
+    all of them."""
+    parsed = yaml.safe_load(orders_document())
+    enrich = parsed["routes"]["enrich"]
+    enrich["inbound"].update(concurrency=1, prefetch=1)
+    enrich["adapters"].append({"type": "delay", "config": {"seconds": delay_s}})
+    return yaml.safe_dump(parsed, sort_keys=False)
+
+
+async def killed_midway(
+    stack: Stack,
+    processes: RoleProcesses,
+    document: str,
+    orders: list[str],
+    customer: str,
+    far_enough: Callable[[UUID], bool],
+    what: str,
+) -> UUID:
+    """Run `document` (slow_enrich_document) in a spawned orchestrator process, send it
+    `orders`, and SIGKILL the process once `far_enough(execution id)` holds while enrich
+    has not consumed them all; the execution's id."""
+    config_id = await stack.create_config(document)
+    first = processes.spawn(stack.settings)
+    # The gate admits it once the process has beaten its heartbeat.
+    execution_id = await run_when_admitted(stack, config_id, processes, first)
+    await publish_orders(stack, topics_of(document)["validate"], execution_id, orders, customer)
+    await eventually(lambda: first.poll() is not None or far_enough(execution_id), what)
+    assert first.poll() is None, processes.output()
+    assert stack.consumed(execution_id, "enrich") < len(orders)
+    processes.kill(first)
+    return execution_id
 
 
 async def publish_orders(

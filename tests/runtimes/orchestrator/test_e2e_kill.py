@@ -10,23 +10,19 @@ from __future__ import annotations
 
 from contextlib import closing
 from pathlib import Path
-from uuid import UUID
 
 import pytest
-import yaml
 
 from services.adapters.message_store import open_message_store
 from tests.runtimes.orchestrator.e2e_support import (
     Stack,
+    killed_midway,
     module_stack,
-    orders_document,
-    publish_orders,
-    run_when_admitted,
+    slow_enrich_document,
     topics_of,
 )
 from tests.runtimes.orchestrator.worker_support import read_keyed
 from tests.runtimes.role_processes import role_processes
-from tests.waiting import eventually
 
 pytestmark = pytest.mark.broker
 
@@ -42,32 +38,18 @@ stack = module_stack("e2e-kill", orchestrators=0)
 async def test_a_killed_orchestrator_restarted_completes_the_execution_counting_once(
     stack: Stack, tmp_path: Path
 ) -> None:
-    # One message per enrich batch, each a little slow: the kill lands between batches
-    # or inside one, never after all of them.
-    parsed = yaml.safe_load(orders_document())
-    enrich = parsed["routes"]["enrich"]
-    enrich["inbound"].update(concurrency=1, prefetch=1)
-    enrich["adapters"].append({"type": "delay", "config": {"seconds": ENRICH_DELAY_S}})
-    document = yaml.safe_dump(parsed, sort_keys=False)
+    document = slow_enrich_document(ENRICH_DELAY_S)
     topics = topics_of(document)
-    config_id = await stack.create_config(document)
     with role_processes("orchestrator", tmp_path / "orchestrator.log") as processes:
-        first = processes.spawn(stack.settings)
-        # The gate admits it once the process has beaten its heartbeat.
-        execution_id = await run_when_admitted(stack, config_id, processes, first)
-        await publish_orders(
-            stack, topics["validate"], execution_id, [f"K-{n}" for n in range(MESSAGES)], "Kill"
-        )
-        await eventually(
-            lambda: (
-                first.poll() is not None or _consumed(stack, execution_id, "enrich") >= KILL_AFTER
-            ),
+        execution_id = await killed_midway(
+            stack,
+            processes,
+            document,
+            [f"K-{n}" for n in range(MESSAGES)],
+            "Kill",
+            lambda execution: stack.consumed(execution, "enrich") >= KILL_AFTER,
             "enrich to consume some messages",
         )
-        assert first.poll() is None, processes.output()
-        assert _consumed(stack, execution_id, "enrich") < MESSAGES
-        processes.kill(first)
-
         second = processes.spawn(stack.settings)
         await stack.until_status(execution_id, "completed")
         assert processes.stop(second) == 0, processes.output()
@@ -95,7 +77,3 @@ async def test_a_killed_orchestrator_restarted_completes_the_execution_counting_
     done = await read_keyed(bootstrap, topics["done"], str(execution_id).encode(), MESSAGES)
     ids = {dict(r.headers)["ce_id"] for r in done}
     assert len(ids) == MESSAGES
-
-
-def _consumed(stack: Stack, execution_id: UUID, route: str) -> int:
-    return stack.ledger_counts(execution_id).get(route, (0, 0, 0))[1]

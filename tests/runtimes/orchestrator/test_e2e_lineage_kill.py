@@ -20,7 +20,6 @@ from uuid import UUID
 
 import orjson
 import pytest
-import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.adapters.message_store import open_message_store
@@ -29,15 +28,14 @@ from services.runtimes.orchestrator.role import Orchestrator
 from tests.runtimes.orchestrator.e2e_support import (
     EXECUTIONS,
     Stack,
+    killed_midway,
     module_stack,
-    orders_document,
-    publish_orders,
-    run_when_admitted,
+    slow_enrich_document,
     topics_of,
 )
 from tests.runtimes.orchestrator.worker_support import PARTITIONS
 from tests.runtimes.role_processes import role_processes
-from tests.waiting import WAIT_S, eventually
+from tests.waiting import WAIT_S
 
 pytestmark = pytest.mark.broker
 
@@ -53,34 +51,23 @@ stack = module_stack("e2e-lineage-kill", orchestrators=0)
 async def test_an_execution_killed_then_interrupted_is_resumed_by_lineage(
     stack: Stack, tmp_path: Path
 ) -> None:
-    # One message per enrich batch, each a little slow: the kill lands between batches
-    # or inside one, never after all of them.
-    parsed = yaml.safe_load(orders_document())
-    enrich = parsed["routes"]["enrich"]
-    enrich["inbound"].update(concurrency=1, prefetch=1)
-    enrich["adapters"].append({"type": "delay", "config": {"seconds": ENRICH_DELAY_S}})
-    document = yaml.safe_dump(parsed, sort_keys=False)
+    document = slow_enrich_document(ENRICH_DELAY_S)
     topics = topics_of(document)
-    config_id = await stack.create_config(document)
     with role_processes("orchestrator", tmp_path / "orchestrator.log") as processes:
-        first = processes.spawn(stack.settings)
-        parent_id = await run_when_admitted(stack, config_id, processes, first)
-        await publish_orders(stack, topics["validate"], parent_id, ORDERS, "Lineage")
         # Validate must have taken every order in: an init message it never received is
         # in no ledger row, so no lineage replay could know of it.
-        await eventually(
-            lambda: (
-                first.poll() is not None
-                or (
-                    _consumed(stack, parent_id, "validate") == MESSAGES
-                    and _consumed(stack, parent_id, "enrich") >= KILL_AFTER
-                )
+        parent_id = await killed_midway(
+            stack,
+            processes,
+            document,
+            ORDERS,
+            "Lineage",
+            lambda parent: (
+                stack.consumed(parent, "validate") == MESSAGES
+                and stack.consumed(parent, "enrich") >= KILL_AFTER
             ),
             "validate to consume every message and enrich some",
         )
-        assert first.poll() is None, processes.output()
-        assert _consumed(stack, parent_id, "enrich") < MESSAGES
-        processes.kill(first)
 
     await _interrupt(stack, parent_id)
     # No orchestrator runs now, and every later one skips the finished parent's messages
@@ -151,10 +138,6 @@ async def _lineage(stack: Stack, parent_id: UUID, **body: Any) -> dict[str, Any]
 def _unfinished(stack: Stack, execution_id: UUID) -> list[tuple[str, UUID]]:
     with closing(Ledger(stack.settings.event_store_url)) as ledger:
         return ledger.unfinished(execution_id)
-
-
-def _consumed(stack: Stack, execution_id: UUID, route: str) -> int:
-    return stack.ledger_counts(execution_id).get(route, (0, 0, 0))[1]
 
 
 async def _read_all(bootstrap: str, topic: str, execution_id: UUID) -> list[Any]:
