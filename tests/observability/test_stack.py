@@ -101,7 +101,9 @@ async def test_accepted_and_rejected_commands_are_counted_exactly(stack: Stack) 
     handler = {"role": "command-handler"}
     assert grew(after, before, "pipelines_batch_records_sum", **handler) == 5
     assert grew(after, before, "pipelines_batch_duration_seconds_count", **handler) >= 1
-    assert grew(after, before, "pipelines_consumer_records_total", consumer="command-handler") == 5
+    # Fetched records may exceed them: a rebalance or a resumed fetch hands some over again,
+    # and every handler in this process counts under the same label.
+    assert grew(after, before, "pipelines_consumer_records_total", consumer="command-handler") >= 5
     requests = {"method": "POST", "route": "/v0/pipelines"}
     assert grew(after, before, "pipelines_http_requests_total", **requests, status="201") == 3
     assert grew(after, before, "pipelines_http_requests_total", **requests, status="409") == 2
