@@ -163,6 +163,15 @@ def command_type_label(command_type: str | None) -> str:
     return command_type if command_type in _KNOWN_TYPES else UNKNOWN
 
 
+def _header_text(record: KafkaRecord, name: str) -> str | None:
+    """A dead letter's header as text: its original headers are the sender's bytes, which
+    need not be UTF-8 (counting must never fail the batch it counts)."""
+    for key, value in record.headers:
+        if key == name:
+            return value.decode(errors="replace")
+    return None
+
+
 def batch(role: str, records: int, started: float) -> None:
     """A batch of `records` committed, handed over at `started` (time.perf_counter())."""
     _batch_records(role).observe(records)
@@ -184,8 +193,8 @@ def commands(
     for kind, count in repeats.items():
         _repeated(command_type_label(kind)).inc(count)
     for record in dead_letters:  # rare: read back from the DLQ record's headers
-        kind = command_type_label(record.header(CE_TYPE))
-        _dead_lettered(kind, record.header(DLQ_ERROR_CODE) or UNKNOWN).inc()
+        kind = command_type_label(_header_text(record, CE_TYPE))
+        _dead_lettered(kind, _header_text(record, DLQ_ERROR_CODE) or UNKNOWN).inc()
     batch("command-handler", records, started)
 
 

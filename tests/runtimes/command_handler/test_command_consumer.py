@@ -172,6 +172,32 @@ async def test_one_batch_of_bad_input_is_answered_and_dead_lettered_byte_for_byt
     assert (started.aggregate_version or 0) > (created.aggregate_version or 0)
 
 
+async def test_a_type_header_that_is_not_utf8_is_dead_lettered_once_and_the_batch_commits(
+    kafka_bootstrap: str, sqlite_url: str
+) -> None:
+    """Found by the chaos harness: counting the dead letter decoded its `ce_type`, which
+    raised, so the batch never committed and was decided again every retry, forever."""
+    settings = await topics_for(kafka_bootstrap, sqlite_url, partitions=1)
+    topics = settings.topics
+    bad = encode_command(CreatePipeline(name="u1"))
+    bad = dataclasses.replace(
+        bad, headers=[(k, b"\xff\xfe\xfd" if k == CE_TYPE else v) for k, v in bad.headers]
+    )
+    good = encode_command(CreatePipeline(name="u2"))
+    with open_command_store(sqlite_url) as store:
+        consumer = CommandConsumer(settings, Decider(store, HANDLERS))
+        async with producer_for(settings) as producer:
+            await send_all(producer, topics.commands, [bad, good])
+            async with running(consumer):
+                results = by_command_id(await read_topic(settings, topics.command_results, 2))
+                await read_topic(settings, topics.commands_dlq, 1)
+                await asyncio.sleep(1.0)  # a batch that failed would be retried by now
+        stats = consumer.stats
+    assert (stats.batches, stats.commands, stats.dead_lettered) == (1, 2, 1)
+    assert isinstance(result_of(results[ce_id(good)][0]), CommandAccepted)
+    assert isinstance(result_of(results[ce_id(bad)][0]), CommandRejected)
+
+
 async def test_a_batch_that_fails_once_is_seen_again_and_nothing_is_lost(
     kafka_bootstrap: str, store_url: str
 ) -> None:
