@@ -2,7 +2,7 @@ FROM python:3.11-slim
 RUN pip install --no-cache-dir uv
 WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
-COPY libs ./libs
+COPY contracts ./contracts
 COPY domain ./domain
 COPY services ./services
 COPY projections ./projections

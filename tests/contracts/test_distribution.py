@@ -1,4 +1,4 @@
-"""`pipeline-contracts` (libs/contracts) is installable on its own: a test installs it
+"""`pipeline-contracts` (contracts/) is installable on its own: a test installs it
 into a fresh virtual environment that has nothing else of ours, encodes a command there
 the way another service would, and the service's command handler accepts it."""
 
@@ -69,7 +69,7 @@ def fresh_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--quiet",
             "--python",
             str(python),
-            str(REPO / "libs" / "contracts"),
+            str(REPO / "contracts"),
         ],
         check=True,
         env=env,
