@@ -5,8 +5,10 @@ One run measures, on the same broker and database:
   (b) raw batched event-store appends of the same domain events (no Kafka, no records);
   (c) a naive handler: one transaction per command (our decider, batches of one; no Kafka,
       so (c) is an upper bound for a naive Kafka handler and d/c is a lower bound);
-  (d) the command handler end to end: publish N commands, wait for all N results;
-      then p50/p99 publish-to-result latency at half of (d)'s maximum rate.
+  (d) the command handler end to end, with every guarantee on (command records, results,
+      and the relay publishing the stored events as it does in production, in its own
+      process): publish N commands, wait for all N results; then p50/p99
+      publish-to-result latency at half of (d)'s maximum rate.
 Ratios d/c and d/b are the figures to read; absolute numbers vary with the machine.
 
     uv run python -m benchmarks.bench --store sqlite --store postgres
@@ -24,7 +26,8 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -51,6 +54,7 @@ class Figures:
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     half_rate: float = 0.0
+    cpu_us: dict[str, float] = field(default_factory=dict)  # CPU per command, by role
 
 
 def store_url(kind: str, pg_url: str) -> str:
@@ -148,12 +152,15 @@ async def handler_end_to_end(
     setup: Sequence[Command],
     cmds: Sequence[Command],
     rate: float | None,
+    cpu: dict[str, float] | None = None,
 ) -> tuple[float, list[float]]:
     """Publish `cmds` (all at once, or at `rate` per second) to a handler running in its own
     process (`pipelines serve --role handler`, as in production, so this client does not
-    share its GIL) and wait for every result.
+    share its GIL), with a relay in another, and wait for every result.
 
-    Returns (commands per second, publish-to-result latencies in seconds)."""
+    Returns (commands per second, publish-to-result latencies in seconds); `cpu`, if given,
+    gets each role's CPU seconds over the measured part (user + system, from /proc), which
+    a shared machine's load does not inflate the way it does wall time."""
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
@@ -165,13 +172,16 @@ async def handler_end_to_end(
     settings = Settings(kafka_bootstrap_servers=bootstrap, topic_prefix=prefix)
     topics = settings.topics
     await create_topics(bootstrap, topics.all(), partitions=settings.partitions)
-    handler = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "services.entrypoints.cli", "serve", "--role", "handler"),
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    roles = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            *("-m", "services.entrypoints.cli", "serve", "--role", role),
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        for role in ROLES_MEASURED
+    ]
     results = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     await results.start()
     results.assign([TopicPartition(topics.command_results, p) for p in range(settings.partitions)])
@@ -186,14 +196,20 @@ async def handler_end_to_end(
 
         done: dict[str, float] = {}
         sent_at.clear()
+        cpu_before = [cpu_seconds(role.pid) for role in roles]
         start = time.perf_counter()
         publisher = asyncio.create_task(_publish(producer, topics.commands, cmds, sent_at, rate))
         await _await_results(results, sent_at, done, expected=len(cmds))
         await publisher
         elapsed = time.perf_counter() - start
+        if cpu is not None:
+            for name, role, before in zip(ROLES_MEASURED, roles, cpu_before, strict=True):
+                cpu[name] = cpu_seconds(role.pid) - before
     finally:
-        handler.send_signal(signal.SIGINT)
-        await asyncio.wait_for(handler.wait(), timeout=30)
+        for role in roles:
+            role.send_signal(signal.SIGINT)
+        for role in roles:
+            await asyncio.wait_for(role.wait(), timeout=30)
         await producer.stop()
         await results.stop()
     latencies = [done[i] - sent_at[i] for i in done if i in sent_at]
@@ -241,6 +257,15 @@ async def _await_results(
                     done[key] = now
 
 
+ROLES_MEASURED = ("handler", "relay")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -260,9 +285,11 @@ async def bench_store(kind: str, args: argparse.Namespace, bootstrap: str) -> Fi
     )
     naive_cmds = [config, *commands(args.pipelines, args.naive_commands, config_id)]
     figures.naive = await asyncio.to_thread(naive, store_url(kind, args.pg_url), naive_cmds)
+    cpu: dict[str, float] = {}
     figures.handler, _ = await handler_end_to_end(
-        bootstrap, store_url(kind, args.pg_url), [config], workload[1:], None
+        bootstrap, store_url(kind, args.pg_url), [config], workload[1:], None, cpu
     )
+    figures.cpu_us = {role: 1e6 * seconds / len(workload[1:]) for role, seconds in cpu.items()}
     figures.half_rate = figures.handler / 2
     latency_cmds = list(commands(args.pipelines, args.latency_commands, config_id))
     _, latencies = await handler_end_to_end(
@@ -291,6 +318,9 @@ def report(all_figures: list[Figures], args: argparse.Namespace) -> None:
             f"{f.p50_ms:8.1f} {f.p99_ms:8.1f} {f.half_rate:8,.0f}"
         )
     print("(a)-(d) in messages or commands per second; latency measured at half of (d).")
+    for f in all_figures:
+        spent = ", ".join(f"{role} {us:.0f} us" for role, us in f.cpu_us.items())
+        print(f"{f.store}: CPU per command during (d): {spent}")
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -8,6 +8,7 @@ old one (the caller saves both with the pipeline, in one transaction).
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
@@ -23,7 +24,9 @@ from domain.errors import DomainError
 NAME_INDEX_NAMESPACE = UUID("5b0e6c1e-2f0a-4d4e-9a57-6a1f3c9d7e21")
 
 
+@functools.lru_cache(maxsize=65536)
 def name_index_id(name: str) -> UUID:
+    # Looked up for every command that names a pipeline; SHA-1 each time is measurable.
     return uuid5(NAME_INDEX_NAMESPACE, name)
 
 

@@ -1,6 +1,6 @@
 """The wire format: every Kafka message is a CloudEvents 1.0 event in Kafka *binary*
 content mode. Attributes travel as `ce_*` headers, the value is the model's fields as
-JSON (orjson), the Kafka key is the aggregate's key.
+JSON (written by pydantic-core, read by orjson), the Kafka key is the aggregate's key.
 
 Headers, in this order: `ce_specversion` ("1.0"), `ce_id`, `ce_source`, `ce_type`,
 `ce_time` (RFC 3339, UTC), `content-type` ("application/json"), then for domain events
@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, ValidationError
 
 from contracts.commands import COMMANDS, Command, new_id
@@ -97,7 +96,9 @@ class DecodedEvent:
 
 
 def _json(model: BaseModel) -> bytes:
-    return orjson.dumps(model.model_dump(mode="json"))
+    # pydantic-core writes the JSON itself: the same bytes as orjson of the JSON-mode
+    # dump, without building the dict first.
+    return model.__pydantic_serializer__.to_json(model)
 
 
 def _headers(
@@ -185,14 +186,25 @@ def encode_result(
     return KafkaRecord(
         key=result.command_id.encode(),
         value=_json(result),
-        headers=_headers(
-            id=result_id(result.command_id),
-            source=source,
-            type=result.result_type(),
-            time=time,
-            correlation_id=correlation_id or result.command_id,
-            causation_id=result.command_id,
-        ),
+        headers=result_headers(result, correlation_id=correlation_id, source=source, time=time),
+    )
+
+
+def result_headers(
+    result: CommandAccepted | CommandRejected,
+    *,
+    correlation_id: str | None = None,
+    source: str = RESULT_SOURCE,
+    time: datetime | None = None,
+) -> list[tuple[str, bytes]]:
+    """`encode_result`'s headers alone, for a value already encoded (a stored result)."""
+    return _headers(
+        id=result_id(result.command_id),
+        source=source,
+        type=result.result_type(),
+        time=time,
+        correlation_id=correlation_id or result.command_id,
+        causation_id=result.command_id,
     )
 
 

@@ -202,14 +202,17 @@ class Relay:
                 _discard(acks)
                 break
             sent.append((notification_id, acks))
+        # One gather for the whole batch (one per notification cost more than the sends).
         results = await asyncio.gather(
-            *(_acknowledged(acks) for _, acks in sent), return_exceptions=True
+            *(ack for _, acks in sent for ack in acks), return_exceptions=True
         )
-        advanced = self.position
-        for (notification_id, _), result in zip(sent, results, strict=True):
-            if isinstance(result, BaseException):
+        advanced, first = self.position, 0
+        for notification_id, acks in sent:
+            own, first = results[first : first + len(acks)], first + len(acks)
+            failure = next((r for r in own if isinstance(r, BaseException)), None)
+            if failure is not None:
                 log.warning(
-                    "Broker did not acknowledge notification %s: %s", notification_id, result
+                    "Broker did not acknowledge notification %s: %s", notification_id, failure
                 )
                 failed = True
                 break
@@ -322,14 +325,6 @@ async def _wake_ups(recorder: PositionRecorder, wake: Callable[[], None]) -> Asy
     finally:
         stopped.set()
         await asyncio.to_thread(thread.join, 5.0)
-
-
-async def _acknowledged(acks: Sequence[Awaitable[Any]]) -> None:
-    """Every acknowledgement arrived; else the first failure (all are awaited either way)."""
-    results = await asyncio.gather(*acks, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
 
 
 def _discard(acks: Sequence[Awaitable[Any]]) -> None:

@@ -31,7 +31,7 @@ from eventsourcing.application import LRUCache
 from eventsourcing.persistence import PersistenceError
 
 from contracts import Command, CommandAccepted, CommandRejected, rejection
-from contracts.cloudevents import encode_result
+from contracts.cloudevents import encode_result, result_headers
 from contracts.envelope import KafkaRecord
 from contracts.events import event_id
 from contracts.results import RESULTS, CommandResult
@@ -81,8 +81,8 @@ class Outcome:
 
     def record(self) -> KafkaRecord:
         """The result record for the results topic; a repeat carries the stored bytes."""
-        fresh = encode_result(self.result, correlation_id=self.correlation_id)
-        return KafkaRecord(key=fresh.key, value=self.value, headers=fresh.headers)
+        headers = result_headers(self.result, correlation_id=self.correlation_id)
+        return KafkaRecord(key=self.result.command_id.encode(), value=self.value, headers=headers)
 
 
 def _now() -> datetime:

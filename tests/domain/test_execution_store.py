@@ -93,11 +93,12 @@ def test_a_long_execution_reloads_from_its_snapshot(store: EventStore) -> None:
     assert run.version == 1_203
     assert store.snapshots is not None
     versions = [s.originator_version for s in store.snapshots.get(run.id)]
-    assert versions == [500, 1000]
+    # One snapshot per save that crossed the interval, as the run is after it.
+    assert versions == [1_203]
 
     reads = count_reads(store)
     loaded: Execution = store.repository.get(run.id)
-    assert reads[0].topic == get_topic(Execution.Snapshot) and len(reads) == 1 + 203
+    assert reads[0].topic == get_topic(Execution.Snapshot) and len(reads) == 1
     assert loaded.routes == run.routes and loaded.version == run.version
     assert loaded.routes["ingest"].messages_in == 1_199
 

@@ -89,19 +89,20 @@ def test_a_long_history_reloads_from_a_snapshot(store: EventStore) -> None:
     store.save(counter)  # one save: 10,001 events
     assert store.snapshots is not None
     snapshots = list(store.snapshots.get(counter.id))
-    assert [s.originator_version for s in snapshots] == list(
-        range(SNAPSHOT_EVERY, 10_001, SNAPSHOT_EVERY)
-    )
+    # One snapshot per save that crossed the interval, as the aggregate is after it.
+    assert [s.originator_version for s in snapshots] == [10_001]
+    counter.add(1, at=T0 + timedelta(microseconds=10_000))
+    store.save(counter)  # 10,002: no multiple of the interval crossed
 
     reads = count_reads(store)
     loaded: Counter = store.repository.get(counter.id)
 
-    assert (loaded.total, loaded.version) == (10_000, 10_001)
-    assert loaded.last_at == T0 + timedelta(microseconds=9_999)
-    # The snapshot at 10,000 plus the one event after it.
+    assert (loaded.total, loaded.version) == (10_001, 10_002)
+    assert loaded.last_at == T0 + timedelta(microseconds=10_000)
+    # The snapshot at 10,001 plus the one event after it.
     assert [(r.topic, r.originator_version) for r in reads] == [
-        (get_topic(Counter.Snapshot), 10_000),
-        (get_topic(Counter.Added), 10_001),
+        (get_topic(Counter.Snapshot), 10_001),
+        (get_topic(Counter.Added), 10_002),
     ]
 
 
