@@ -5,9 +5,16 @@ orchestrator and reconciler (`pipelines serve --role X` each), pushes a mixed wo
 (pipelines created, started and stopped through the reconciler; configs run through
 their routes, examples/orders.yaml; seed-003 runs created, started and completed) and
 injects faults: SIGKILL of a role every few seconds (restarted at once), every command
-sent three times, malformed records of 11 kinds on the commands topic. Then it checks
-and prints: every command answered, no duplicate effect, every malformed record in the
-DLQ, read models equal to a rebuild, every execution final. Exit code 1 on a failure.
+sent three times, malformed records of 11 kinds on the commands topic, and, one after
+the other while the load runs: the broker paused (SIGSTOP) for 15 s, PostgreSQL
+restarted (--store postgres), and consumer-group rebalances (a second handler started,
+stopped with SIGINT, started again; the same for the orchestrator). For each of these it
+measures the recovery: from the fault's end until a command published after it is
+answered, a config execution created after it is final, and the longest gaps between
+answers and between executions becoming final in the window after it; over
+RECOVERY_LIMIT_S is a failure. Then it checks and
+prints: every command answered, no duplicate effect, every malformed record in the DLQ,
+read models equal to a rebuild, every execution final. Exit code 1 on a failure.
 
     uv run --frozen python -m benchmarks.chaos --store sqlite --seconds 60 --faults all
 """
@@ -16,13 +23,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
+import itertools
 import random
 import signal
 import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +45,13 @@ from benchmarks.chaos_support import (
     MARK,
     REPO,
     ROLES,
+    PausableBroker,
     Role,
+    RunsProbe,
     compare_with_rebuild,
     examine_store,
     malformed_record,
+    restart_postgres,
     unfinished_executions,
 )
 from contracts import (
@@ -50,16 +65,52 @@ from contracts import (
     StartRun,
     StopPipeline,
 )
-from contracts.cloudevents import KafkaRecord, decode_result, encode_command
+from contracts.cloudevents import decode_result, encode_command
+from contracts.envelope import KafkaRecord
 from contracts.errors import WireError
 from contracts.results import CommandRejected
-from services.adapters.kafka.embedded_broker import EmbeddedBroker, create_topics, embedded_tuning
+from projections.times import sort_key
+from services.adapters.kafka.embedded_broker import create_topics, embedded_tuning
 from services.settings import Settings
 
 RESULT_WAIT_S = 20.0  # per command during the load; the end waits again
 SETTLE_S = 90.0
 START_WAIT_S = 120.0  # the end: answers, final executions, read models level
 KILL_EVERY_S = 3.0
+PAUSE_S = 15.0  # the broker stopped this long
+RECOVERY_LIMIT_S = 30.0  # every role must make progress again within this of a fault's end
+MEASURE_MAX_S = 45.0  # how long after a fault's end the harness looks for that progress
+REBALANCE_WINDOW_S = 20.0  # between the membership changes of a rebalance
+WARMUP_S = 10.0  # load before the first timed fault
+DIAGNOSE_AFTER_S = 10.0  # without progress: the PostgreSQL lock waits are printed
+KILLS_BETWEEN_S = 10.0  # of kills between two timed faults (with the kill fault)
+FAULTS = ("kill", "dup", "malformed", "pause", "pgrestart", "rebalance")
+# The timed faults, run one after the other in this order while the load runs.
+TIMED = ("pause", "pgrestart", "rebalance")
+
+
+@dataclass
+class Recovery:
+    """One timed fault and how long the workload took to move again after it ended."""
+
+    name: str
+    lasted_s: float  # from the fault's start to its end (the pause, restart to pg_isready)
+    ended: float  # monotonic
+    ended_key: str  # the end as the read models' created_key
+    exits_before: int
+    answers_s: float | None = None  # a command published after the end answered
+    runs_s: float | None = None  # a config execution created after the end final
+    gap_s: float | None = None  # longest time without an answer in the window after the end
+    runs_gap_s: float | None = None  # ... without a config execution becoming final
+    exits: int = 0  # role processes that exited by themselves meanwhile
+
+    def worst(self) -> float | None:
+        measured = [self.answers_s, self.runs_s, self.gap_s, self.runs_gap_s]
+        return None if None in measured else max(m for m in measured if m is not None)
+
+    def ok(self) -> bool:
+        worst = self.worst()
+        return worst is not None and worst <= RECOVERY_LIMIT_S
 
 
 class Ledger:
@@ -67,24 +118,44 @@ class Ledger:
 
     def __init__(self) -> None:
         self.published: dict[str, str] = {}  # command id -> command type
+        self.sent_at: dict[str, float] = {}  # command id -> first publish (monotonic)
         self.results: dict[str, list[str]] = defaultdict(list)  # id -> outcomes seen
+        self.answered_at: dict[str, float] = {}  # command id -> first answer (monotonic)
         self.waiting: dict[str, asyncio.Event] = {}
         self.malformed: dict[str, str] = {}  # mark -> kind
         self.sends = 0
 
     def answered(self, command_id: str, outcome: str) -> None:
         self.results[command_id].append(outcome)
+        if command_id in self.published:
+            self.answered_at.setdefault(command_id, time.monotonic())
         if (event := self.waiting.get(command_id)) is not None:
             event.set()
 
 
 class Harness:
-    def __init__(self, args: argparse.Namespace, settings: Settings, logs: Path) -> None:
+    def __init__(
+        self, args: argparse.Namespace, settings: Settings, logs: Path, broker: PausableBroker
+    ) -> None:
         self.args = args
         self.settings = settings
+        self.broker = broker
         self.random = random.Random(args.seed)
         self.ledger = Ledger()
         self.roles = {name: Role(name, settings, logs / f"{name}.log") for name in ROLES}
+        # The second process of a role for the rebalance fault: never killed by the monkey.
+        self.extras = {
+            name: Role(f"{name}-2", settings, logs / f"{name}-2.log", role=name)
+            for name in ("handler", "orchestrator")
+        }
+        for extra in self.extras.values():
+            extra.held = True  # not running until the rebalance starts it
+        self.recoveries: list[Recovery] = []
+        self.load_started = float("inf")
+        # Set while a timed fault runs and is measured: the kills wait, so that what is
+        # measured is the recovery from that fault (they go on between the timed faults).
+        self.timing = asyncio.Event()
+        self.runs_probe = RunsProbe(settings.event_store_url)
         self.producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap_servers, max_request_size=4 * 1024 * 1024
         )
@@ -93,17 +164,22 @@ class Harness:
 
     # --- publishing and waiting ----------------------------------------------------------
 
-    async def send(self, command: Command, wait_s: float = RESULT_WAIT_S) -> str | None:
-        """Publish (three times with the dup fault); answers the outcome, None on no answer."""
+    async def send(
+        self, command: Command, wait_s: float = RESULT_WAIT_S, patient: bool = False
+    ) -> str | None:
+        """Publish (three times with the dup fault); answers the outcome, None on no answer
+        within `wait_s`. A `patient` send waits on (up to START_WAIT_S): its command takes
+        effect when it is decided, however late, and the next step depends on it."""
         record = encode_command(command)
         command_id = dict(record.headers)["ce_id"].decode()
         self.ledger.published[command_id] = command.command_type()
+        self.ledger.sent_at.setdefault(command_id, time.monotonic())
         event = self.ledger.waiting.setdefault(command_id, asyncio.Event())
         copies = 3 if "dup" in self.args.faults else 1
         for _ in range(copies):
             await self._publish(record)
         try:
-            await asyncio.wait_for(event.wait(), wait_s)
+            await asyncio.wait_for(event.wait(), START_WAIT_S if patient else wait_s)
         except TimeoutError:
             return None
         return self.ledger.results[command_id][0]
@@ -131,7 +207,7 @@ class Harness:
                             result = decode_result(r.value, list(r.headers or ())).result
                         except WireError:
                             continue
-                        outcome = result.outcome
+                        outcome: str = result.outcome
                         if isinstance(result, CommandRejected):
                             outcome = f"rejected {result.error_code}"
                         self.ledger.answered(result.command_id, outcome)
@@ -163,10 +239,12 @@ class Harness:
     async def seed3_runs(self, pipeline: str) -> None:
         while not self.stop_load.is_set():
             run_id = uuid.uuid4()
-            if await self.send(CreateRun(pipeline_id=pipeline, run_id=run_id)) != "accepted":
+            # Patient: a run created after its answer was given up on would stay pending.
+            create = CreateRun(pipeline_id=pipeline, run_id=run_id)
+            if await self.send(create, patient=True) != "accepted":
                 continue
-            await self.send(StartRun(run_id=run_id))
-            await self.send(CompleteRun(run_id=run_id))
+            await self.send(StartRun(run_id=run_id), patient=True)
+            await self.send(CompleteRun(run_id=run_id), patient=True)
 
     async def inject_malformed(self) -> None:
         n = 0
@@ -185,6 +263,8 @@ class Harness:
             await asyncio.sleep(self.random.uniform(0.5, 1.5) * KILL_EVERY_S)
             if self.stop_load.is_set():
                 return
+            if self.timing.is_set():
+                continue
             if not order:
                 order = list(ROLES)
                 self.random.shuffle(order)
@@ -195,9 +275,120 @@ class Harness:
 
     async def supervise(self) -> None:
         while True:
-            for role in self.roles.values():
+            for role in [*self.roles.values(), *self.extras.values()]:
                 role.ensure()
             await asyncio.sleep(0.5)
+
+    # --- the timed faults ----------------------------------------------------------------
+
+    def exits(self) -> int:
+        return sum(len(r.exits) for r in [*self.roles.values(), *self.extras.values()])
+
+    async def timed_faults(self) -> None:
+        """The pause, the PostgreSQL restart and the rebalances, one after the other, each
+        measured before the next starts."""
+        await asyncio.sleep(WARMUP_S)
+        if "pause" in self.args.faults:
+            await self.quiet()
+            started = time.monotonic()
+            self.broker.pause()
+            try:
+                await asyncio.sleep(PAUSE_S)
+            finally:
+                self.broker.resume()
+            await self.measure(f"broker paused {PAUSE_S:.0f} s", started)
+        if "pgrestart" in self.args.faults:
+            await self.quiet()
+            started = time.monotonic()
+            await restart_postgres(self.args.pg_url)
+            await self.measure("PostgreSQL restarted", started)
+        if "rebalance" in self.args.faults:
+            for name, extra in self.extras.items():
+                leave = functools.partial(extra.retire, signal.SIGINT)
+                steps: list[tuple[str, Callable[[], None]]] = [
+                    ("1 -> 2", extra.start),
+                    ("2 -> 1 (SIGINT)", leave),
+                    ("1 -> 2", extra.start),
+                ]
+                await self.quiet()
+                for change, act in steps:
+                    started = time.monotonic()
+                    await asyncio.to_thread(act)
+                    # The group stalls when the change reaches the broker (a join held,
+                    # a leave): the gap is counted from the change, not after it.
+                    await self.measure(f"{name}s {change}", started, REBALANCE_WINDOW_S, True)
+                self.timing.clear()
+                await asyncio.sleep(KILLS_BETWEEN_S if "kill" in self.args.faults else 0)
+
+    async def quiet(self) -> None:
+        """Stop the kills, then wait until the roles killed last are back: a command sent
+        now is answered and a config execution created now is final (a killed role
+        restarting is not the fault timed)."""
+        self.timing.set()
+        deadline = time.monotonic() + START_WAIT_S
+        since = sort_key(datetime.now(UTC)) or ""
+        while (
+            await self.send(CreatePipeline(name=f"chaos-probe-{uuid.uuid4().hex[:8]}"), 5.0) is None
+        ):
+            if time.monotonic() > deadline:
+                print("chaos: no answer for a while before a timed fault", flush=True)
+                return
+        while not (await asyncio.to_thread(self.runs_probe.finished_since, since))[0]:
+            if time.monotonic() > deadline:
+                print("chaos: no execution final for a while before a timed fault", flush=True)
+                return
+            await asyncio.sleep(0.25)
+
+    async def measure(
+        self, name: str, started: float, window_s: float = 0.0, gap_from_start: bool = False
+    ) -> Recovery:
+        """From now (the fault's end): when a command published after it is answered and
+        a config execution created after it is final (up to MEASURE_MAX_S), and the
+        longest gaps between answers and between executions becoming final over the next
+        `window_s` (at least until both), from the end or, with `gap_from_start`, from
+        `started`."""
+        ended = time.monotonic()
+        found = Recovery(
+            name, ended - started, ended, sort_key(datetime.now(UTC)) or "", self.exits()
+        )
+        self.recoveries.append(found)
+        ledger = self.ledger
+        since = started if gap_from_start else ended
+        finished: list[float] = []  # when the count of final config executions grew
+        last_count: int | None = None
+        diagnosed = False
+        while (now := time.monotonic()) < ended + MEASURE_MAX_S:
+            if found.answers_s is None:
+                after = [
+                    ledger.answered_at[c] - ended
+                    for c, sent in list(ledger.sent_at.items())
+                    if sent >= ended and c in ledger.answered_at
+                ]
+                found.answers_s = min(after) if after else None
+            seen, count = await asyncio.to_thread(self.runs_probe.finished_since, found.ended_key)
+            if seen and found.runs_s is None:
+                found.runs_s = now - ended
+            if count is not None:
+                if last_count is not None and count > last_count:
+                    finished.append(now)
+                last_count = count
+            if None not in (found.answers_s, found.runs_s) and now >= ended + window_s:
+                break
+            stuck = None in (found.answers_s, found.runs_s)
+            if stuck and not diagnosed and now > ended + DIAGNOSE_AFTER_S:
+                diagnosed = True  # stuck for a while: who waits on whom, for the report
+                for line in await asyncio.to_thread(self.runs_probe.lock_waits):
+                    print(f"chaos: {name}: lock wait: {line}", flush=True)
+            await asyncio.sleep(0.25)
+        horizon = min(time.monotonic(), ended + max(window_s, MEASURE_MAX_S))
+        found.gap_s = _longest_gap(since, ledger.answered_at.values(), horizon)
+        found.runs_gap_s = _longest_gap(since, finished, horizon)
+        found.exits = self.exits() - found.exits_before
+        print(f"chaos: {_recovery_text(found)}", flush=True)
+        if not window_s:  # one fault, not a rebalance's step: the kills go on a while
+            self.timing.clear()
+            await asyncio.sleep(KILLS_BETWEEN_S if "kill" in self.args.faults else 0)
+        return found
 
     # --- the run -------------------------------------------------------------------------
 
@@ -222,16 +413,23 @@ class Harness:
                 load.append(self.inject_malformed())
             if "kill" in self.args.faults:
                 load.append(self.chaos_monkey())
+            self.load_started = time.monotonic()
             tasks = [asyncio.create_task(c) for c in load]
+            # The load runs --seconds, longer when the timed faults need it.
+            timed = asyncio.create_task(self.timed_faults())
             await asyncio.sleep(self.args.seconds)
+            await timed
             self.stop_load.set()
             await asyncio.gather(*tasks)
             return await self.settle()
         finally:
             supervisor.cancel()
             reader.cancel()
-            for role in self.roles.values():
+            with contextlib.suppress(OSError, AssertionError):
+                self.broker.resume()  # an interrupted pause must not leave it stopped
+            for role in [*self.roles.values(), *self.extras.values()]:
                 await asyncio.to_thread(role.stop)
+            self.runs_probe.close()
             await self.producer.stop()
 
     async def settle(self) -> dict[str, Any]:
@@ -289,12 +487,43 @@ class Harness:
         return found
 
 
+def _longest_gap(since: float, times: Iterable[float], until: float) -> float | None:
+    """The longest interval in [since, until] without one of `times` (None: none in it)."""
+    inside = sorted(t for t in times if since <= t <= until)
+    if not inside:
+        return None
+    return max(b - a for a, b in itertools.pairwise([since, *inside, until]))
+
+
+def _seconds(value: float | None) -> str:
+    return "none" if value is None else f"{value:.1f} s"
+
+
+def _recovery_text(r: Recovery, with_name: bool = True) -> str:
+    text = (
+        f"{_seconds(r.worst())} (answers {_seconds(r.answers_s)}, runs {_seconds(r.runs_s)}, "
+        f"longest gaps: answers {_seconds(r.gap_s)}, runs {_seconds(r.runs_gap_s)}; "
+        f"fault {r.lasted_s:.1f} s, exits {r.exits})"
+    )
+    return f"{r.name}: {text}" if with_name else text
+
+
 def report(harness: Harness, found: dict[str, Any], elapsed: float) -> bool:
     ledger = harness.ledger
     store = found["store"]
     published = set(ledger.published)
     answered = published & set(ledger.results)
     lost = published - answered
+    # The load's commands only: the first ones wait for every role to start.
+    latency = sorted(
+        ledger.answered_at[c] - ledger.sent_at[c]
+        for c in ledger.answered_at
+        if ledger.sent_at[c] >= harness.load_started
+    )
+    internal = [c for c in answered if "InternalError" in ledger.results[c][0]]
+    late = sum(1 for t in latency if t > RESULT_WAIT_S)
+    p50 = latency[len(latency) // 2] if latency else 0.0
+    p99 = latency[int(len(latency) * 0.99)] if latency else 0.0
     by_type: Counter[str] = Counter(ledger.published.values())
     outcomes = Counter(ledger.results[c][0].split()[0] for c in answered)
     rejections = Counter(
@@ -314,7 +543,11 @@ def report(harness: Harness, found: dict[str, Any], elapsed: float) -> bool:
         ("records sent (with copies and malformed)", str(ledger.sends), True),
         ("commands answered", f"{len(answered)} ({dict(outcomes)})", True),
         ("lost (published, never answered)", str(len(lost)), not lost),
+        ("answer latency p50 / p99 / max",
+         f"{p50:.2f} / {p99:.2f} / {latency[-1] if latency else 0:.2f} s", True),
+        (f"answers later than {RESULT_WAIT_S:.0f} s", str(late), True),
         ("answers disagreeing for one id", str(len(inconsistent)), not inconsistent),
+        ("answered InternalError (a 500, recorded)", str(len(internal)), not internal),
         ("event version gaps/repeats", str(len(store.version_gaps)), not store.version_gaps),
         ("pipeline names created twice", str(len(twice_named)), not twice_named),
         ("events in the store", str(store.events), True),
@@ -326,6 +559,10 @@ def report(harness: Harness, found: dict[str, Any], elapsed: float) -> bool:
         ("read models equal a rebuild", "yes" if not found["differ"] else str(found["differ"]),
          not found["differ"]),
         ("executions not final", str(len(found["unfinished"])), not found["unfinished"]),
+        *((f"recovery: {r.name}", _recovery_text(r, with_name=False), r.ok())
+          for r in harness.recoveries),
+        ("read-model probe: failures, slowest query",
+         f"{harness.runs_probe.failures}, {harness.runs_probe.slowest_s:.1f} s", True),
         ("SIGKILLs", ", ".join(f"{n} {k}" for n, k in kills.items()), True),
         ("exits on their own (restarted)", str(exits or 0), True),
         ("load seconds / total seconds", f"{harness.args.seconds} / {elapsed:.0f}", True),
@@ -338,6 +575,9 @@ def report(harness: Harness, found: dict[str, Any], elapsed: float) -> bool:
     print(f"|{'-' * (width + 2)}|---|---|")
     for name, value, ok in rows:
         print(f"| {name:{width}} | {value} | {'yes' if ok else 'NO'} |")
+    for r in harness.recoveries:
+        if not r.ok():
+            print(f"FAILURE: recovery after '{r.name}' over {RECOVERY_LIMIT_S:.0f} s or unseen")
     if rejections:
         print("rejected:", dict(rejections))
     if inconsistent:
@@ -360,7 +600,7 @@ def report(harness: Harness, found: dict[str, Any], elapsed: float) -> bool:
 async def main(args: argparse.Namespace) -> bool:
     tag = uuid.uuid4().hex[:8]
     work = Path(tempfile.mkdtemp(prefix="chaos-"))
-    async with EmbeddedBroker(log_path=work / "broker.log") as broker:
+    async with PausableBroker(log_path=work / "broker.log") as broker:
         base = Settings(
             kafka_bootstrap_servers=broker.bootstrap_servers,
             topic_prefix=f"chaos.{tag}",
@@ -372,7 +612,7 @@ async def main(args: argparse.Namespace) -> bool:
         )
         settings = base.model_copy(update=embedded_tuning(base))
         await create_topics(broker.bootstrap_servers, settings.topics.all(), partitions=4)
-        harness = Harness(args, settings, work)
+        harness = Harness(args, settings, work, broker)
         started = time.monotonic()
         found = await harness.run()
         ok = report(harness, found, time.monotonic() - started)
@@ -384,7 +624,11 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the load runs")
-    parser.add_argument("--faults", default="all", help="kill,dup,malformed or all or none")
+    parser.add_argument(
+        "--faults",
+        default="all",
+        help=f"some of {','.join(FAULTS)}, or all (pgrestart with postgres only) or none",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--pg-url", default=PG_DEFAULT)
     parser.add_argument(
@@ -394,10 +638,15 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="a malformed kind not to inject (e.g. 'non-UTF-8 header'); repeatable",
     )
     args = parser.parse_args(argv)
-    faults = {"kill", "dup", "malformed"} if args.faults == "all" else set(args.faults.split(","))
-    unknown = faults - {"kill", "dup", "malformed", "none", ""}
+    if args.faults == "all":
+        faults = set(FAULTS) - ({"pgrestart"} if args.store != "postgres" else set())
+    else:
+        faults = set(args.faults.split(","))
+    unknown = faults - {*FAULTS, "none", ""}
     if unknown:
         parser.error(f"unknown faults: {sorted(unknown)}")
+    if "pgrestart" in faults and args.store != "postgres":
+        parser.error("pgrestart needs --store postgres")
     args.faults = faults - {"none", ""}
     return args
 

@@ -1,27 +1,33 @@
 """Pieces of the chaos harness (benchmarks/chaos.py): the role processes it kills and
-restarts, the malformed records it injects, and the end checks on the event store and
-the read models."""
+restarts, the broker it pauses, the PostgreSQL restart, the malformed records it injects,
+and the checks on the event store and the read models."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 
 from contracts import CreatePipeline
-from contracts.cloudevents import KafkaRecord, encode_command
-from contracts.envelope import CE_ID, CE_TIME, CE_TYPE
+from contracts.cloudevents import encode_command
+from contracts.envelope import CE_ID, CE_TIME, CE_TYPE, KafkaRecord
 from contracts.run_views import TERMINAL
+from projections.db import Database
 from projections.projector import Projector
 from projections.schema import EXECUTIONS, TABLES
 from projections.store import ReadStore
 from services.adapters.eventstore import open_event_store
+from services.adapters.kafka.embedded_broker import EmbeddedBroker
 from services.runtimes.projector import fetch_events_from, history
 from services.settings import Settings
 
@@ -34,10 +40,13 @@ MARK = "chaos_malformed"
 
 
 class Role:
-    """One role's current process; `kill` SIGKILLs it, `start` starts a new one."""
+    """One role's current process; `kill` SIGKILLs it, `start` starts a new one. `role` is
+    the `serve --role` it runs (`name` by default; a second process of a role for the
+    rebalance fault has a name of its own)."""
 
-    def __init__(self, name: str, settings: Settings, log: Path) -> None:
+    def __init__(self, name: str, settings: Settings, log: Path, role: str | None = None) -> None:
         self.name = name
+        self.role = role or name
         self.settings = settings
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
@@ -53,7 +62,7 @@ class Role:
             env[f"PIPELINES_{name.upper()}"] = str(value)
         with self.log.open("ab") as output:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.entrypoints.cli", "serve", "--role", self.name],
+                [sys.executable, "-m", "services.entrypoints.cli", "serve", "--role", self.role],
                 cwd=REPO,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -78,15 +87,117 @@ class Role:
             self.process.wait(10)
             self.kills += 1
 
-    def stop(self) -> None:
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
         if self.alive():
             assert self.process is not None
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(sig)
             try:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+
+    def retire(self, sig: signal.Signals) -> None:
+        """Stop it gracefully (`sig`: SIGTERM or SIGINT) and keep it stopped."""
+        self.held = True
+        self.stop(sig)
+
+
+class PausableBroker(EmbeddedBroker):
+    """The embedded broker, whose process the pause fault stops and continues."""
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None, "the broker is not running"
+        return self._process.pid
+
+    def pause(self) -> None:
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.pid, signal.SIGCONT)
+
+
+async def restart_postgres(pg_url: str, ready_within_s: float = 120.0) -> None:
+    """Restart the local cluster (`pg_ctlcluster`, the newest version under
+    /etc/postgresql) and return once `pg_isready` answers for `pg_url`'s host and port."""
+    version = sorted(os.listdir("/etc/postgresql"), key=lambda v: [int(p) for p in v.split(".")])
+    restart = await asyncio.create_subprocess_exec(
+        "pg_ctlcluster", "--skip-systemctl-redirect", version[-1], "main", "restart",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, error = await restart.communicate()
+    if restart.returncode != 0:
+        raise RuntimeError(f"pg_ctlcluster restart failed: {error.decode(errors='replace')}")
+    parts = urlsplit(pg_url)
+    probe = ["pg_isready", "-q", "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432)]
+    deadline = time.monotonic() + ready_within_s
+    while True:
+        ready = await asyncio.create_subprocess_exec(*probe)
+        if await ready.wait() == 0:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"PostgreSQL not ready {ready_within_s} s after the restart")
+        await asyncio.sleep(0.2)
+
+
+class RunsProbe:
+    """Whether a config execution created at or after a moment is final in the read model:
+    the orchestrator (and handler, relay, projector) making progress again. Queries fail
+    while PostgreSQL restarts: that reads as "not yet", on a new connection next time."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.db: Database | None = None
+        self.failures = 0  # queries that failed
+        self.slowest_s = 0.0  # the longest query (a lock wait shows here)
+        self.final = sorted(
+            {str(s) for s in TERMINAL} | {getattr(s, "value", str(s)) for s in TERMINAL}
+        )
+
+    def finished_since(self, created_key: str) -> tuple[bool, int | None]:
+        """Whether one created at or after `created_key` is final, and how many are final
+        in all (None: the query failed)."""
+        marks = ", ".join("?" * len(self.final))
+        statement = (
+            f"SELECT COALESCE(SUM(CASE WHEN created_key >= ? THEN 1 ELSE 0 END), 0), COUNT(*) "
+            f"FROM {EXECUTIONS.physical()} WHERE owner_kind = 'config' AND status IN ({marks})"
+        )
+        began = time.monotonic()
+        try:
+            if self.db is None:
+                self.db = Database(self.url)
+            since, total = self.db.query(statement, (created_key, *self.final))[0]
+        except Exception:  # any failure reads as "no progress seen yet"
+            self.failures += 1
+            self.close()
+            return False, None
+        finally:
+            self.slowest_s = max(self.slowest_s, time.monotonic() - began)
+        return int(since) > 0, int(total)
+
+    def lock_waits(self) -> list[str]:
+        """PostgreSQL: the sessions of this database waiting on a lock, and on whom."""
+        if not self.url.startswith("postgres"):
+            return []
+        statement = (
+            "SELECT pid, pg_blocking_pids(pid), wait_event, state, left(query, 160) "
+            "FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        )
+        try:
+            if self.db is None:
+                self.db = Database(self.url)
+            return [" | ".join(map(str, row)) for row in self.db.query(statement, ())]
+        except Exception as error:  # a diagnosis only
+            self.close()
+            return [f"({type(error).__name__}: {error})"]
+
+    def close(self) -> None:
+        db, self.db = self.db, None
+        if db is not None:
+            with contextlib.suppress(Exception):  # a dead connection is gone either way
+                db.close()
 
 
 def _headers(record: KafkaRecord, **changes: bytes | None) -> list[tuple[str, bytes]]:

@@ -131,7 +131,19 @@ class Database:
         with self.transaction() as cursor:
             if self.dialect == "postgresql":
                 cursor.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK_KEY,))
+                self._create_missing_schema(cursor)
             yield cursor
+
+    def _create_missing_schema(self, cursor: Cursor) -> None:
+        """The search path's first schema, when it does not exist yet: a role whose first
+        open is a read model's (or the message store's) must not wait for the event
+        store's open to create it."""
+        if self._read("SELECT current_schema()", (), cursor)[0][0] is not None:
+            return
+        path = str(self._read("SELECT current_setting('search_path')", (), cursor)[0][0])
+        first = path.split(",")[0].strip().strip('"')
+        if first and first != "$user":
+            cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{first.replace(chr(34), chr(34) * 2)}"')
 
     def create_tables(self, statements: Iterable[str]) -> None:
         """Run `CREATE ... IF NOT EXISTS` statements in one `schema_transaction`."""

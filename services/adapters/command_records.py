@@ -152,11 +152,20 @@ class PostgresCommandRecorder(PostgresApplicationRecorder):
                     "NOT NULL DEFAULT extract(epoch from now())"
                 ).format(self._processed)
             )
+        # Likewise CREATE INDEX IF NOT EXISTS takes processed_commands' SHARE lock first.
+        # Here, after the library's statements took the events table's SHARE lock, that
+        # waits for a save in progress, which writes its command records before it locks
+        # the events table: the opposite order, a deadlock.
         curs.execute(
-            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (processed_at)").format(
-                sql.Identifier(_PROCESSED_INDEX), self._processed
-            )
+            "SELECT 1 FROM pg_indexes WHERE schemaname = %s AND indexname = %s",
+            (self.datastore.schema or "public", _PROCESSED_INDEX),
         )
+        if curs.fetchone() is None:
+            curs.execute(
+                sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (processed_at)").format(
+                    sql.Identifier(_PROCESSED_INDEX), self._processed
+                )
+            )
 
     def _insert_events(
         self,

@@ -21,12 +21,14 @@ Synchronous, like the eventsourcing library: async callers use `asyncio.to_threa
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import orjson
+import psycopg
 from eventsourcing.application import LRUCache
 from eventsourcing.persistence import PersistenceError
 
@@ -55,6 +57,17 @@ from services.service_layer.unit_of_work import UnitOfWork
 log = logging.getLogger(__name__)
 
 PER_COMMAND_ATTEMPTS = 3
+# A handler's reads (the orchestrator gate, the message store, the read models) go to the
+# databases beside the event store: their failing is the infrastructure's, never the
+# command's. Raised, the batch is not committed and is decided again once the database is
+# back; answered as InternalError, it would be recorded and refused for good.
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    PersistenceError,
+    ConcurrencyConflict,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    sqlite3.OperationalError,
+)
 # A rejection with this status is "not now", not an answer: it is not recorded.
 RETRY_LATER_STATUS = 503
 
@@ -249,7 +262,7 @@ class Decider:
                 validation_report=_report_of(error),
             )
             return refused.model_copy(update={"sent_by": item.sent_by})
-        except (PersistenceError, ConcurrencyConflict):
+        except INFRASTRUCTURE_ERRORS:
             raise
         except Exception as error:
             # A bug must not stop the consumer or poison the partition: answer it.
