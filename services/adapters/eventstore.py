@@ -11,7 +11,7 @@ relay in the same process then publishes at once instead of at its next poll.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Final, cast
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -19,7 +19,7 @@ from uuid import UUID
 
 import orjson
 import psycopg
-from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.application import Application, ProcessingEvent, ProjectorFunction, Repository
 from eventsourcing.domain import BaseAggregate, DomainEventProtocol, MutableOrImmutableAggregate
 from eventsourcing.persistence import (
     IntegrityError,
@@ -124,6 +124,31 @@ class PydanticMapper(Mapper[UUID]):
         return cast(DomainEventProtocol[UUID], cls.model_validate(state))
 
 
+def replay(
+    aggregate: Any, domain_events: Iterable[DomainEventProtocol[UUID]]
+) -> MutableOrImmutableAggregate[UUID] | None:
+    """The library's `project_aggregate` without its `assert isinstance(event,
+    CanMutateProtocol)`: every stored event is a `CanMutateAggregate`, and on Python 3.11
+    that check walks the Protocol's attributes per event, costing more than the decode
+    and the mutation together (benchmarks/load_bench.py)."""
+    for domain_event in domain_events:
+        aggregate = cast(Any, domain_event).mutate(aggregate)
+    return cast(MutableOrImmutableAggregate[UUID] | None, aggregate)
+
+
+class _ReplayingRepository(Repository[UUID]):
+    """The library's repository, loading with `replay` unless told otherwise."""
+
+    def get(
+        self,
+        aggregate_id: UUID,
+        *,
+        projector_func: ProjectorFunction[Any, Any] = replay,
+        **kwargs: Any,
+    ) -> Any:
+        return super().get(aggregate_id, projector_func=projector_func, **kwargs)
+
+
 class EventStore(Application[UUID]):
     """The application object that holds the event store, snapshots and notification log.
 
@@ -160,6 +185,19 @@ class EventStore(Application[UUID]):
         super().__init__(env)
         # Which database this store commits to, for the commit listeners of this process.
         self.commit_key = commit_signals.env_key(self.env)
+
+    def construct_repository(self) -> Repository[UUID]:
+        # The library's, settings and cache included (it reads them from the env).
+        library = super().construct_repository()
+        repository = _ReplayingRepository(
+            event_store=library.event_store,
+            snapshot_store=library.snapshot_store,
+            fastforward=library.fastforward,
+            fastforward_skipping=library.fastforward_skipping,
+            deepcopy_from_cache=library.deepcopy_from_cache,
+        )
+        repository.cache = library.cache
+        return repository
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         # Persistence is chosen by the URL (services.settings reads the environment), never

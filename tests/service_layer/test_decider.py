@@ -22,7 +22,11 @@ from contracts import (
     UpdatePipeline,
 )
 from domain.name_index import name_index_id
-from services.adapters.stores import AGGREGATE_CACHE_MAXSIZE, SNAPSHOT_INTERVAL, open_command_store
+from services.adapters.stores import (
+    AGGREGATE_CACHE_MAXSIZE,
+    PIPELINE_SNAPSHOT_INTERVAL,
+    open_command_store,
+)
 from services.service_layer.decider import Decider
 from services.service_layer.handlers import HANDLERS
 from services.service_layer.handlers.pipelines import pipeline_named
@@ -223,13 +227,18 @@ def test_the_command_store_caches_without_fast_forward_and_snapshots_pipelines(
     assert isinstance(repository.cache, LRUCache)
     assert repository.cache.maxsize == AGGREGATE_CACHE_MAXSIZE
     assert repository.fastforward is False
-    updates = [UpdatePipeline(pipeline_name="p1", description=str(n)) for n in range(99)]
+    every = PIPELINE_SNAPSHOT_INTERVAL
+    updates = [UpdatePipeline(pipeline_name="p1", description=str(n)) for n in range(every - 2)]
     results = decide(decider, CreatePipeline(name="p1"), *updates)
-    assert accepted(results[-1]).aggregate_version == SNAPSHOT_INTERVAL
+    assert accepted(results[-1]).aggregate_version == every - 1
     assert decider.store.snapshots is not None
     pipeline_id = UUID(str(results[0].aggregate_id))
+    assert list(decider.store.snapshots.get(pipeline_id)) == []
+    # The batch that crosses the interval snapshots the pipeline as it leaves it.
+    more = [UpdatePipeline(pipeline_name="p1", description=f"x{n}") for n in range(3)]
+    results = decide(decider, *more)
     snapshots = list(decider.store.snapshots.get(pipeline_id))
-    assert [s.originator_version for s in snapshots] == [SNAPSHOT_INTERVAL]
+    assert [s.originator_version for s in snapshots] == [every + 2]
 
 
 def test_a_cached_aggregate_a_failed_command_mutated_is_rebuilt_not_reused(
