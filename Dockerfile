@@ -8,5 +8,8 @@ COPY services ./services
 COPY projections ./projections
 RUN uv sync --frozen --no-dev
 ENV PATH=/app/.venv/bin:$PATH
+# glibc's per-thread malloc arenas (one per thread the event store's to_thread calls use)
+# hold freed memory: two keep every role's RSS flat (benchmarks/rss_bench.py).
+ENV MALLOC_ARENA_MAX=2
 ENTRYPOINT []
 CMD ["pipelines", "--help"]

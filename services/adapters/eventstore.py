@@ -11,6 +11,7 @@ relay in the same process then publishes at once instead of at its next poll.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Final, cast
@@ -25,6 +26,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     Mapper,
     MapperDeserialisationError,
+    OperationalError,
     Recording,
     StoredEvent,
     Transcoder,
@@ -306,7 +308,7 @@ def open_event_store(
     env = event_store_env(url, lock_timeout_s=lock_timeout_s, schema=schema)
     env.update(extra_env or {})
     if "POSTGRES_DBNAME" not in env:
-        return store_class(env, snapshotting_intervals=snapshotting_intervals)
+        return _open_sqlite(store_class, env, snapshotting_intervals)
     # The library creates its tables and functions on every open (CREATE OR REPLACE
     # FUNCTION included), and two processes doing that at once fail with "tuple
     # concurrently updated": roles opening one database together take turns, with each
@@ -320,6 +322,27 @@ def open_event_store(
                 )
             )
         return store_class(env, snapshotting_intervals=snapshotting_intervals)
+
+
+SQLITE_OPEN_ATTEMPTS = 5
+
+
+def _open_sqlite(
+    store_class: type[EventStore],
+    env: dict[str, str],
+    snapshotting_intervals: SnapshottingIntervals | None,
+) -> EventStore:
+    # Roles opening one fresh SQLite file together (`pipelines dev`, the benchmarks) may
+    # find it write-locked by another's table creation for longer than the busy timeout.
+    # Creating is idempotent, so the store is opened again (a new one: the library's
+    # connection pool does not recover from a failed creation).
+    for attempt in range(1, SQLITE_OPEN_ATTEMPTS + 1):
+        try:
+            return store_class(env, snapshotting_intervals=snapshotting_intervals)
+        except (OperationalError, sqlite3.OperationalError) as error:
+            if "locked" not in str(error) or attempt == SQLITE_OPEN_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
 
 
 def event_store_env(
