@@ -18,7 +18,9 @@ document's own `route` is the one that produced it, as on the wire. The index
 stored order; `routes` reads the primary key's prefix.
 
 A batch is one transaction of multi-row `INSERT ... ON CONFLICT DO NOTHING` statements
-(each PostgreSQL statement is a round trip), durable on commit. Its rows go in primary-key
+(each PostgreSQL statement is a round trip), durable on commit: its own (`store`), or the
+one a route's ledger settles the batch in when both live in one database (`writes`:
+one commit per batch instead of two). Its rows go in primary-key
 order, so two orchestrators storing overlapping batches (a redelivery after a takeover)
 take their key locks in one order and never deadlock; their stored order is `seq`, not the
 insert order.
@@ -42,12 +44,12 @@ import threading
 import time
 from collections.abc import Iterable
 from functools import cache
-from typing import Final
+from typing import Any, Final
 from uuid import UUID
 
 import orjson
 
-from projections.db import TableStore
+from projections.db import Database, TableStore
 from services.adapters.message_store.interface import (
     Direction,
     StoredMessage,
@@ -95,6 +97,8 @@ _BACKFILL: Final = (
 _DELETE_CHUNK: Final = 5000  # rows per retention transaction: short write locks
 
 Row = tuple[str, str, str, str, int, int, str, str | None, str]
+Write = tuple[str, list[Any]]
+"""One statement (`?` placeholders) and its parameters."""
 
 
 @cache
@@ -139,6 +143,21 @@ class DatabaseMessageStore(StoreShortcuts, TableStore):
 
     def store(self, route: str, items: Iterable[ToStore]) -> None:
         """A batch of `route`, one transaction, durable on return."""
+        writes = self.writes(route, items)
+        if writes:
+            with self.db.transaction() as cursor:
+                for statement, params in writes:
+                    cursor.execute(statement, params)
+
+    def shares(self, db: Database) -> bool:
+        """Whether `db` (another store's connection) opens this store's database, so its
+        transactions may carry this store's rows (`writes`)."""
+        return db.url == self.db.url
+
+    def writes(self, route: str, items: Iterable[ToStore]) -> list[Write]:
+        """The statements that store a batch of `route`, for a transaction of this
+        database someone else commits (a route's ledger settlement: the batch stored and
+        counted in one commit); durable once it has. Each statement touches a row once."""
         checked_route(route)
         stored_at = self._stored_at()
         rows: dict[tuple[str, str, str], Row] = {}
@@ -160,16 +179,17 @@ class DatabaseMessageStore(StoreShortcuts, TableStore):
                 document,
             )
         if not rows:
-            return
+            return []
         ordered = [rows[key] for key in sorted(rows)]
         executions = sorted({row[0] for row in ordered})
-        with self.db.transaction() as cursor:
-            for start in range(0, len(ordered), _CHUNK):
-                chunk = ordered[start : start + _CHUNK]
-                cursor.execute(_insert(len(chunk)), [value for row in chunk for value in row])
-            for start in range(0, len(executions), _CHUNK):
-                ids = executions[start : start + _CHUNK]
-                cursor.execute(_seen(len(ids)), [v for e in ids for v in (e, stored_at)])
+        writes: list[Write] = []
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            writes.append((_insert(len(chunk)), [value for row in chunk for value in row]))
+        for start in range(0, len(executions), _CHUNK):
+            ids = executions[start : start + _CHUNK]
+            writes.append((_seen(len(ids)), [v for e in ids for v in (e, stored_at)]))
+        return writes
 
     def _stored_at(self) -> int:
         # Strictly increasing within this store, so two batches stored in the same

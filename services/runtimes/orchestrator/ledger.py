@@ -2,10 +2,14 @@
 the counts completion is decided on (ours, never broker offsets).
 
 One row per (execution_id, route, message_id) in `route_ledger`, in the event store's own
-database (SQLite or PostgreSQL). A producer marks its outputs `expected` by every route that
-consumes their topic before it publishes them; a route marks its input `consumed` after
-its outputs were acknowledged, or `failed` when it dead-lettered it. Every operation is one
-transaction of idempotent upserts, so a redelivered message changes nothing.
+database (SQLite or PostgreSQL). A route marks its outputs `expected` by every route that
+consumes their topic, and its input `consumed` (or `failed` when it dead-lettered it),
+after its outputs were acknowledged, in one transaction (`settle_many`). Expecting the
+outputs in the transaction that consumes their input keeps the drained rule exact: until
+it commits, the input's row is unconsumed; once it has, every output's row exists, and a
+row a fast consumer made first (consumed, not yet expected) cannot drain anything either.
+Every operation is one transaction of idempotent upserts, so a redelivered message
+changes nothing.
 
 What each route published goes to `route_outputs (execution_id, route, message_id)`
 (`route` is the producing route): a route's "messages out", outputs to topics no route of
@@ -27,9 +31,10 @@ lineage replay has both or neither.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, NamedTuple, TypeAlias
+from functools import cache
+from typing import Any, Final, NamedTuple, TypeAlias
 from uuid import UUID
 
 from projections.db import TableStore
@@ -87,6 +92,39 @@ def _upsert(column: str) -> _Write:
 _EXPECT: Final = _upsert("expected")
 _CONSUME: Final = _upsert("consumed")
 _FAIL: Final = _upsert("failed")
+_MARKS: Final = ("expected", "consumed", "failed")
+
+
+@cache
+def _marking(count: int) -> str:
+    """One upsert of `count` rows that each set some of the three marks (a 1 sets, a 0
+    leaves the stored mark alone): a batch's whole `route_ledger` write in one statement
+    per chunk, so its row locks are taken in one key order however many marks it sets."""
+    rows = ", ".join(["(?, ?, ?, ?, ?, ?)"] * count)
+    kept = ", ".join(
+        f"{m} = CASE WHEN excluded.{m} = 1 THEN 1 ELSE {LEDGER_TABLE}.{m} END" for m in _MARKS
+    )
+    return (
+        f"INSERT INTO {LEDGER_TABLE} (execution_id, route, message_id, {', '.join(_MARKS)}) "
+        f"VALUES {rows} ON CONFLICT {_KEY} DO UPDATE SET {kept}"
+    )
+
+
+Write: TypeAlias = tuple[str, list[Any]]
+"""One statement (`?` placeholders) and its parameters."""
+# A PostgreSQL statement takes at most 65,535 parameters; a settlement that needs more
+# (batches of thousands of records) runs as a transaction of separate statements.
+_MAX_JOINED_PARAMS: Final = 60_000
+
+
+def joined(writes: Sequence[Write]) -> Write:
+    """`writes` as one PostgreSQL statement: all but the last as data-modifying `WITH`
+    clauses. One statement is one round trip and, on an autocommit connection, one
+    transaction of its own (all of it or nothing); a transaction of N statements costs
+    N + 2 round trips. The writes must not touch one row twice (PostgreSQL refuses)."""
+    clauses = ", ".join(f"w{index} AS ({sql})" for index, (sql, _) in enumerate(writes[:-1]))
+    statement = writes[-1][0] if not clauses else f"WITH {clauses} {writes[-1][0]}"
+    return statement, [value for _, params in writes for value in params]
 
 
 class RouteCounts(NamedTuple):
@@ -151,13 +189,47 @@ class Ledger(TableStore):
         """Rows of what the routes published (`route` is the producing route)."""
         self._write(_PRODUCE, _texts(rows))
 
-    def settle_many(self, produced: Rows, consumed: Rows, failed: Rows = ()) -> None:
-        """A batch's outcome in one transaction: what it published (`produce_many`), then
-        the inputs it consumed and those it dead-lettered (`consume_many`, `fail_many`).
-        One commit instead of three, and a batch is never half-settled."""
-        self._write_all(
-            (_PRODUCE, _texts(produced)), (_CONSUME, _texts(consumed)), (_FAIL, _texts(failed))
-        )
+    def settle_many(
+        self,
+        produced: Rows,
+        consumed: Rows,
+        failed: Rows = (),
+        *,
+        expected: Rows = (),
+        also: Sequence[Write] = (),
+    ) -> None:
+        """A batch's outcome in one transaction: `also` first (the batch's stored
+        messages, when they live in this database), then what the batch published
+        (`produce_many`) and the marks: the outputs `expected`, the inputs `consumed` and
+        those dead-lettered `failed`. One commit for the whole batch, never half of it;
+        on PostgreSQL one statement (`joined`), so one round trip."""
+        marks: dict[tuple[str, str, str], list[int]] = {}
+        for index, rows in enumerate((expected, consumed, failed)):
+            for row in _texts(rows):
+                marks.setdefault(row, [0, 0, 0])[index] = 1
+        writes = list(also)
+        # In key order, so concurrent settlements of the same rows lock them in one order
+        # and never deadlock.
+        ordered = sorted(marks)
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            writes.append((_marking(len(chunk)), [v for row in chunk for v in (*row, *marks[row])]))
+        writes.extend(_writes(_PRODUCE, _texts(produced)))
+        self._commit(writes)
+
+    def _commit(self, writes: Sequence[Write]) -> None:
+        if not writes:
+            return
+        if (
+            self.db.dialect == "postgresql"
+            and sum(len(params) for _, params in writes) <= _MAX_JOINED_PARAMS
+        ):
+            # Autocommit: the one statement is its own transaction.
+            self.db.query(*joined(writes))
+            return
+        with self.db.transaction() as cursor:
+            for statement, params in writes:
+                cursor.execute(statement, params)
 
     def forget(self, execution_ids: Iterable[UUID]) -> int:
         """Delete the executions' rows from both tables, one transaction per execution
@@ -177,17 +249,11 @@ class Ledger(TableStore):
         self._write_all((write, rows))
 
     def _write_all(self, *writes: tuple[_Write, list[tuple[str, str, str]]]) -> None:
-        if not any(rows for _, rows in writes):
-            return
-        with self.db.transaction() as cursor:
-            for write, rows in writes:
-                # Without repeats (PostgreSQL refuses to update one row twice in a
-                # statement), and in one order for every writer, so concurrent upserts of
-                # the same rows take their row locks in the same order and never deadlock.
-                unique = sorted(set(rows))
-                for start in range(0, len(unique), _CHUNK):
-                    chunk = unique[start : start + _CHUNK]
-                    cursor.execute(write.statement(len(chunk)), [v for row in chunk for v in row])
+        statements = [w for write, rows in writes for w in _writes(write, rows)]
+        if statements:
+            with self.db.transaction() as cursor:
+                for statement, params in statements:
+                    cursor.execute(statement, params)
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -329,6 +395,17 @@ class Ledger(TableStore):
         return bool(rows)
 
 
+def _writes(write: _Write, rows: list[tuple[str, str, str]]) -> list[Write]:
+    # Without repeats (PostgreSQL refuses to update one row twice in a statement), and in
+    # one order for every writer, so concurrent upserts of the same rows take their row
+    # locks in the same order and never deadlock.
+    unique = sorted(set(rows))
+    return [
+        (write.statement(len(chunk)), [v for row in chunk for v in row])
+        for chunk in (unique[start : start + _CHUNK] for start in range(0, len(unique), _CHUNK))
+    ]
+
+
 def _texts(rows: Rows) -> list[tuple[str, str, str]]:
     return [(str(e), r, str(m)) for e, r, m in rows]
 
@@ -345,4 +422,6 @@ __all__ = [
     "RouteCounts",
     "RouteProgress",
     "Rows",
+    "Write",
+    "joined",
 ]

@@ -159,10 +159,11 @@ def classify(works: Iterable[Work], infos: Infos, scope: RouteScope, grace_s: fl
 
 
 def expected_rows(works: Iterable[Work], infos: Infos, scope: RouteScope) -> list[LedgerRow]:
-    """What the ledger must expect before the batch's outputs are published: each output by
-    every route reading its topic; the init message of each execution the batch handled
-    (unless skipped) by its init route, so an execution cannot look drained before its init
-    route consumed it; and an init message by this route, which received it."""
+    """What the ledger must expect, in the transaction that consumes the batch's inputs:
+    each output by every route reading its topic; the init message of each execution the
+    batch handled (unless skipped) by its init route, so an execution cannot look drained
+    before its init route consumed it; and an init message by this route, which received
+    it."""
     rows: set[LedgerRow] = set()
     with_init: set[UUID] = set()  # executions whose init row is in already (one uuid5 each)
     for work in works:

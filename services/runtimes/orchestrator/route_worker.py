@@ -18,13 +18,17 @@ of up to `inbound.prefetch * inbound.concurrency` records fetched within `poll_t
    `inbound.concurrency` lanes, one execution's messages in order; a failing message is
    retried `max_retries` times `retry_delay_seconds` apart, then dead-lettered
    (`AdapterFailed`); an execution finished meanwhile has its messages skipped;
-5. mark every output expected by each route of the config that consumes its topic (and,
-   unless the execution skipped it, its init message expected by the init route);
-6. publish outputs and dead letters and await every acknowledgement;
-7. store inputs and outputs (services.adapters.message_store, durable on return) — before
-   the ledger, so a crash between the two can only store a message twice, never lose it;
-8. record outputs produced and inputs consumed (or failed) in the ledger, one transaction;
-9. tell `on_failed` about executions with a dead-lettered message and `on_drained` about
+5. publish outputs and dead letters and await every acknowledgement;
+6. store inputs and outputs (services.adapters.message_store, durable on return) — files
+   while 5 runs (neither waits for the other), a database store on the ledger's database
+   in 7's transaction — never after the ledger, so a crash between the two can only store
+   a message twice, never lose it;
+7. in the ledger, one transaction: every output expected by each route of the config that
+   consumes its topic (and, unless the execution skipped it, its init message expected by
+   the init route), the outputs produced, the inputs consumed (or failed) — an output
+   consumed downstream before this commits leaves a row nobody expected yet, which
+   drains nothing (services.runtimes.orchestrator.ledger);
+8. tell `on_failed` about executions with a dead-lettered message and `on_drained` about
    the ones this batch touched whose ledger has drained.
 
 The consumer commits the offsets once the handler returned (and then the handler counts
@@ -70,7 +74,7 @@ from services.adapters.kafka.engine import (
     Membership,
     Record,
 )
-from services.adapters.message_store import MessageStore
+from services.adapters.message_store import DatabaseMessageStore, MessageStore
 from services.observability import collectors
 from services.observability.logs import log_ids
 from services.observability.metrics import RouteCounts
@@ -80,7 +84,7 @@ from services.runtimes.orchestrator.execution_info import (
     ExecutionLookup,
     PatientLookup,
 )
-from services.runtimes.orchestrator.ledger import Ledger
+from services.runtimes.orchestrator.ledger import Ledger, Write
 from services.runtimes.orchestrator.route_batch import (
     DEAD_LETTERED,
     Fate,
@@ -190,6 +194,12 @@ class RouteHandler:
         self._ensure_topics = ensure_topics or topic_creator(settings)
         self._topics_ready = False
         self._lookup = PatientLookup(execution_info, unknown_grace_s, stopping or asyncio.Event())
+        # A database message store on the ledger's database stores in its transactions.
+        self._joint = (
+            storage
+            if isinstance(storage, DatabaseMessageStore) and storage.shares(ledger.db)
+            else None
+        )
 
     async def create_topics(self) -> None:
         """Create the route's topics (inbound, outbound, dead letters) if need be, once."""
@@ -221,11 +231,20 @@ class RouteHandler:
             *(self._run_lane(lane) for lane in lanes(todo, self.route.inbound.concurrency))
         )
         await self._skip_finished(works)
-        await asyncio.to_thread(self.ledger.expect_many, expected_rows(works, infos, self.scope))
-        await self._publish(works, traced)
-        await asyncio.to_thread(self._store, works)
-        await asyncio.to_thread(self._settle, works, infos)
-        await self._tell(works, infos)
+        # Stored while the outputs are published, neither waiting for the other: files
+        # written and flushed, or a database store's rows made ready (their documents
+        # encoded) for the ledger's settling transaction to write.
+        published, stored = await asyncio.gather(
+            self._publish(works, traced),
+            asyncio.to_thread(self._store, works),
+            return_exceptions=True,  # both waited for: no store of a rewound batch lingers
+        )
+        if isinstance(published, BaseException):
+            raise published
+        if isinstance(stored, BaseException):
+            raise stored
+        drained = await asyncio.to_thread(self._settle, works, infos, stored)
+        await self._tell(works, infos, drained)
         return works
 
     # --- the steps of a batch ------------------------------------------------------------
@@ -321,31 +340,37 @@ class RouteHandler:
         )
         return sent
 
-    def _store(self, works: Sequence[Work]) -> None:
-        # The whole batch at once: one segment per execution and direction, flushed together.
-        self.storage.store(self.route_id, stored_items(works, self.route.inbound.topic))
+    def _store(self, works: Sequence[Work]) -> list[Write]:
+        """The whole batch at once: one segment per execution and direction, flushed
+        together (files), or one transaction (a database other than the ledger's); on
+        the ledger's database, the statements `_settle` commits with the batch's marks."""
+        items = stored_items(works, self.route.inbound.topic)
+        if self._joint is not None:
+            return self._joint.writes(self.route_id, items)
+        self.storage.store(self.route_id, items)
+        return []
 
-    def _settle(self, works: Sequence[Work], infos: Infos) -> None:
+    def _settle(self, works: Sequence[Work], infos: Infos, stored: Sequence[Write]) -> set[UUID]:
+        """Settle the batch in the ledger, one transaction (with `stored`, the batch's
+        messages when they live in the ledger's database: stored and counted in one
+        commit); returns the executions it touched that have drained (one grouped query,
+        after that transaction has committed, in the same trip to the thread)."""
+        failed = failed_rows(works, infos, self.scope)
         self.ledger.settle_many(
             produced_rows(works),
             consumed_rows(works, self.scope),
-            failed_rows(works, infos, self.scope),
+            failed,
+            expected=expected_rows(works, infos, self.scope),
+            also=stored,
         )
+        touched = _touched(works, {execution_id for execution_id, _, _ in failed})
+        return self.ledger.drained_among(touched) if touched else set()
 
-    async def _tell(self, works: Sequence[Work], infos: Infos) -> None:
+    async def _tell(self, works: Sequence[Work], infos: Infos, drained: set[UUID]) -> None:
         failed = {execution_id for execution_id, _, _ in failed_rows(works, infos, self.scope)}
         for execution_id in sorted(failed):
             await self.on_failed(execution_id)
-        touched = {
-            w.execution_id
-            for w in works
-            if w.fate in (Fate.PROCESSED, Fate.DUPLICATE)
-            and w.execution_id is not None
-            and w.execution_id not in failed
-        }
-        # One grouped query for the batch, after the settling transaction has committed.
-        drained = await asyncio.to_thread(self.ledger.drained_among, touched) if touched else ()
-        for execution_id in sorted(drained):
+        for execution_id in sorted(drained - failed):
             await self.on_drained(execution_id)
 
     # --- bookkeeping ---------------------------------------------------------------------
@@ -373,6 +398,17 @@ class RouteHandler:
                         self.dead_letter_topic,
                         work.error,
                     )
+
+
+def _touched(works: Sequence[Work], failed: set[UUID]) -> set[UUID]:
+    """The executions whose ledger the batch may have drained."""
+    return {
+        w.execution_id
+        for w in works
+        if w.fate in (Fate.PROCESSED, Fate.DUPLICATE)
+        and w.execution_id is not None
+        and w.execution_id not in failed
+    }
 
 
 class RouteWorker(RouteHandler):
