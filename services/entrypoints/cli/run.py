@@ -95,6 +95,8 @@ async def _dev(settings: Settings, heartbeat_dir: Path | None) -> None:
         typer.echo(f"roles: {', '.join(ROLES)}")
         if settings.api_port:
             typer.echo(f"http api: http://{settings.api_host}:{settings.api_port}")
+            # The address to open: log in with a key from `pipelines api-keys create`.
+            typer.echo(f"web console: http://{settings.api_host}:{settings.api_port}/ui/")
         typer.echo("ready; Ctrl-C stops")
         sys.stdout.flush()
         await run_roles(settings, list(ROLES), stop, heartbeat_dir=heartbeat_dir)

@@ -8,7 +8,8 @@ from one the read model has not caught up with (read_your_writes.py,
 Every route needs an API key (services.entrypoints.http.auth: an app-wide dependency, so a router
 added here is covered without asking) except `GET /health`, `GET /metrics` (docs/operations.md)
 and the documentation (`/docs`, `/redoc`, `/openapi.json`, `/asyncapi*`), plain routes
-outside it."""
+outside it, and the web console under `/ui` (services.entrypoints.http.ui: an app mounted
+here, with its own login, whose pages call these routes with the user's key)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ from services.entrypoints.http.observed import ObservedRequests, metrics
 from services.entrypoints.http.read_your_writes import EventHistory
 from services.entrypoints.http.stream_hub import StreamHub
 from services.entrypoints.http.submit import API_SOURCE
+from services.entrypoints.http.ui import install_console
 from services.settings import Settings
 
 
@@ -126,6 +128,7 @@ def create_app(settings: Settings, bus: CommandBus | None = None) -> FastAPI:
     app.include_router(stream_tokens.router)
     app.include_router(replays.router)
     install_docs(app)
+    install_console(app)
     return app
 
 

@@ -6,12 +6,19 @@ rendered at `/asyncapi`.
 `/openapi.json`: app-wide dependencies (authentication) do not apply to them, and they are
 not operations of the OpenAPI document. The AsyncAPI document is the committed
 docs/asyncapi.json for the topics this process is configured with.
+
+`/asyncapi` works offline: the viewer (AsyncAPI's React component, the browser bundle and
+stylesheet of the version faststream's page names) is vendored with the console's static
+files (services/entrypoints/http/ui/static/vendor/asyncapi, the bundle stored gzipped)
+and served from `/asyncapi/assets/`, never from a CDN.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import gzip
+import re
 from importlib.metadata import version
 from typing import Any, Final
 
@@ -26,6 +33,7 @@ from services.entrypoints.http.api_keys import PATHS as API_KEY_PATHS
 from services.entrypoints.http.auth import needed_scope
 from services.entrypoints.http.error_docs import DESCRIPTIONS, FAMILY_MODELS
 from services.entrypoints.http.errors import FASTAPI_VALIDATION_FAMILIES, family_of
+from services.entrypoints.http.ui.rendering import STATIC
 from services.settings import Settings
 
 TITLE: Final = "pipeline-service"
@@ -97,13 +105,47 @@ TAGS: Final[list[dict[str, Any]]] = [
 
 router = APIRouter()
 
+ASSETS: Final = "/asyncapi/assets"
+VENDORED: Final = STATIC / "vendor" / "asyncapi"
+_BUNDLE: Final = "index.js"
+_STYLES: Final = "default.min.css"
+# faststream's page links favicons on asyncapi.com: left out, nothing loads from elsewhere.
+_REMOTE_ICONS: Final = re.compile(r'\s*<link rel="icon"[^>]*https?://[^>]*>')
+
 
 @functools.cache
 def _asyncapi(prefix: str) -> tuple[bytes, str]:
     """(JSON, HTML) of the AsyncAPI document for a topic prefix: generated once."""
     document = asyncapi.specification(Topics(prefix=prefix))
     # No "try it": no FastStream app stands behind this page to publish test messages.
-    return asyncapi.render_json(document), get_asyncapi_html(document, try_it_out_path=None)
+    page = get_asyncapi_html(
+        document,
+        try_it_out_path=None,
+        asyncapi_js_url=f"{ASSETS}/{_BUNDLE}",
+        asyncapi_css_url=f"{ASSETS}/{_STYLES}",
+    )
+    return asyncapi.render_json(document), _REMOTE_ICONS.sub("", page)
+
+
+@functools.cache
+def _bundle(compressed: bool) -> bytes:
+    packed = (VENDORED / f"{_BUNDLE}.gz").read_bytes()
+    return packed if compressed else gzip.decompress(packed)
+
+
+async def asyncapi_bundle(request: Request) -> Response:
+    """The viewer's script, gzipped as stored when the client takes gzip (every browser)."""
+    gzipped = "gzip" in request.headers.get("accept-encoding", "")
+    body = await asyncio.to_thread(_bundle, gzipped)
+    headers = {"Cache-Control": "public, max-age=86400", "Vary": "Accept-Encoding"}
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type="text/javascript", headers=headers)
+
+
+async def asyncapi_styles(_: Request) -> Response:
+    body = await asyncio.to_thread((VENDORED / _STYLES).read_bytes)
+    return Response(body, media_type="text/css", headers={"Cache-Control": "public, max-age=86400"})
 
 
 async def _rendered(request: Request) -> tuple[bytes, str]:
@@ -118,7 +160,7 @@ async def asyncapi_json(request: Request) -> Response:
 
 
 async def asyncapi_page(request: Request) -> Response:
-    """The AsyncAPI document, rendered (AsyncAPI's React component, loaded from a CDN)."""
+    """The AsyncAPI document, rendered (AsyncAPI's React component, served from ASSETS)."""
     _, page = await _rendered(request)
     return HTMLResponse(page)
 
@@ -127,6 +169,8 @@ async def asyncapi_page(request: Request) -> Response:
 # dependencies, so the documentation stays readable without an API key.
 router.add_route("/asyncapi.json", asyncapi_json, methods=["GET"], include_in_schema=False)
 router.add_route("/asyncapi", asyncapi_page, methods=["GET"], include_in_schema=False)
+router.add_route(f"{ASSETS}/{_BUNDLE}", asyncapi_bundle, methods=["GET"], include_in_schema=False)
+router.add_route(f"{ASSETS}/{_STYLES}", asyncapi_styles, methods=["GET"], include_in_schema=False)
 
 
 # --- the OpenAPI document --------------------------------------------------------------------
@@ -208,6 +252,7 @@ def install_docs(app: FastAPI) -> None:
 
 
 __all__ = [
+    "ASSETS",
     "DESCRIPTION",
     "TAGS",
     "TITLE",
