@@ -99,6 +99,9 @@ def create_app(settings: Settings, bus: CommandBus | None = None) -> FastAPI:
         description="Seed-compatible HTTP API of the pipeline control plane.",
         lifespan=lifespan,
         dependencies=[Depends(authenticate)],
+        # Served by install_docs from vendored files: FastAPI's load from CDNs.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.bus = the_bus

@@ -7,10 +7,12 @@ rendered at `/asyncapi`.
 not operations of the OpenAPI document. The AsyncAPI document is the committed
 docs/asyncapi.json for the topics this process is configured with.
 
-`/asyncapi` works offline: the viewer (AsyncAPI's React component, the browser bundle and
-stylesheet of the version faststream's page names) is vendored with the console's static
-files (services/entrypoints/http/ui/static/vendor/asyncapi, the bundle stored gzipped)
-and served from `/asyncapi/assets/`, never from a CDN.
+The pages work offline: `/docs` (Swagger UI), `/redoc` (ReDoc) and `/asyncapi`
+(AsyncAPI's React component, the version faststream's page names) load their scripts,
+stylesheets and favicon from `/docs/assets/`, `/redoc/assets/` and `/asyncapi/assets/`,
+vendored with the console's static files (services/entrypoints/http/ui/static/vendor,
+the large ones stored gzipped), never from a CDN. `/docs` and `/redoc` replace FastAPI's
+own pages (turned off in app.py), which load from jsDelivr and Google Fonts.
 """
 
 from __future__ import annotations
@@ -19,10 +21,17 @@ import asyncio
 import functools
 import gzip
 import re
+from collections.abc import Awaitable, Callable
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any, Final
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
 from fastapi.responses import HTMLResponse, Response
 from faststream.specification import get_asyncapi_html
 
@@ -106,11 +115,19 @@ TAGS: Final[list[dict[str, Any]]] = [
 router = APIRouter()
 
 ASSETS: Final = "/asyncapi/assets"
-VENDORED: Final = STATIC / "vendor" / "asyncapi"
+SWAGGER_ASSETS: Final = "/docs/assets"
+REDOC_ASSETS: Final = "/redoc/assets"
+VENDOR: Final = STATIC / "vendor"
+VENDORED: Final = VENDOR / "asyncapi"
 _BUNDLE: Final = "index.js"
 _STYLES: Final = "default.min.css"
+_SWAGGER_JS: Final = "swagger-ui-bundle.js"
+_SWAGGER_CSS: Final = "swagger-ui.css"
+_FAVICON: Final = "favicon-32x32.png"
+_REDOC_JS: Final = "redoc.standalone.js"
 # faststream's page links favicons on asyncapi.com: left out, nothing loads from elsewhere.
 _REMOTE_ICONS: Final = re.compile(r'\s*<link rel="icon"[^>]*https?://[^>]*>')
+_CACHED: Final = "public, max-age=86400"
 
 
 @functools.cache
@@ -128,24 +145,39 @@ def _asyncapi(prefix: str) -> tuple[bytes, str]:
 
 
 @functools.cache
-def _bundle(compressed: bool) -> bytes:
-    packed = (VENDORED / f"{_BUNDLE}.gz").read_bytes()
-    return packed if compressed else gzip.decompress(packed)
+def _read(file: Path, compressed: bool) -> bytes:
+    """A vendored file; one stored as FILE.gz unpacked unless the client takes gzip."""
+    stored = file.read_bytes()
+    return stored if compressed or file.suffix != ".gz" else gzip.decompress(stored)
 
 
-async def asyncapi_bundle(request: Request) -> Response:
-    """The viewer's script, gzipped as stored when the client takes gzip (every browser)."""
-    gzipped = "gzip" in request.headers.get("accept-encoding", "")
-    body = await asyncio.to_thread(_bundle, gzipped)
-    headers = {"Cache-Control": "public, max-age=86400", "Vary": "Accept-Encoding"}
-    if gzipped:
-        headers["Content-Encoding"] = "gzip"
-    return Response(body, media_type="text/javascript", headers=headers)
+def _asset(file: Path, media_type: str) -> Callable[[Request], Awaitable[Response]]:
+    """The route answering one vendored file; a gzipped one is sent as stored to a client
+    that takes gzip (every browser), so it is never compressed per request."""
+    packed = file.suffix == ".gz"
+
+    async def answer(request: Request) -> Response:
+        gzipped = packed and "gzip" in request.headers.get("accept-encoding", "")
+        body = await asyncio.to_thread(_read, file, gzipped)
+        headers = {"Cache-Control": _CACHED}
+        if packed:
+            headers["Vary"] = "Accept-Encoding"
+        if gzipped:
+            headers["Content-Encoding"] = "gzip"
+        return Response(body, media_type=media_type, headers=headers)
+
+    return answer
 
 
-async def asyncapi_styles(_: Request) -> Response:
-    body = await asyncio.to_thread((VENDORED / _STYLES).read_bytes)
-    return Response(body, media_type="text/css", headers={"Cache-Control": "public, max-age=86400"})
+# URL path -> (file under VENDOR, media type)
+_ASSETS: Final[dict[str, tuple[str, str]]] = {
+    f"{ASSETS}/{_BUNDLE}": (f"asyncapi/{_BUNDLE}.gz", "text/javascript"),
+    f"{ASSETS}/{_STYLES}": (f"asyncapi/{_STYLES}", "text/css"),
+    f"{SWAGGER_ASSETS}/{_SWAGGER_JS}": (f"swagger-ui/{_SWAGGER_JS}.gz", "text/javascript"),
+    f"{SWAGGER_ASSETS}/{_SWAGGER_CSS}": (f"swagger-ui/{_SWAGGER_CSS}.gz", "text/css"),
+    f"{SWAGGER_ASSETS}/{_FAVICON}": (f"swagger-ui/{_FAVICON}", "image/png"),
+    f"{REDOC_ASSETS}/{_REDOC_JS}": (f"redoc/{_REDOC_JS}.gz", "text/javascript"),
+}
 
 
 async def _rendered(request: Request) -> tuple[bytes, str]:
@@ -165,12 +197,57 @@ async def asyncapi_page(request: Request) -> Response:
     return HTMLResponse(page)
 
 
+def _root(request: Request) -> str:
+    # Behind a proxy's root_path, as FastAPI's own pages do.
+    root: str = request.scope.get("root_path", "")
+    return root.rstrip("/")
+
+
+async def swagger_page(request: Request) -> HTMLResponse:
+    """FastAPI's Swagger UI page, its files served from SWAGGER_ASSETS."""
+    app: FastAPI = request.app
+    root = _root(request)
+    redirect = app.swagger_ui_oauth2_redirect_url
+    assert app.openapi_url is not None  # install_docs serves the pages only with it
+    return get_swagger_ui_html(
+        openapi_url=root + app.openapi_url,
+        title=f"{app.title} - Swagger UI",
+        swagger_js_url=f"{root}{SWAGGER_ASSETS}/{_SWAGGER_JS}",
+        swagger_css_url=f"{root}{SWAGGER_ASSETS}/{_SWAGGER_CSS}",
+        swagger_favicon_url=f"{root}{SWAGGER_ASSETS}/{_FAVICON}",
+        oauth2_redirect_url=None if redirect is None else root + redirect,
+        init_oauth=app.swagger_ui_init_oauth,
+        # Swagger UI's validator badge is an image from validator.swagger.io: none.
+        swagger_ui_parameters={"validatorUrl": None, **(app.swagger_ui_parameters or {})},
+    )
+
+
+async def swagger_oauth2_redirect(_: Request) -> HTMLResponse:
+    return get_swagger_ui_oauth2_redirect_html()
+
+
+async def redoc_page(request: Request) -> HTMLResponse:
+    """FastAPI's ReDoc page, its script served from REDOC_ASSETS (and no Google Fonts)."""
+    app: FastAPI = request.app
+    root = _root(request)
+    assert app.openapi_url is not None
+    return get_redoc_html(
+        openapi_url=root + app.openapi_url,
+        title=f"{app.title} - ReDoc",
+        redoc_js_url=f"{root}{REDOC_ASSETS}/{_REDOC_JS}",
+        redoc_favicon_url=f"{root}{SWAGGER_ASSETS}/{_FAVICON}",
+        with_google_fonts=False,
+    )
+
+
 # Plain routes (not API routes): `include_router` copies them without the app's
 # dependencies, so the documentation stays readable without an API key.
 router.add_route("/asyncapi.json", asyncapi_json, methods=["GET"], include_in_schema=False)
 router.add_route("/asyncapi", asyncapi_page, methods=["GET"], include_in_schema=False)
-router.add_route(f"{ASSETS}/{_BUNDLE}", asyncapi_bundle, methods=["GET"], include_in_schema=False)
-router.add_route(f"{ASSETS}/{_STYLES}", asyncapi_styles, methods=["GET"], include_in_schema=False)
+for _path, (_file, _media_type) in _ASSETS.items():
+    router.add_route(
+        _path, _asset(VENDOR / _file, _media_type), methods=["GET"], include_in_schema=False
+    )
 
 
 # --- the OpenAPI document --------------------------------------------------------------------
@@ -232,7 +309,8 @@ def document_refusals(schema: dict[str, Any]) -> None:
 
 def install_docs(app: FastAPI) -> None:
     """Title, version (the package's), description and tags of the OpenAPI document, its
-    responses made true to the family error handling, and the AsyncAPI routes."""
+    responses made true to the family error handling, the AsyncAPI routes, and the
+    vendored Swagger UI and ReDoc pages at `/docs` and `/redoc`."""
     app.title = TITLE
     app.version = version("pipeline-service")
     app.description = DESCRIPTION
@@ -249,11 +327,24 @@ def install_docs(app: FastAPI) -> None:
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
     app.include_router(router)
+    # FastAPI's own /docs and /redoc load from CDNs; app.py turns them off for these.
+    if app.openapi_url is not None:
+        app.router.add_route("/docs", swagger_page, methods=["GET"], include_in_schema=False)
+        if app.swagger_ui_oauth2_redirect_url is not None:
+            app.router.add_route(
+                app.swagger_ui_oauth2_redirect_url,
+                swagger_oauth2_redirect,
+                methods=["GET"],
+                include_in_schema=False,
+            )
+        app.router.add_route("/redoc", redoc_page, methods=["GET"], include_in_schema=False)
 
 
 __all__ = [
     "ASSETS",
     "DESCRIPTION",
+    "REDOC_ASSETS",
+    "SWAGGER_ASSETS",
     "TAGS",
     "TITLE",
     "answers_validation_with_400",

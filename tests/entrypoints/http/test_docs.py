@@ -1,7 +1,7 @@
 """The documentation the API serves, over real HTTP: /openapi.json lists every path of the
 seed documents with their methods and parameters, each operation with a summary, a
-described tag and its errors in its family's shape; /docs, /asyncapi.json and /asyncapi
-answer without an API key."""
+described tag and its errors in its family's shape; /docs, /redoc, /asyncapi.json and
+/asyncapi answer without an API key and load their scripts and styles from the API itself."""
 
 from __future__ import annotations
 
@@ -316,6 +316,86 @@ async def test_docs_answers_the_swagger_page(served: Served) -> None:
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert "swagger-ui" in page.text and "/openapi.json" in page.text
+    assert "'validatorUrl': null" in page.text or '"validatorUrl": null' in page.text
+
+
+async def test_redoc_answers_the_redoc_page(served: Served) -> None:
+    page = await served.anonymous.get("/redoc")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<redoc spec-url="/openapi.json">' in page.text
+
+
+async def test_docs_oauth2_redirect_is_kept(served: Served) -> None:
+    page = await served.anonymous.get("/docs/oauth2-redirect")
+    assert page.status_code == 200
+    assert "oauth2" in page.text
+
+
+REFERENCE = re.compile(r"""<(?:script|link)\b[^>]*?\b(?:src|href)=["']([^"']+)["']""")
+
+# page -> (asset it references, the media type it must be answered with)
+PAGE_ASSETS: dict[str, dict[str, str]] = {
+    "/docs": {
+        "/docs/assets/swagger-ui-bundle.js": "text/javascript",
+        "/docs/assets/swagger-ui.css": "text/css",
+        "/docs/assets/favicon-32x32.png": "image/png",
+    },
+    "/redoc": {
+        "/redoc/assets/redoc.standalone.js": "text/javascript",
+        "/docs/assets/favicon-32x32.png": "image/png",
+    },
+    "/asyncapi": {
+        "/asyncapi/assets/index.js": "text/javascript",
+        "/asyncapi/assets/default.min.css": "text/css",
+    },
+}
+
+
+@pytest.mark.parametrize("path", list(PAGE_ASSETS))
+async def test_documentation_pages_load_nothing_from_another_host(
+    served: Served, path: str
+) -> None:
+    page = await served.anonymous.get(path)
+    assert page.status_code == 200
+    references = REFERENCE.findall(page.text)
+    assert sorted(set(references)) == sorted(PAGE_ASSETS[path]), references
+    assert "//" not in "".join(references)  # no https://, no protocol-relative //host
+    assert "fonts.googleapis" not in page.text and "cdn.jsdelivr" not in page.text
+
+
+@pytest.mark.parametrize(
+    ("path", "media_type"),
+    sorted({(a, t) for assets in PAGE_ASSETS.values() for a, t in assets.items()}),
+)
+async def test_each_documentation_asset_answers_with_its_type(
+    served: Served, path: str, media_type: str
+) -> None:
+    # httpx takes gzip and unpacks it: the body is the file a browser would get.
+    answer = await served.anonymous.get(path)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].split(";")[0] == media_type
+    assert answer.headers["cache-control"].startswith("public")
+    if media_type == "image/png":
+        assert answer.content.startswith(b"\x89PNG")
+    else:
+        assert len(answer.content) > 10_000
+        assert answer.content.decode()  # text, not the stored gzip
+    if path.endswith(".js"):
+        assert answer.headers["content-encoding"] == "gzip"
+
+
+async def test_a_gzipped_asset_is_unpacked_for_a_client_without_gzip(served: Served) -> None:
+    answer = await served.anonymous.get(
+        "/docs/assets/swagger-ui-bundle.js", headers={"Accept-Encoding": "identity"}
+    )
+    assert answer.status_code == 200
+    assert "content-encoding" not in answer.headers
+    assert b"SwaggerUIBundle" in answer.content
+
+
+def test_the_documentation_pages_are_not_operations(served: Served) -> None:
+    assert not any(p.startswith(("/docs", "/redoc", "/asyncapi")) for p in served.openapi["paths"])
 
 
 async def test_asyncapi_json_is_the_document_for_the_configured_topics(served: Served) -> None:

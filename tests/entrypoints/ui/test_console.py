@@ -390,6 +390,23 @@ async def test_the_asyncapi_page_renders_without_a_cdn(browser: Browser, base_ur
         await screenshot(page, "asyncapi")
 
 
+async def test_the_swagger_and_redoc_pages_render_without_a_cdn(
+    browser: Browser, base_url: str
+) -> None:
+    async with browsing(browser, base_url) as page:
+        await page.goto("/docs")
+        # Swagger UI's bundle renders the OpenAPI document into .swagger-ui.
+        swagger = page.locator(".swagger-ui")
+        await expect(swagger.locator(".info .title")).to_contain_text("pipeline-service")
+        await expect(swagger.locator(".opblock-tag-section").first).to_be_visible()
+        await page.goto("/redoc")
+        await expect(page.locator("redoc h1").first).to_contain_text("pipeline-service")
+        # The side menu's Redocly logo (an image on cdn.redoc.ly in ReDoc's bundle, taken
+        # out of the vendored one) would be the last request to another host.
+        await expect(page.get_by_role("link", name="API docs by Redocly")).to_be_visible()
+        await page.wait_for_load_state("networkidle")
+
+
 async def test_the_home_page_counts_what_the_service_did(
     browser: Browser, base_url: str, write_key: str, stack: Stack
 ) -> None:
