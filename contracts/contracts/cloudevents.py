@@ -1,6 +1,6 @@
 """The wire format: every Kafka message is a CloudEvents 1.0 event in Kafka *binary*
 content mode. Attributes travel as `ce_*` headers, the value is the model's fields as
-JSON (written by pydantic-core, read by orjson), the Kafka key is the aggregate's key.
+JSON (orjson), the Kafka key is the aggregate's key.
 
 Headers, in this order: `ce_specversion` ("1.0"), `ce_id`, `ce_source`, `ce_type`,
 `ce_time` (RFC 3339, UTC), `content-type` ("application/json"), then for domain events
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from contracts.commands import COMMANDS, Command, new_id
@@ -96,9 +97,10 @@ class DecodedEvent:
 
 
 def _json(model: BaseModel) -> bytes:
-    # pydantic-core writes the JSON itself: the same bytes as orjson of the JSON-mode
-    # dump, without building the dict first.
-    return model.__pydantic_serializer__.to_json(model)
+    # orjson, not pydantic-core's writer (which is a little faster): orjson refuses an
+    # integer past 64 bits, which is where every consumer of our JSON stops too, so such a
+    # value is refused where it enters instead of poisoning whoever reads it later.
+    return orjson.dumps(model.model_dump(mode="json"))
 
 
 def _headers(

@@ -82,15 +82,12 @@ class PydanticMapper(Mapper[UUID]):
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         if not isinstance(domain_event, BaseModel):
             raise TypeError(f"{type(domain_event).__qualname__} is not a pydantic event")
+        state = domain_event.model_dump(mode="json", exclude=_POSITION)
         class_version = getattr(type(domain_event), "class_version", 1)
         if class_version > 1:
-            state = domain_event.model_dump(mode="json", exclude=_POSITION)
             state["class_version"] = class_version
-            data = self.transcoder.encode(state)
-        else:
-            # pydantic-core writes the JSON itself: the bytes the transcoder would write
-            # for the JSON-mode dump, without building the dict first.
-            data = domain_event.__pydantic_serializer__.to_json(domain_event, exclude=_POSITION)
+        # orjson (the transcoder) refuses integers past 64 bits, as every reader does.
+        data = self.transcoder.encode(state)
         if self.compressor:
             data = self.compressor.compress(data)
         if self.cipher:
