@@ -20,34 +20,20 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import os
-import signal
-import sys
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
-from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-
-from benchmarks.bench import PG_DEFAULT, _await_results, _publish, store_url
+from benchmarks.bench import PG_DEFAULT, handler_end_to_end, store_url
 from benchmarks.workload import commands, setup_commands
 from domain.pipeline import Pipeline
-from services.adapters.kafka.embedded_broker import EmbeddedBroker, create_topics
-from services.settings import Settings
+from services.adapters.kafka.embedded_broker import EmbeddedBroker
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (fields 14 and 15 of /proc/PID/stat), in seconds."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()  # the command name may hold spaces
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 @dataclass
@@ -63,54 +49,18 @@ class HandlerFigures:
 
 
 async def handler_cpu(bootstrap: str, kind: str, args: argparse.Namespace) -> HandlerFigures:
-    prefix = f"scale{uuid.uuid4().hex[:8]}"
-    url = store_url(kind, args.pg_url)
-    env = {
-        **os.environ,
-        "PIPELINES_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "PIPELINES_TOPIC_PREFIX": prefix,
-        "PIPELINES_EVENT_STORE_URL": url,
-        "PIPELINES_CONSUMER_GROUP": f"{prefix}-handler",
-    }
-    settings = Settings(kafka_bootstrap_servers=bootstrap, topic_prefix=prefix)
-    topics = settings.topics
-    await create_topics(bootstrap, topics.all(), partitions=settings.partitions)
-    handler = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "services.entrypoints.cli", "serve", "--role", "handler"),
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+    """The handler alone in its own process; the config and the pipelines' creation are
+    the warm-up, outside the measure."""
+    config, config_id = setup_commands()
+    workload = list(commands(args.pipelines, args.pipelines + args.commands, config_id))
+    creates, cmds = workload[: args.pipelines], workload[args.pipelines :]
+    cpu: dict[str, float] = {}
+    start = time.perf_counter()
+    rate, _ = await handler_end_to_end(
+        bootstrap, store_url(kind, args.pg_url), [config, *creates], cmds, None, cpu, ("handler",)
     )
-    results = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-    await results.start()
-    results.assign([TopicPartition(topics.command_results, p) for p in range(settings.partitions)])
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks="all")
-    await producer.start()
-    try:
-        config, config_id = setup_commands()
-        workload = list(commands(args.pipelines, args.pipelines + args.commands, config_id))
-        creates, cmds = workload[: args.pipelines], workload[args.pipelines :]
-        # Warm-up outside the measure: the group join, the config, the pipelines' creation.
-        sent: dict[str, float] = {}
-        await _publish(producer, topics.commands, [config], sent)
-        await _await_results(results, sent, {})
-        sent.clear()
-        await _publish(producer, topics.commands, creates, sent)
-        await _await_results(results, sent, {})
-        sent.clear()
-        cpu_before = cpu_seconds(handler.pid)
-        start = time.perf_counter()
-        await _publish(producer, topics.commands, cmds, sent)
-        await _await_results(results, sent, {}, expected=len(cmds))
-        wall = time.perf_counter() - start
-        cpu = cpu_seconds(handler.pid) - cpu_before
-    finally:
-        handler.send_signal(signal.SIGINT)
-        await asyncio.wait_for(handler.wait(), timeout=30)
-        await producer.stop()
-        await results.stop()
-    return HandlerFigures(kind, len(cmds), wall, cpu)
+    wall = len(cmds) / rate if rate else time.perf_counter() - start
+    return HandlerFigures(kind, len(cmds), wall, cpu["handler"])
 
 
 def writer(
