@@ -143,7 +143,8 @@ class Database:
         path = str(self._read("SELECT current_setting('search_path')", (), cursor)[0][0])
         first = path.split(",")[0].strip().strip('"')
         if first and first != "$user":
-            cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{first.replace(chr(34), chr(34) * 2)}"')
+            quoted = '"' + first.replace('"', '""') + '"'
+            cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
 
     def create_tables(self, statements: Iterable[str]) -> None:
         """Run `CREATE ... IF NOT EXISTS` statements in one `schema_transaction`."""

@@ -243,8 +243,8 @@ class RouteHandler:
             raise published
         if isinstance(stored, BaseException):
             raise stored
-        drained = await asyncio.to_thread(self._settle, works, infos, stored)
-        await self._tell(works, infos, drained)
+        failed, drained = await asyncio.to_thread(self._settle, works, infos, stored)
+        await self._tell(failed, drained)
         return works
 
     # --- the steps of a batch ------------------------------------------------------------
@@ -350,11 +350,14 @@ class RouteHandler:
         self.storage.store(self.route_id, items)
         return []
 
-    def _settle(self, works: Sequence[Work], infos: Infos, stored: Sequence[Write]) -> set[UUID]:
+    def _settle(
+        self, works: Sequence[Work], infos: Infos, stored: Sequence[Write]
+    ) -> tuple[set[UUID], set[UUID]]:
         """Settle the batch in the ledger, one transaction (with `stored`, the batch's
         messages when they live in the ledger's database: stored and counted in one
-        commit); returns the executions it touched that have drained (one grouped query,
-        after that transaction has committed, in the same trip to the thread)."""
+        commit); returns the executions with a failed message and the others it touched
+        that have drained (one grouped query, after that transaction has committed, in
+        the same trip to the thread)."""
         failed = failed_rows(works, infos, self.scope)
         self.ledger.settle_many(
             produced_rows(works),
@@ -363,11 +366,11 @@ class RouteHandler:
             expected=expected_rows(works, infos, self.scope),
             also=stored,
         )
-        touched = _touched(works, {execution_id for execution_id, _, _ in failed})
-        return self.ledger.drained_among(touched) if touched else set()
+        failing = {execution_id for execution_id, _, _ in failed}
+        touched = _touched(works, failing)
+        return failing, self.ledger.drained_among(touched) if touched else set()
 
-    async def _tell(self, works: Sequence[Work], infos: Infos, drained: set[UUID]) -> None:
-        failed = {execution_id for execution_id, _, _ in failed_rows(works, infos, self.scope)}
+    async def _tell(self, failed: set[UUID], drained: set[UUID]) -> None:
         for execution_id in sorted(failed):
             await self.on_failed(execution_id)
         for execution_id in sorted(drained - failed):

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 
 from services.entrypoints.http.ui import configs, executions, home, pipelines, runs, session
 from services.entrypoints.http.ui.calls import Refusal
-from services.entrypoints.http.ui.pages import LoginNeeded, not_found
+from services.entrypoints.http.ui.pages import LoginNeeded, PageRefused, not_found
 from services.entrypoints.http.ui.rendering import PREFIX, STATIC
 
 
@@ -47,6 +47,11 @@ async def _http_error(request: Request, error: Exception) -> Response:
     return not_found(request, refusal)
 
 
+async def _page_refused(request: Request, error: Exception) -> Response:
+    assert isinstance(error, PageRefused)
+    return not_found(request, error.refusal)
+
+
 def create_console(api: FastAPI) -> FastAPI:
     """The console app for the API app `api` (whose state its pages read)."""
     console = FastAPI(
@@ -56,6 +61,7 @@ def create_console(api: FastAPI) -> FastAPI:
     console.state.sessions = session.Sessions()
     console.add_exception_handler(LoginNeeded, _login_needed)
     console.add_exception_handler(HTTPException, _http_error)
+    console.add_exception_handler(PageRefused, _page_refused)
     console.add_exception_handler(RequestValidationError, _bad_request)
     console.include_router(home.router)
     console.include_router(pipelines.router)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.entrypoints.http.ui.calls import Answer
-from services.entrypoints.http.ui.pages import ConsoleUser, PagePost, done, go, not_found
+from services.entrypoints.http.ui.pages import ConsoleUser, PagePost, body_of, done, go
 from services.entrypoints.http.ui.rendering import as_yaml, render
 from services.entrypoints.http.ui.session import form_of
 
@@ -54,11 +54,7 @@ async def new_config(request: Request, console: ConsoleUser) -> HTMLResponse:
 async def config_page(
     request: Request, config_id: UUID, console: ConsoleUser, min_version: int | None = None
 ) -> HTMLResponse:
-    answer = await console.api.get(f"{PREFIX}/{config_id}", min_version=min_version)
-    refusal = answer.refusal
-    if refusal is not None:
-        return not_found(request, refusal)
-    config = answer.body
+    config = body_of(await console.api.get(f"{PREFIX}/{config_id}", min_version=min_version))
     runs = await console.api.get("/api/v1/executions", config_id=str(config_id), limit=20)
     return render(
         request,
@@ -71,16 +67,13 @@ async def config_page(
 
 @router.get("/{config_id}/edit", response_class=HTMLResponse)
 async def edit_config(request: Request, config_id: UUID, console: ConsoleUser) -> HTMLResponse:
-    answer = await console.api.get(f"{PREFIX}/{config_id}")
-    refusal = answer.refusal
-    if refusal is not None:
-        return not_found(request, refusal)
+    config = body_of(await console.api.get(f"{PREFIX}/{config_id}"))
     return render(
         request,
         "config_edit.html",
-        config=answer.body,
-        text=_text_of(answer.body),
-        report=answer.body.get("validation_report"),
+        config=config,
+        text=_text_of(config),
+        report=config.get("validation_report"),
     )
 
 

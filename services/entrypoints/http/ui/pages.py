@@ -9,7 +9,7 @@ InsufficientPermissions and the page shows that, as it shows every refusal.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, Request
@@ -22,6 +22,23 @@ from services.entrypoints.http.ui.session import Console, console_of, is_htmx
 
 class LoginNeeded(Exception):
     """No live session: the console app answers with the login page."""
+
+
+class PageRefused(Exception):
+    """What a page is about could not be read: the console app answers with the
+    not-found page showing the API's refusal."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
+def body_of(answer: Answer) -> Any:
+    """The body of a read a page cannot do without; PageRefused when it was refused."""
+    refusal = answer.refusal
+    if refusal is not None:
+        raise PageRefused(refusal)
+    return answer.body
 
 
 async def _console(request: Request) -> Console:
@@ -70,4 +87,14 @@ def not_found(request: Request, refusal: Refusal) -> HTMLResponse:
     return render(request, "not_found.html", status_code=refusal.status, refusal=refusal)
 
 
-__all__ = ["ConsoleUser", "LoginNeeded", "PagePost", "done", "go", "not_found", "segment"]
+__all__ = [
+    "ConsoleUser",
+    "LoginNeeded",
+    "PagePost",
+    "PageRefused",
+    "body_of",
+    "done",
+    "go",
+    "not_found",
+    "segment",
+]

@@ -18,9 +18,9 @@ from fastapi.responses import HTMLResponse, Response
 from services.entrypoints.http.ui.pages import (
     ConsoleUser,
     PagePost,
+    body_of,
     done,
     go,
-    not_found,
     segment,
 )
 from services.entrypoints.http.ui.rendering import render
@@ -92,14 +92,13 @@ async def create_pipeline(request: Request, console: PagePost) -> Response:
 async def pipeline_page(
     request: Request, name: str, console: ConsoleUser, min_version: int | None = None
 ) -> HTMLResponse:
-    answer = await console.api.get(f"/v0/pipelines/{segment(name)}", min_version=min_version)
-    refusal = answer.refusal
-    if refusal is not None:
-        return not_found(request, refusal)
+    pipeline = body_of(
+        await console.api.get(f"/v0/pipelines/{segment(name)}", min_version=min_version)
+    )
     return render(
         request,
         "pipeline.html",
-        pipeline=answer.body,
+        pipeline=pipeline,
         name=name,
         actions=ACTIONS,
         **await _history(console, name),
